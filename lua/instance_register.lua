@@ -1,0 +1,31 @@
+-- INSTANCE_REGISTER: register (or re-register) an instance as active, record it in the liveness
+-- index and take the leader lease if nobody holds it. Re-registering keeps the tasks it holds.
+--
+-- KEYS[1] instance         cb:instance:{id}          HASH    the registration
+-- KEYS[2] liveness         cb:instances:liveness     ZSET    instance ids, score = lastSeen (ms)
+-- KEYS[3] leader           cb:leader:current         STRING  the leader's id, expires after ttl_ms
+--
+-- ARGV[1] instance_id      string
+-- ARGV[2] now_ms           integer  epoch milliseconds
+-- ARGV[3] ttl_ms           integer  liveness TTL; also the leader lease
+-- ARGV[4] max_tasks        integer  how many tasks the instance may hold at once
+-- ARGV[5] roles            string   JSON array of role names
+-- ARGV[6] metadata         string   JSON object
+--
+-- Returns {code, payload}:
+--   OK   payload = {"becameLeader":bool,"isLeader":bool}
+--
+-- Events: none
+-- include: lib/instance.lua
+
+local instance_key, liveness_key, leader_key = KEYS[1], KEYS[2], KEYS[3]
+local instance_id, now_ms, ttl_ms, max_tasks, roles, metadata =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+
+redis.call('HSETNX', instance_key, 'registeredAt', now_ms)
+redis.call('HSET', instance_key, 'id', instance_id, 'roles', roles, 'maxTasks', max_tasks,
+  'metadata', metadata, 'status', 'active', 'lastSeen', now_ms)
+redis.call('ZADD', liveness_key, now_ms, instance_id)
+
+local became_leader, is_leader = renew_or_take_leadership(leader_key, instance_id, ttl_ms)
+return {'OK', cjson.encode({becameLeader = became_leader, isLeader = is_leader})}

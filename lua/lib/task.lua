@@ -1,0 +1,76 @@
+-- Helpers shared by the task scripts. A script names this file in an "-- include:" line of its header
+-- and the registry (service/claudebench/scripts/registry.py) prepends it when loading, so every script
+-- that Redis runs is still one self-contained chunk.
+
+-- HGETALL's flat {field, value, ...} reply as a table.
+local function hash_to_table(flat)
+  local t = {}
+  for i = 1, #flat, 2 do
+    t[flat[i]] = flat[i + 1]
+  end
+  return t
+end
+
+-- The task hash as a JSON object. Every value is a string, so cjson's number handling never applies.
+local function task_snapshot(task_key)
+  return cjson.encode(hash_to_table(redis.call('HGETALL', task_key)))
+end
+
+-- One score orders the pending queue: higher priority first, then creation order (seq).
+-- (100 - priority) * 1e13 + seq stays far below 2^53, so the double holds it exactly; '%.0f' keeps
+-- every digit where tostring would round to 14 significant digits.
+local function pending_score(priority, seq)
+  return string.format('%.0f', (100 - tonumber(priority)) * 1e13 + tonumber(seq))
+end
+
+-- Append one task event, trimming the stream approximately to maxlen entries.
+local function append_event(stream_key, maxlen, event_type, task_id, instance_id, now_ms, task_json)
+  if task_json then
+    return redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, '*',
+      'type', event_type, 'task_id', task_id, 'instance_id', instance_id, 'time', now_ms,
+      'task', task_json)
+  end
+  return redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, '*',
+    'type', event_type, 'task_id', task_id, 'instance_id', instance_id, 'time', now_ms)
+end
+
+-- True when the JSON array text (nil/false/'' = empty) contains value.
+local function json_list_contains(json_text, value)
+  if not json_text or json_text == '' then
+    return false
+  end
+  for _, item in ipairs(cjson.decode(json_text)) do
+    if item == value then
+      return true
+    end
+  end
+  return false
+end
+
+-- The capacity of a registered, live instance, or nil plus the {code, message} reply to return.
+local function live_instance_capacity(instance_key, instance_id, now_ms, ttl_ms)
+  local f = redis.call('HMGET', instance_key, 'status', 'lastSeen', 'maxTasks')
+  if not f[1] then
+    return nil, {'INSTANCE_NOT_REGISTERED',
+      'Instance ' .. instance_id .. ' is not registered; call Register first'}
+  end
+  if f[1] ~= 'active' or tonumber(now_ms) - tonumber(f[2]) > tonumber(ttl_ms) then
+    return nil, {'INSTANCE_OFFLINE',
+      'Instance ' .. instance_id .. ' is offline (no heartbeat within the liveness TTL); register again'}
+  end
+  return tonumber(f[3])
+end
+
+-- Move a pending task to instance_id: out of the pending queue and index, into the in-progress
+-- index and the instance's held set. The caller has checked that the task is pending.
+local function hand_over(task_key, task_id, instance_id, now_ms, pending_key, idx_pending_key,
+                         idx_in_progress_key, held_key)
+  local seq = redis.call('HGET', task_key, 'seq')
+  redis.call('ZREM', pending_key, task_id)
+  redis.call('ZREM', idx_pending_key, task_id)
+  redis.call('ZADD', idx_in_progress_key, seq, task_id)
+  redis.call('ZADD', held_key, seq, task_id)
+  redis.call('HSET', task_key, 'status', 'in_progress', 'assignedTo', instance_id,
+    'assignedAt', now_ms, 'updatedAt', now_ms)
+  redis.call('HINCRBY', task_key, 'attempts', 1)
+end

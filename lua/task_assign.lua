@@ -1,0 +1,66 @@
+-- TASK_ASSIGN: hand one pending task to a chosen live instance, within its capacity.
+--
+-- KEYS[1] task             cb:task:{id}                  HASH    the task
+-- KEYS[2] instance         cb:instance:{instance}        HASH    the target's registration
+-- KEYS[3] held             cb:queue:instance:{instance}  ZSET    tasks the target holds, score = seq
+-- KEYS[4] pending          cb:queue:tasks:pending        ZSET    pending queue
+-- KEYS[5] idx_pending      cb:tasks:status:pending       ZSET    pending index
+-- KEYS[6] idx_in_progress  cb:tasks:status:in_progress   ZSET    in-progress index
+-- KEYS[7] events           cb:stream:tasks               STREAM  task events
+--
+-- ARGV[1] task_id          string
+-- ARGV[2] instance_id      string
+-- ARGV[3] now_ms           integer  epoch milliseconds
+-- ARGV[4] ttl_ms           integer  liveness TTL
+-- ARGV[5] maxlen           integer  approximate retention of the event stream
+--
+-- Returns {code, payload}:
+--   OK                       payload = task snapshot; also when the task is already held by this
+--                            instance (a retry), then without a second event
+--   NOT_FOUND                payload = message
+--   INSTANCE_NOT_REGISTERED  payload = message
+--   INSTANCE_OFFLINE         payload = message
+--   NOT_PENDING              payload = message (names the current status and holder)
+--   DENIED                   payload = message; the task's deny list names the instance
+--   AT_CAPACITY              payload = message
+--
+-- Events: ASSIGNED
+-- include: lib/task.lua
+
+local task_key, instance_key, held_key, pending_key, idx_pending_key, idx_in_progress_key, events_key =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local task_id, instance_id, now_ms, ttl_ms, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+
+local task = redis.call('HMGET', task_key, 'status', 'assignedTo', 'deny')
+local status, assigned_to, deny = task[1], task[2], task[3]
+if not status then
+  return {'NOT_FOUND', 'Task ' .. task_id .. ' does not exist'}
+end
+local capacity, refusal = live_instance_capacity(instance_key, instance_id, now_ms, ttl_ms)
+if not capacity then
+  return refusal
+end
+if status == 'in_progress' and assigned_to == instance_id then
+  return {'OK', task_snapshot(task_key)}
+end
+if status ~= 'pending' then
+  local holder = ''
+  if assigned_to and assigned_to ~= '' then
+    holder = ', assigned to ' .. assigned_to
+  end
+  return {'NOT_PENDING', 'Task not pending: ' .. task_id .. ' is ' .. status .. holder}
+end
+if json_list_contains(deny, instance_id) then
+  return {'DENIED', 'Task ' .. task_id .. ' may not be assigned to ' .. instance_id ..
+    ': the instance is on its deny list'}
+end
+if redis.call('ZCARD', held_key) >= capacity then
+  return {'AT_CAPACITY', 'Instance at capacity: ' .. instance_id .. ' already holds ' .. capacity ..
+    ' tasks'}
+end
+
+hand_over(task_key, task_id, instance_id, now_ms, pending_key, idx_pending_key, idx_in_progress_key,
+  held_key)
+local snapshot = task_snapshot(task_key)
+append_event(events_key, maxlen, 'assigned', task_id, instance_id, now_ms, snapshot)
+return {'OK', snapshot}

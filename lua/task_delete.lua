@@ -1,0 +1,50 @@
+-- TASK_DELETE: remove a task and every index entry that names it.
+--
+-- As in TASK_UPDATE the caller passes the holder it read (expected_assignee) so that the holder's
+-- set is a declared key; a changed holder returns STALE without writing and the caller retries.
+--
+-- KEYS[1] task             cb:task:{id}                    HASH    the task
+-- KEYS[2] pending          cb:queue:tasks:pending          ZSET    pending queue
+-- KEYS[3] all_tasks        cb:tasks:all                    ZSET    every task
+-- KEYS[4] idx_pending      cb:tasks:status:pending         ZSET    status index
+-- KEYS[5] idx_in_progress  cb:tasks:status:in_progress     ZSET    status index
+-- KEYS[6] idx_completed    cb:tasks:status:completed       ZSET    status index
+-- KEYS[7] idx_failed       cb:tasks:status:failed          ZSET    status index
+-- KEYS[8] held             cb:queue:instance:{assignee}    ZSET    the expected holder's tasks
+-- KEYS[9] events           cb:stream:tasks                 STREAM  task events
+--
+-- ARGV[1] task_id            string
+-- ARGV[2] expected_assignee  string   assignedTo as the caller read it ('' = none)
+-- ARGV[3] now_ms             integer  epoch milliseconds
+-- ARGV[4] maxlen             integer  approximate retention of the event stream
+--
+-- Returns {code, payload}:
+--   OK         payload = '{}'
+--   NOT_FOUND  payload = message
+--   STALE      payload = message; assignedTo differs from expected_assignee, nothing written
+--
+-- Events: DELETED (without a task snapshot)
+-- include: lib/task.lua
+
+local task_key, pending_key, all_key, held_key, events_key = KEYS[1], KEYS[2], KEYS[3], KEYS[8], KEYS[9]
+local task_id, expected_assignee, now_ms, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+
+local task = redis.call('HMGET', task_key, 'status', 'assignedTo')
+local status, assigned_to = task[1], task[2] or ''
+if not status then
+  return {'NOT_FOUND', 'Task ' .. task_id .. ' does not exist'}
+end
+if assigned_to ~= expected_assignee then
+  return {'STALE', 'Task ' .. task_id .. ' changed holder while being deleted'}
+end
+
+redis.call('ZREM', pending_key, task_id)
+redis.call('ZREM', all_key, task_id)
+for i = 4, 7 do
+  redis.call('ZREM', KEYS[i], task_id)
+end
+redis.call('ZREM', held_key, task_id)
+redis.call('DEL', task_key)
+
+append_event(events_key, maxlen, 'deleted', task_id, '', now_ms, nil)
+return {'OK', '{}'}

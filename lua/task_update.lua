@@ -1,0 +1,107 @@
+-- TASK_UPDATE: change a task's text, priority, status and metadata (merged key by key) at once.
+--
+-- Status rules: a COMPLETED task keeps its status; only ClaimTask/AssignTask move a task into
+-- IN_PROGRESS; PENDING (from IN_PROGRESS: the holder loses it; from FAILED: a retry, error cleared)
+-- puts it back in the pending queue at its original place; COMPLETED/FAILED take it out of the queue
+-- or its holder's set. Every index follows the status in this same script.
+--
+-- The holder's set can only be named by a caller that knows the holder, so the caller reads
+-- assignedTo first and passes it as expected_assignee; if it changed meanwhile the script returns
+-- STALE without writing and the caller retries.
+--
+-- KEYS[1] task             cb:task:{id}                    HASH    the task
+-- KEYS[2] pending          cb:queue:tasks:pending          ZSET    pending queue
+-- KEYS[3] idx_pending      cb:tasks:status:pending         ZSET    status index
+-- KEYS[4] idx_in_progress  cb:tasks:status:in_progress     ZSET    status index
+-- KEYS[5] idx_completed    cb:tasks:status:completed       ZSET    status index
+-- KEYS[6] idx_failed       cb:tasks:status:failed          ZSET    status index
+-- KEYS[7] held             cb:queue:instance:{assignee}    ZSET    the expected holder's tasks
+-- KEYS[8] events           cb:stream:tasks                 STREAM  task events
+--
+-- ARGV[1] task_id            string
+-- ARGV[2] now_ms             integer  epoch milliseconds
+-- ARGV[3] maxlen             integer  approximate retention of the event stream
+-- ARGV[4] expected_assignee  string   assignedTo as the caller read it ('' = none)
+-- ARGV[5] text               string   new text, '' = unchanged
+-- ARGV[6] priority           string   new priority 0..100, '' = unchanged
+-- ARGV[7] status             string   pending|in_progress|completed|failed, '' = unchanged
+-- ARGV[8..] metadata         pairs    key, JSON-encoded value, ... merged into the metadata
+--
+-- Returns {code, payload}:
+--   OK                  payload = task snapshot
+--   NOT_FOUND           payload = message
+--   STALE               payload = message; assignedTo differs from expected_assignee, nothing written
+--   INVALID_TRANSITION  payload = message; nothing written
+--
+-- Events: UPDATED
+-- include: lib/task.lua
+
+local task_key, pending_key, held_key, events_key = KEYS[1], KEYS[2], KEYS[7], KEYS[8]
+local index_key = {pending = KEYS[3], in_progress = KEYS[4], completed = KEYS[5], failed = KEYS[6]}
+local task_id, now_ms, maxlen, expected_assignee = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local new_text, new_priority, new_status = ARGV[5], ARGV[6], ARGV[7]
+
+local task = redis.call('HMGET', task_key, 'status', 'assignedTo', 'seq', 'priority')
+local status, assigned_to, seq, priority = task[1], task[2] or '', task[3], task[4]
+if not status then
+  return {'NOT_FOUND', 'Task ' .. task_id .. ' does not exist'}
+end
+if assigned_to ~= expected_assignee then
+  return {'STALE', 'Task ' .. task_id .. ' changed holder while being updated'}
+end
+if new_status ~= '' and new_status ~= status then
+  if status == 'completed' then
+    return {'INVALID_TRANSITION', 'Task ' .. task_id .. ' is completed; a completed task cannot change status'}
+  end
+  if new_status == 'in_progress' then
+    return {'INVALID_TRANSITION', 'Task ' .. task_id .. ' is ' .. status ..
+      '; only ClaimTask or AssignTask can put a task in progress'}
+  end
+end
+
+local fields = {'updatedAt', now_ms}
+if new_text ~= '' then
+  fields[#fields + 1] = 'text'
+  fields[#fields + 1] = new_text
+end
+if new_priority ~= '' then
+  priority = new_priority
+  fields[#fields + 1] = 'priority'
+  fields[#fields + 1] = new_priority
+end
+for i = 8, #ARGV - 1, 2 do
+  fields[#fields + 1] = 'm:' .. ARGV[i]
+  fields[#fields + 1] = ARGV[i + 1]
+end
+
+if new_status ~= '' and new_status ~= status then
+  -- Leave the old place.
+  redis.call('ZREM', index_key[status], task_id)
+  if status == 'pending' then
+    redis.call('ZREM', pending_key, task_id)
+  elseif status == 'in_progress' then
+    redis.call('ZREM', held_key, task_id)
+  end
+  -- Take the new one.
+  redis.call('ZADD', index_key[new_status], seq, task_id)
+  fields[#fields + 1] = 'status'
+  fields[#fields + 1] = new_status
+  if new_status == 'pending' then
+    redis.call('HDEL', task_key, 'assignedAt', 'completedAt', 'error', 'result')
+    fields[#fields + 1] = 'assignedTo'
+    fields[#fields + 1] = ''
+  else
+    fields[#fields + 1] = 'completedAt'
+    fields[#fields + 1] = now_ms
+  end
+  status = new_status
+end
+if status == 'pending' then
+  -- Adds the task when it came back to pending, re-scores it when its priority changed.
+  redis.call('ZADD', pending_key, pending_score(priority, seq), task_id)
+end
+redis.call('HSET', task_key, unpack(fields))
+
+local snapshot = task_snapshot(task_key)
+append_event(events_key, maxlen, 'updated', task_id, '', now_ms, snapshot)
+return {'OK', snapshot}

@@ -1,0 +1,3 @@
+from claudebench.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""gRPC servicers: validate the request, call one store operation, map the outcome."""

@@ -1,0 +1,64 @@
+"""The last line of every RPC: expected outcomes, bad input, Redis faults and bugs each become one
+precise gRPC status. Nothing escapes as UNKNOWN."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+from redis import exceptions as redis_errors
+
+from claudebench.api.status import STATUS_FOR_CODE
+from claudebench.api.validation import InvalidArgument
+from claudebench.store.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+S = TypeVar("S")
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Handler = Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]
+
+# Replies Redis gives while it cannot serve for now (loading, failing over, busy with a script).
+_TRANSIENT_REPLIES = ("LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
+
+
+def redis_fault_status(exc: redis_errors.RedisError) -> tuple[grpc.StatusCode, str] | None:
+    """The status for a Redis fault, or None when the fault is a bug of ours (INTERNAL)."""
+    if isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError):
+        return grpc.StatusCode.UNAVAILABLE, f"Redis is unavailable ({exc}); retry with backoff"
+    text = str(exc)
+    if text.startswith("OOM"):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, "Redis is out of memory (maxmemory reached)"
+    if text.startswith(_TRANSIENT_REPLIES):
+        return grpc.StatusCode.UNAVAILABLE, f"Redis cannot serve right now ({text}); retry with backoff"
+    return None
+
+
+def guarded(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
+    """Wrap a unary servicer method with the error mapping of this module."""
+
+    @functools.wraps(method)
+    async def wrapper(self: S, request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:
+        try:
+            return await method(self, request, context)
+        except grpc.aio.AbortError:
+            raise
+        except InvalidArgument as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except DomainError as exc:
+            await context.abort(STATUS_FOR_CODE[exc.code], exc.message)
+        except redis_errors.RedisError as exc:
+            mapped = redis_fault_status(exc)
+            if mapped is None:
+                log.exception("Redis rejected a call of %s", method.__name__)
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error (logged by the server)")
+            await context.abort(*mapped)
+        except Exception:
+            log.exception("bug while serving %s", method.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error (logged by the server)")
+
+    return wrapper

@@ -1,0 +1,150 @@
+"""TaskService: each RPC validates its request, runs one store operation and maps the result."""
+
+from __future__ import annotations
+
+import grpc
+
+from claudebench.api import validation as check
+from claudebench.api.codec import STATUS_FROM_PROTO, task_from_snapshot, value_to_json
+from claudebench.api.guard import guarded
+from claudebench.store.tasks import TaskStore
+from claudebench.v1 import tasks_pb2 as pb
+from claudebench.v1 import tasks_pb2_grpc
+
+Ctx = grpc.aio.ServicerContext
+
+
+def _status(value: pb.TaskStatus.ValueType, field: str = "status") -> str:
+    if value not in STATUS_FROM_PROTO:
+        raise check.InvalidArgument(f"{field} must be one of PENDING, IN_PROGRESS, COMPLETED, FAILED")
+    return STATUS_FROM_PROTO[value]
+
+
+class TaskService(tasks_pb2_grpc.TaskServiceServicer):
+    """The TaskService of claudebench.v1 (see shared/API.md and the README)."""
+
+    def __init__(self, store: TaskStore) -> None:
+        self._store = store
+
+    @guarded
+    async def CreateTask(
+        self, request: pb.CreateTaskRequest, context: Ctx[pb.CreateTaskRequest, pb.CreateTaskResponse]
+    ) -> pb.CreateTaskResponse:
+        text = check.task_text(request.text)
+        priority = (
+            check.priority(request.priority)
+            if request.HasField("priority")
+            else check.DEFAULT_PRIORITY
+        )
+        metadata = check.metadata(request.metadata)
+        task_id = check.identifier(request.task_id, "task_id") if request.HasField("task_id") else None
+        snapshot = await self._store.create(text, priority, metadata, task_id)
+        return pb.CreateTaskResponse(task=task_from_snapshot(snapshot))
+
+    @guarded
+    async def GetTask(
+        self, request: pb.GetTaskRequest, context: Ctx[pb.GetTaskRequest, pb.GetTaskResponse]
+    ) -> pb.GetTaskResponse:
+        snapshot = await self._store.get(check.identifier(request.task_id, "task_id"))
+        return pb.GetTaskResponse(task=task_from_snapshot(snapshot))
+
+    @guarded
+    async def ListTasks(
+        self, request: pb.ListTasksRequest, context: Ctx[pb.ListTasksRequest, pb.ListTasksResponse]
+    ) -> pb.ListTasksResponse:
+        status = _status(request.status) if request.HasField("status") else None
+        assigned_to = (
+            check.identifier(request.assigned_to, "assigned_to")
+            if request.HasField("assigned_to")
+            else None
+        )
+        if assigned_to is not None and status not in (None, "in_progress"):
+            raise check.InvalidArgument(
+                "assigned_to lists the tasks an instance holds, which are all IN_PROGRESS; "
+                "drop status or set it to IN_PROGRESS"
+            )
+        page_size = check.bounded_count(
+            request.page_size, "page_size", check.DEFAULT_PAGE_SIZE, check.MAX_PAGE_SIZE
+        )
+        filter_key = f"{status or ''}|{assigned_to or ''}"
+        after = check.decode_page_token(request.page_token, filter_key)
+        page = await self._store.list(status, assigned_to, page_size, after)
+        return pb.ListTasksResponse(
+            tasks=[task_from_snapshot(s) for s in page.tasks],
+            next_page_token=(
+                check.encode_page_token(page.next_after_seq, filter_key)
+                if page.next_after_seq is not None
+                else ""
+            ),
+            total_size=page.total,
+        )
+
+    @guarded
+    async def ClaimTask(
+        self, request: pb.ClaimTaskRequest, context: Ctx[pb.ClaimTaskRequest, pb.ClaimTaskResponse]
+    ) -> pb.ClaimTaskResponse:
+        worker_id = check.identifier(request.worker_id, "worker_id")
+        max_tasks = check.bounded_count(request.max_tasks, "max_tasks", 1, check.MAX_CLAIM)
+        snapshots = await self._store.claim(worker_id, max_tasks)
+        return pb.ClaimTaskResponse(tasks=[task_from_snapshot(s) for s in snapshots])
+
+    @guarded
+    async def AssignTask(
+        self, request: pb.AssignTaskRequest, context: Ctx[pb.AssignTaskRequest, pb.AssignTaskResponse]
+    ) -> pb.AssignTaskResponse:
+        snapshot = await self._store.assign(
+            check.identifier(request.task_id, "task_id"),
+            check.identifier(request.instance_id, "instance_id"),
+        )
+        return pb.AssignTaskResponse(task=task_from_snapshot(snapshot))
+
+    @guarded
+    async def UpdateTask(
+        self, request: pb.UpdateTaskRequest, context: Ctx[pb.UpdateTaskRequest, pb.UpdateTaskResponse]
+    ) -> pb.UpdateTaskResponse:
+        task_id = check.identifier(request.task_id, "task_id")
+        text = check.task_text(request.text) if request.HasField("text") else None
+        priority = check.priority(request.priority) if request.HasField("priority") else None
+        status = _status(request.status) if request.HasField("status") else None
+        metadata = check.metadata(request.metadata)
+        if text is None and priority is None and status is None and not metadata:
+            raise check.InvalidArgument("nothing to update: set text, priority, status or metadata")
+        snapshot = await self._store.update(task_id, text, priority, status, metadata)
+        return pb.UpdateTaskResponse(task=task_from_snapshot(snapshot))
+
+    @guarded
+    async def CompleteTask(
+        self,
+        request: pb.CompleteTaskRequest,
+        context: Ctx[pb.CompleteTaskRequest, pb.CompleteTaskResponse],
+    ) -> pb.CompleteTaskResponse:
+        task_id = check.identifier(request.task_id, "task_id")
+        worker_id = check.identifier(request.worker_id, "worker_id")
+        outcome = request.WhichOneof("outcome")
+        if outcome == "result":
+            value = check.result_json(value_to_json(request.result))
+            snapshot = await self._store.complete(task_id, worker_id, "result", value)
+        elif outcome == "error":
+            error = check.error_message(request.error)
+            snapshot = await self._store.complete(task_id, worker_id, "error", error)
+        else:
+            raise check.InvalidArgument("set either result (the task succeeded) or error (it failed)")
+        return pb.CompleteTaskResponse(task=task_from_snapshot(snapshot))
+
+    @guarded
+    async def ReleaseTask(
+        self, request: pb.ReleaseTaskRequest, context: Ctx[pb.ReleaseTaskRequest, pb.ReleaseTaskResponse]
+    ) -> pb.ReleaseTaskResponse:
+        snapshot = await self._store.release(
+            check.identifier(request.task_id, "task_id"),
+            check.identifier(request.worker_id, "worker_id"),
+            check.reason(request.reason),
+        )
+        return pb.ReleaseTaskResponse(task=task_from_snapshot(snapshot))
+
+    @guarded
+    async def DeleteTask(
+        self, request: pb.DeleteTaskRequest, context: Ctx[pb.DeleteTaskRequest, pb.DeleteTaskResponse]
+    ) -> pb.DeleteTaskResponse:
+        await self._store.delete(check.identifier(request.task_id, "task_id"))
+        return pb.DeleteTaskResponse()

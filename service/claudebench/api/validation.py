@@ -1,0 +1,140 @@
+"""Request validation: every RPC checks its input here before touching Redis."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+
+from google.protobuf import struct_pb2
+
+from claudebench.api.codec import compact_json, struct_to_fields
+
+MAX_TEXT_CHARS = 500
+MAX_ID_CHARS = 128
+MAX_METADATA_BYTES = 64 * 1024
+MAX_METADATA_KEYS = 256
+MAX_METADATA_KEY_CHARS = 128
+MAX_RESULT_BYTES = 1024 * 1024
+MAX_ERROR_CHARS = 4096
+MAX_REASON_CHARS = 500
+DEFAULT_PRIORITY = 50
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+MAX_CLAIM = 100
+DEFAULT_INSTANCE_CAPACITY = 10
+MAX_INSTANCE_CAPACITY = 1000
+MAX_ROLES = 32
+
+# Letters, digits and . _ : @ - only: ids become parts of Redis keys, and braces would change a
+# Redis Cluster hash slot.
+_ID = re.compile(r"[A-Za-z0-9._:@-]+")
+
+
+class InvalidArgument(ValueError):
+    """A request field is invalid; the message says which and why."""
+
+
+def identifier(value: str, field: str) -> str:
+    if not value:
+        raise InvalidArgument(f"{field} is required")
+    if len(value) > MAX_ID_CHARS:
+        raise InvalidArgument(f"{field} is {len(value)} characters long; the limit is {MAX_ID_CHARS}")
+    if not _ID.fullmatch(value):
+        raise InvalidArgument(
+            f"{field} {value!r} may contain only letters, digits and the characters . _ : @ -"
+        )
+    return value
+
+
+def task_text(value: str, field: str = "text") -> str:
+    if not value.strip():
+        raise InvalidArgument(f"{field} must not be empty")
+    if len(value) > MAX_TEXT_CHARS:
+        raise InvalidArgument(
+            f"{field} is {len(value)} characters long; the limit is {MAX_TEXT_CHARS}"
+        )
+    return value
+
+
+def in_range(value: int, field: str, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise InvalidArgument(f"{field} must be between {low} and {high}, got {value}")
+    return value
+
+
+def priority(value: int) -> int:
+    return in_range(value, "priority", 0, 100)
+
+
+def bounded_count(value: int, field: str, default: int, maximum: int) -> int:
+    """0 means the default; otherwise 1..maximum."""
+    if value == 0:
+        return default
+    if not 1 <= value <= maximum:
+        raise InvalidArgument(f"{field} must be between 1 and {maximum}, got {value}")
+    return value
+
+
+def metadata(struct: struct_pb2.Struct) -> dict[str, str]:
+    """The metadata as {key: JSON value}, within the documented limits."""
+    fields = struct_to_fields(struct)
+    if len(fields) > MAX_METADATA_KEYS:
+        raise InvalidArgument(
+            f"metadata has {len(fields)} keys; the limit is {MAX_METADATA_KEYS}"
+        )
+    for key in fields:
+        if not key or len(key) > MAX_METADATA_KEY_CHARS:
+            raise InvalidArgument(
+                f"metadata keys must be 1..{MAX_METADATA_KEY_CHARS} characters, got {key[:40]!r}"
+            )
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in fields.items())
+    if size > MAX_METADATA_BYTES:
+        raise InvalidArgument(
+            f"metadata is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}"
+        )
+    return fields
+
+
+def result_json(text: str) -> str:
+    if len(text.encode()) > MAX_RESULT_BYTES:
+        raise InvalidArgument(f"result is larger than {MAX_RESULT_BYTES} bytes as JSON")
+    return text
+
+
+def error_message(value: str) -> str:
+    if not value.strip():
+        raise InvalidArgument("error must describe the failure (it is empty)")
+    if len(value) > MAX_ERROR_CHARS:
+        raise InvalidArgument(f"error is {len(value)} characters long; the limit is {MAX_ERROR_CHARS}")
+    return value
+
+
+def reason(value: str) -> str:
+    if len(value) > MAX_REASON_CHARS:
+        raise InvalidArgument(f"reason is {len(value)} characters long; the limit is {MAX_REASON_CHARS}")
+    return value
+
+
+def encode_page_token(after_seq: int, filter_key: str) -> str:
+    raw = compact_json({"after": after_seq, "filter": filter_key}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str, filter_key: str) -> int | None:
+    """The position a page token continues after; None for the first page."""
+    if not token:
+        return None
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        after = decoded["after"]
+        token_filter = decoded["filter"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise InvalidArgument("page_token is malformed; pass the next_page_token of a previous page") from None
+    if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+        raise InvalidArgument("page_token is malformed; pass the next_page_token of a previous page")
+    if token_filter != filter_key:
+        raise InvalidArgument("page_token belongs to a listing with different filters")
+    return after

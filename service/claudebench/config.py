@@ -1,0 +1,65 @@
+"""Settings: defaults, overridden by CLAUDEBENCH_* environment variables, overridden by flags.
+
+Nothing else in the package reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from claudebench.scripts.registry import default_lua_dir
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting of the server; see the configuration table in the README."""
+
+    listen: str = "127.0.0.1:50051"
+    # None: start an embedded redis-server with its data under data_dir.
+    redis_url: str | None = None
+    data_dir: Path = Path(".claudebench")
+    lua_dir: Path = field(default_factory=default_lua_dir)
+    key_prefix: str = "cb"
+    event_retention: int = 100_000
+    instance_ttl_ms: int = 30_000
+    heartbeat_interval_ms: int = 10_000
+    redis_timeout_s: float = 5.0
+    shutdown_grace_s: float = 5.0
+    log_level: str = "INFO"
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
+        """A copy with every non-None override applied (used for command-line flags)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+_ENV_PREFIX = "CLAUDEBENCH_"
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> Settings:
+    """Defaults overridden by CLAUDEBENCH_<SETTING> variables (e.g. CLAUDEBENCH_REDIS_URL)."""
+    env = os.environ if environ is None else environ
+    defaults = Settings()
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = env.get(_ENV_PREFIX + f.name.upper())
+        if raw is None or raw == "":
+            continue
+        current = getattr(defaults, f.name)
+        try:
+            if isinstance(current, bool):
+                values[f.name] = raw.lower() in ("1", "true", "yes")
+            elif isinstance(current, int):
+                values[f.name] = int(raw)
+            elif isinstance(current, float):
+                values[f.name] = float(raw)
+            elif isinstance(current, Path):
+                values[f.name] = Path(raw)
+            else:
+                values[f.name] = raw
+        except ValueError:
+            raise SystemExit(f"{_ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid value") from None
+    return replace(defaults, **values)

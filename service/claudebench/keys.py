@@ -1,0 +1,74 @@
+"""The Redis keyspace, in one place.
+
+Every key follows the seed's ``cb:{type}:{id}`` pattern. Scripts never build keys: the Python side
+builds them here and passes them in KEYS.
+
+| key                               | type   | holds                                                 |
+|-----------------------------------|--------|-------------------------------------------------------|
+| cb:task:{id}                      | HASH   | one task (fields below)                               |
+| cb:queue:tasks:pending            | ZSET   | pending tasks, score (100-priority)*1e13 + seq        |
+| cb:queue:instance:{id}            | ZSET   | tasks an instance holds (IN_PROGRESS), score seq      |
+| cb:tasks:all                      | ZSET   | every task, score seq (ListTasks without filter)      |
+| cb:tasks:status:{status}          | ZSET   | tasks per status, score seq (ListTasks, counts)       |
+| cb:seq:tasks                      | STRING | creation counter: FIFO order within a priority        |
+| cb:stream:tasks                   | STREAM | task events, trimmed with MAXLEN ~ retention          |
+| cb:instance:{id}                  | HASH   | an instance's registration and liveness               |
+| cb:instances:liveness             | ZSET   | instance ids by last-seen time (ms)                   |
+| cb:leader:current                 | STRING | the leader's id, a lease that expires after the TTL   |
+
+Task hash fields: id, seq, text, priority, status (pending|in_progress|completed|failed), assignedTo,
+attempts, createdAt, updatedAt, assignedAt, completedAt (all times epoch ms), result (JSON text),
+error, releaseReason, deny (JSON array of instance ids), and one ``m:{key}`` field per metadata key
+holding that key's JSON-encoded value (so metadata merges key by key with HSET, inside the script).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TASK_STATUSES = ("pending", "in_progress", "completed", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Keyspace:
+    """Builds every key under one prefix (``cb`` by default)."""
+
+    prefix: str = "cb"
+
+    def task(self, task_id: str) -> str:
+        return f"{self.prefix}:task:{task_id}"
+
+    @property
+    def pending(self) -> str:
+        return f"{self.prefix}:queue:tasks:pending"
+
+    def held(self, instance_id: str) -> str:
+        return f"{self.prefix}:queue:instance:{instance_id}"
+
+    @property
+    def all_tasks(self) -> str:
+        return f"{self.prefix}:tasks:all"
+
+    def status_index(self, status: str) -> str:
+        if status not in TASK_STATUSES:
+            raise ValueError(f"unknown task status {status!r}")
+        return f"{self.prefix}:tasks:status:{status}"
+
+    @property
+    def task_seq(self) -> str:
+        return f"{self.prefix}:seq:tasks"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}:stream:tasks"
+
+    def instance(self, instance_id: str) -> str:
+        return f"{self.prefix}:instance:{instance_id}"
+
+    @property
+    def liveness(self) -> str:
+        return f"{self.prefix}:instances:liveness"
+
+    @property
+    def leader(self) -> str:
+        return f"{self.prefix}:leader:current"

@@ -1,0 +1,1 @@
+"""Lua scripts: the registry that reads them, the executor that runs them, their typed results."""

@@ -1,0 +1,108 @@
+"""Runs the Lua scripts: EVALSHA, NOSCRIPT reload, contract checks, one CLIENT span per call."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import redis.asyncio as aioredis
+from opentelemetry import trace
+from redis.exceptions import NoScriptError
+
+from claudebench.scripts.registry import ScriptSpec
+from claudebench.scripts.results import ResultCode, ScriptContractError, ScriptResult
+
+log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("claudebench.scripts")
+
+ArgValue = str | int
+
+
+class ScriptExecutor:
+    """Calls scripts by name with named KEYS and ARGV, checked against each script's header."""
+
+    def __init__(self, client: aioredis.Redis, scripts: Mapping[str, ScriptSpec]) -> None:
+        self._client = client
+        self._scripts = dict(scripts)
+        kwargs = client.connection_pool.connection_kwargs
+        self._server_address = str(kwargs.get("host", kwargs.get("path", "")))
+        self._server_port = int(kwargs.get("port", 0) or 0)
+
+    @property
+    def scripts(self) -> Mapping[str, ScriptSpec]:
+        return self._scripts
+
+    async def load_all(self) -> dict[str, str]:
+        """SCRIPT LOAD every script; a compile error fails here, at start-up. Returns name -> SHA."""
+        loaded: dict[str, str] = {}
+        for name, spec in self._scripts.items():
+            sha = await self._client.script_load(spec.source)
+            if sha != spec.sha:
+                raise ScriptContractError(f"{name}: Redis computed SHA {sha}, expected {spec.sha}")
+            loaded[name] = sha
+        return loaded
+
+    async def run(
+        self,
+        name: str,
+        keys: Mapping[str, str],
+        args: Mapping[str, ArgValue],
+        extra_keys: Sequence[str] = (),
+        extra_args: Sequence[ArgValue] = (),
+    ) -> ScriptResult:
+        """Run script `name`. `keys` and `args` must name exactly the header's KEYS and ARGV."""
+        spec = self._scripts[name]
+        key_list = self._ordered(spec, "KEYS", spec.keys, keys, spec.variadic_keys, extra_keys)
+        arg_list = self._ordered(spec, "ARGV", spec.args, args, spec.variadic_args, extra_args)
+        with _tracer.start_as_current_span(
+            f"EVALSHA {name}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                "db.system.name": "redis",
+                "db.operation.name": "EVALSHA",
+                "db.stored_procedure.name": name,
+                "db.redis.script_sha": spec.sha,
+                "server.address": self._server_address,
+                "server.port": self._server_port,
+            },
+        ) as span:
+            try:
+                reply = await self._client.evalsha(spec.sha, len(key_list), *key_list, *arg_list)
+            except NoScriptError:
+                # Redis restarted, failed over or flushed its script cache: load and retry once.
+                span.add_event("NOSCRIPT: script reloaded")
+                log.info("script %s was missing from Redis; reloading it", name)
+                await self._client.script_load(spec.source)
+                reply = await self._client.evalsha(spec.sha, len(key_list), *key_list, *arg_list)
+            result = self._parse(spec, reply)
+            span.set_attribute("claudebench.script.result", result.code.value)
+            return result
+
+    @staticmethod
+    def _ordered(
+        spec: ScriptSpec,
+        kind: str,
+        names: tuple[str, ...],
+        given: Mapping[str, ArgValue],
+        variadic: str | None,
+        extra: Sequence[ArgValue],
+    ) -> list[ArgValue]:
+        if set(given) != set(names):
+            raise ScriptContractError(
+                f"{spec.name}: {kind} must be {list(names)}, the call gave {sorted(given)}"
+            )
+        if extra and variadic is None:
+            raise ScriptContractError(f"{spec.name}: takes no variable {kind} tail")
+        return [given[n] for n in names] + list(extra)
+
+    @staticmethod
+    def _parse(spec: ScriptSpec, reply: object) -> ScriptResult:
+        if not (isinstance(reply, list) and len(reply) == 2 and all(isinstance(x, str) for x in reply)):
+            raise ScriptContractError(f"{spec.name}: reply {reply!r} is not {{code, payload}}")
+        try:
+            code = ResultCode(reply[0])
+        except ValueError:
+            raise ScriptContractError(f"{spec.name}: unknown result code {reply[0]!r}") from None
+        if code not in spec.codes:
+            raise ScriptContractError(f"{spec.name}: code {code} is not in its header")
+        return ScriptResult(code, reply[1])

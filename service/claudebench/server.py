@@ -1,0 +1,110 @@
+"""The gRPC server: Redis client, script executor, servicers, health and reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+import redis.asyncio as aioredis
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from claudebench.api.system_service import SystemService
+from claudebench.api.task_service import TaskService
+from claudebench.config import Settings
+from claudebench.embedded_redis import EmbeddedRedis
+from claudebench.keys import Keyspace
+from claudebench.scripts.executor import ScriptExecutor
+from claudebench.scripts.registry import load_scripts
+from claudebench.store.instances import InstanceStore
+from claudebench.store.tasks import TaskStore, TaskStoreSettings
+from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    tasks_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name,
+    system_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
+)
+
+
+class ClaudebenchServer:
+    """One server process: start() loads the scripts, then serves; stop() drains and closes."""
+
+    def __init__(self, settings: Settings, redis_url: str) -> None:
+        self.settings = settings
+        self.redis_url = redis_url
+        self.port = 0
+        self.redis = aioredis.Redis.from_url(
+            redis_url,
+            decode_responses=True,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
+        )
+        self.executor = ScriptExecutor(self.redis, load_scripts(settings.lua_dir))
+        self.health = health.aio.HealthServicer()
+        self._server = grpc.aio.server()
+
+    async def start(self) -> int:
+        """Load every script into Redis (failing fast), then serve. Returns the bound port."""
+        shas = await self.executor.load_all()
+        log.info("loaded %d Lua scripts: %s", len(shas), ", ".join(f"{n}={s[:12]}" for n, s in shas.items()))
+        settings = self.settings
+        keys = Keyspace(settings.key_prefix)
+        tasks = TaskStore(
+            self.executor,
+            self.redis,
+            keys,
+            TaskStoreSettings(settings.event_retention, settings.instance_ttl_ms),
+        )
+        instances = InstanceStore(self.executor, keys, settings.instance_ttl_ms)
+        tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskService(tasks), self._server)
+        system_pb2_grpc.add_SystemServiceServicer_to_server(
+            SystemService(instances, settings.instance_ttl_ms, settings.heartbeat_interval_ms),
+            self._server,
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
+        )
+        self.port = self._server.add_insecure_port(settings.listen)
+        if self.port == 0:
+            raise OSError(f"could not listen on {settings.listen}")
+        await self._server.start()
+        # SERVING only now that the scripts are loaded and the servicers are in place.
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        return self.port
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Report NOT_SERVING, let calls in flight finish within the grace period, close Redis."""
+        await self.health.enter_graceful_shutdown()
+        await self._server.stop(self.settings.shutdown_grace_s if grace_s is None else grace_s)
+        await self.redis.aclose()
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGINT or SIGTERM; with no Redis URL, around an embedded redis-server."""
+    embedded = None
+    redis_url = settings.redis_url
+    if redis_url is None:
+        embedded = EmbeddedRedis(settings.data_dir).start()
+        redis_url = embedded.url
+        log.info("started embedded redis-server at %s (data in %s)", redis_url, settings.data_dir)
+    try:
+        app = ClaudebenchServer(settings, redis_url)
+        port = await app.start()
+        host = settings.listen.rsplit(":", 1)[0]
+        log.info("claudebench serving on %s:%d", host, port)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        await stopping.wait()
+        log.info("shutting down")
+        await app.stop()
+    finally:
+        if embedded is not None:
+            embedded.stop()

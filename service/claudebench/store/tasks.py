@@ -1,0 +1,323 @@
+"""Task operations: one script call each (plus the reads that let every key be declared)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import redis.asyncio as aioredis
+
+from claudebench.keys import TASK_STATUSES, Keyspace
+from claudebench.scripts.executor import ScriptExecutor
+from claudebench.scripts.results import ResultCode
+from claudebench.store.clock import Clock, wall_clock_ms
+from claudebench.store.errors import DomainError, ok_payload
+from claudebench.store.ids import new_task_id
+
+TaskSnapshot = dict[str, str]
+"""A task hash as stored (see claudebench.keys for its fields)."""
+
+# A claim reads this many candidates beyond the number it wants, so that concurrent claimers
+# reading the same head of the queue still find enough pending tasks in one script call.
+CLAIM_SLACK = 32
+# Rounds of "read candidates, claim" before a claim returns what it has. Each round that comes back
+# short lost races to claimers that did take tasks, so the queue is moving.
+CLAIM_ROUNDS = 10
+# Retries of an update/delete whose holder changed between the read and the script.
+STALE_RETRIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStoreSettings:
+    event_retention: int = 100_000
+    instance_ttl_ms: int = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    tasks: list[TaskSnapshot]
+    next_after_seq: int | None
+    total: int
+
+
+class TaskStore:
+    """Creates, claims, assigns, updates, completes, releases, deletes and lists tasks."""
+
+    def __init__(
+        self,
+        executor: ScriptExecutor,
+        client: aioredis.Redis,
+        keys: Keyspace,
+        settings: TaskStoreSettings,
+        clock: Clock = wall_clock_ms,
+    ) -> None:
+        self._run = executor.run
+        self._client = client
+        self._keys = keys
+        self._settings = settings
+        self._clock = clock
+
+    async def create(
+        self,
+        text: str,
+        priority: int,
+        metadata: Mapping[str, str],
+        task_id: str | None = None,
+    ) -> TaskSnapshot:
+        """Create a pending task. `metadata` maps keys to JSON-encoded values."""
+        task_id = task_id or new_task_id()
+        k = self._keys
+        result = await self._run(
+            "TASK_CREATE",
+            keys={
+                "task": k.task(task_id),
+                "pending": k.pending,
+                "all_tasks": k.all_tasks,
+                "idx_pending": k.status_index("pending"),
+                "events": k.events,
+                "seq": k.task_seq,
+            },
+            args={
+                "task_id": task_id,
+                "text": text,
+                "priority": priority,
+                "now_ms": self._clock(),
+                "maxlen": self._settings.event_retention,
+            },
+            extra_args=_pairs(metadata),
+        )
+        return _snapshot(ok_payload(result))
+
+    async def get(self, task_id: str) -> TaskSnapshot:
+        snapshot: TaskSnapshot = await self._client.hgetall(self._keys.task(task_id))
+        if not snapshot:
+            raise DomainError(ResultCode.NOT_FOUND, f"Task {task_id} does not exist")
+        return snapshot
+
+    async def list(
+        self,
+        status: str | None,
+        assigned_to: str | None,
+        page_size: int,
+        after_seq: int | None,
+    ) -> TaskPage:
+        """A page of tasks in creation order, read from one index (never a scan)."""
+        k = self._keys
+        if assigned_to is not None:
+            index = k.held(assigned_to)
+        elif status is not None:
+            index = k.status_index(status)
+        else:
+            index = k.all_tasks
+        low = f"({after_seq}" if after_seq is not None else "-inf"
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.zrange(index, low, "+inf", byscore=True, offset=0, num=page_size + 1, withscores=True)
+            pipe.zcard(index)
+            entries, total = await pipe.execute()
+        page = entries[:page_size]
+        async with self._client.pipeline(transaction=False) as pipe:
+            for task_id, _ in page:
+                pipe.hgetall(k.task(task_id))
+            hashes = await pipe.execute()
+        # A task deleted between the two reads is left out rather than returned half-read.
+        tasks = [h for h in hashes if h]
+        next_after = int(page[-1][1]) if len(entries) > page_size else None
+        return TaskPage(tasks=tasks, next_after_seq=next_after, total=int(total))
+
+    async def claim(self, worker_id: str, max_tasks: int) -> list[TaskSnapshot]:
+        """Claim up to max_tasks pending tasks for a live worker, highest priority first."""
+        k = self._keys
+        claimed: list[TaskSnapshot] = []
+        offset = 0  # candidates at the head that this worker may not take (deny lists)
+        for _ in range(CLAIM_ROUNDS):
+            want = max_tasks - len(claimed)
+            window = want + CLAIM_SLACK
+            candidates: list[str] = await self._client.zrange(k.pending, offset, offset + window - 1)
+            result = await self._run(
+                "TASK_CLAIM",
+                keys={
+                    "instance": k.instance(worker_id),
+                    "held": k.held(worker_id),
+                    "pending": k.pending,
+                    "idx_pending": k.status_index("pending"),
+                    "idx_in_progress": k.status_index("in_progress"),
+                    "events": k.events,
+                },
+                args={
+                    "worker_id": worker_id,
+                    "now_ms": self._clock(),
+                    "ttl_ms": self._settings.instance_ttl_ms,
+                    "max_tasks": want,
+                    "maxlen": self._settings.event_retention,
+                },
+                extra_keys=[k.task(t) for t in candidates],
+                extra_args=candidates,
+            )
+            if not result.ok and claimed:
+                break  # e.g. capacity taken meanwhile by a concurrent claim of the same worker
+            outcome = json.loads(ok_payload(result))
+            claimed.extend(outcome["tasks"])
+            if len(claimed) >= max_tasks or outcome["free"] == 0:
+                break
+            if len(candidates) < window and outcome["stale"] == 0:
+                break  # the queue holds nothing more for this worker
+            offset += outcome["denied"]
+        return claimed
+
+    async def assign(self, task_id: str, instance_id: str) -> TaskSnapshot:
+        k = self._keys
+        result = await self._run(
+            "TASK_ASSIGN",
+            keys={
+                "task": k.task(task_id),
+                "instance": k.instance(instance_id),
+                "held": k.held(instance_id),
+                "pending": k.pending,
+                "idx_pending": k.status_index("pending"),
+                "idx_in_progress": k.status_index("in_progress"),
+                "events": k.events,
+            },
+            args={
+                "task_id": task_id,
+                "instance_id": instance_id,
+                "now_ms": self._clock(),
+                "ttl_ms": self._settings.instance_ttl_ms,
+                "maxlen": self._settings.event_retention,
+            },
+        )
+        return _snapshot(ok_payload(result))
+
+    async def update(
+        self,
+        task_id: str,
+        text: str | None,
+        priority: int | None,
+        status: str | None,
+        metadata: Mapping[str, str],
+    ) -> TaskSnapshot:
+        k = self._keys
+        for _ in range(STALE_RETRIES):
+            assignee = await self._client.hget(k.task(task_id), "assignedTo") or ""
+            result = await self._run(
+                "TASK_UPDATE",
+                keys={
+                    "task": k.task(task_id),
+                    "pending": k.pending,
+                    **_status_index_keys(k),
+                    "held": k.held(assignee),
+                    "events": k.events,
+                },
+                args={
+                    "task_id": task_id,
+                    "now_ms": self._clock(),
+                    "maxlen": self._settings.event_retention,
+                    "expected_assignee": assignee,
+                    "text": text or "",
+                    "priority": "" if priority is None else priority,
+                    "status": status or "",
+                },
+                extra_args=_pairs(metadata),
+            )
+            if result.code is not ResultCode.STALE:
+                return _snapshot(ok_payload(result))
+        raise _contention(task_id)
+
+    async def complete(
+        self,
+        task_id: str,
+        worker_id: str,
+        outcome: Literal["result", "error"],
+        value: str,
+    ) -> TaskSnapshot:
+        """Finish a held task: `value` is the result as JSON text, or the error message."""
+        k = self._keys
+        result = await self._run(
+            "TASK_COMPLETE",
+            keys={
+                "task": k.task(task_id),
+                "held": k.held(worker_id),
+                "idx_in_progress": k.status_index("in_progress"),
+                "idx_completed": k.status_index("completed"),
+                "idx_failed": k.status_index("failed"),
+                "events": k.events,
+            },
+            args={
+                "task_id": task_id,
+                "worker_id": worker_id,
+                "now_ms": self._clock(),
+                "maxlen": self._settings.event_retention,
+                "outcome": outcome,
+                "value": value,
+            },
+        )
+        return _snapshot(ok_payload(result))
+
+    async def release(self, task_id: str, worker_id: str, reason: str) -> TaskSnapshot:
+        k = self._keys
+        result = await self._run(
+            "TASK_RELEASE",
+            keys={
+                "task": k.task(task_id),
+                "held": k.held(worker_id),
+                "pending": k.pending,
+                "idx_pending": k.status_index("pending"),
+                "idx_in_progress": k.status_index("in_progress"),
+                "events": k.events,
+            },
+            args={
+                "task_id": task_id,
+                "worker_id": worker_id,
+                "now_ms": self._clock(),
+                "maxlen": self._settings.event_retention,
+                "reason": reason,
+            },
+        )
+        return _snapshot(ok_payload(result))
+
+    async def delete(self, task_id: str) -> None:
+        k = self._keys
+        for _ in range(STALE_RETRIES):
+            assignee = await self._client.hget(k.task(task_id), "assignedTo") or ""
+            result = await self._run(
+                "TASK_DELETE",
+                keys={
+                    "task": k.task(task_id),
+                    "pending": k.pending,
+                    "all_tasks": k.all_tasks,
+                    **_status_index_keys(k),
+                    "held": k.held(assignee),
+                    "events": k.events,
+                },
+                args={
+                    "task_id": task_id,
+                    "expected_assignee": assignee,
+                    "now_ms": self._clock(),
+                    "maxlen": self._settings.event_retention,
+                },
+            )
+            if result.code is not ResultCode.STALE:
+                ok_payload(result)
+                return
+        raise _contention(task_id)
+
+
+def _status_index_keys(k: Keyspace) -> dict[str, str]:
+    return {f"idx_{status}": k.status_index(status) for status in TASK_STATUSES}
+
+
+def _pairs(metadata: Mapping[str, str]) -> list[str]:
+    return [item for pair in metadata.items() for item in pair]
+
+
+def _snapshot(payload: str) -> TaskSnapshot:
+    snapshot: TaskSnapshot = json.loads(payload)
+    return snapshot
+
+
+def _contention(task_id: str) -> DomainError:
+    return DomainError(
+        ResultCode.STALE,
+        f"Task {task_id} kept changing holder while being modified; retry the call",
+    )
