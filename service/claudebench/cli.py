@@ -15,9 +15,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the gRPC server")
     serve.add_argument("--listen", help="host:port to serve on (default 127.0.0.1:50051)")
-    serve.add_argument(
-        "--redis-url", help="Redis to use; without one an embedded redis-server is started"
-    )
+    serve.add_argument("--redis-url", help="Redis to use; without one an embedded redis-server is started")
     serve.add_argument("--data-dir", type=Path, help="embedded Redis data (default .claudebench)")
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     return parser

@@ -28,7 +28,9 @@ class Settings:
     instance_ttl_ms: int = 30_000
     heartbeat_interval_ms: int = 10_000
     redis_timeout_s: float = 5.0
+    redis_max_connections: int = 64
     shutdown_grace_s: float = 5.0
+    max_pending_rpcs: int = 10_000
     log_level: str = "INFO"
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:

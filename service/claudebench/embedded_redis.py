@@ -52,6 +52,7 @@ class EmbeddedRedis:
         self.data_dir = data_dir
         self.persistent = persistent
         self.port = port or free_port()
+        self.binary = find_redis_server()
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -60,7 +61,7 @@ class EmbeddedRedis:
 
     def command(self) -> list[str]:
         return [
-            find_redis_server(),
+            self.binary,
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--dir", str(self.data_dir.resolve()),
@@ -73,9 +74,7 @@ class EmbeddedRedis:
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._process = subprocess.Popen(
-            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        self._process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout_s
         client = redis.Redis(port=self.port, socket_timeout=1.0)
         try:
@@ -86,9 +85,7 @@ class EmbeddedRedis:
                     # PING answers LOADING while the AOF is replayed; wait until it is done.
                     if client.ping() and client.info("persistence").get("loading") == 0:
                         return self
-                except redis.ConnectionError:
-                    pass
-                except redis.BusyLoadingError:
+                except redis.ConnectionError:  # not listening yet, or still loading
                     pass
                 if time.monotonic() > deadline:
                     self.stop()

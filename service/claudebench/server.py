@@ -37,20 +37,36 @@ class ClaudebenchServer:
         self.settings = settings
         self.redis_url = redis_url
         self.port = 0
-        self.redis = aioredis.Redis.from_url(
+        # A bounded pool that makes callers wait for a free connection (up to the Redis timeout)
+        # rather than failing at once: bursts queue instead of opening a connection per request.
+        pool = aioredis.BlockingConnectionPool.from_url(
             redis_url,
             decode_responses=True,
+            max_connections=settings.redis_max_connections,
+            timeout=settings.redis_timeout_s,
             socket_timeout=settings.redis_timeout_s,
             socket_connect_timeout=settings.redis_timeout_s,
         )
+        self.redis = aioredis.Redis(connection_pool=pool)
         self.executor = ScriptExecutor(self.redis, load_scripts(settings.lua_dir))
         self.health = health.aio.HealthServicer()
-        self._server = grpc.aio.server()
+        self._server = grpc.aio.server(
+            options=[
+                # gRPC core cancels (status CANCELLED, misleading to clients) every request beyond
+                # 1000 waiting for the application; a burst from many workers easily exceeds that.
+                ("grpc.server.max_pending_requests", settings.max_pending_rpcs),
+                ("grpc.server.max_pending_requests_hard_limit", 2 * settings.max_pending_rpcs),
+            ]
+        )
 
     async def start(self) -> int:
         """Load every script into Redis (failing fast), then serve. Returns the bound port."""
         shas = await self.executor.load_all()
-        log.info("loaded %d Lua scripts: %s", len(shas), ", ".join(f"{n}={s[:12]}" for n, s in shas.items()))
+        log.info(
+            "loaded %d Lua scripts: %s",
+            len(shas),
+            ", ".join(f"{n}={s[:12]}" for n, s in shas.items()),
+        )
         settings = self.settings
         keys = Keyspace(settings.key_prefix)
         tasks = TaskStore(
@@ -82,7 +98,7 @@ class ClaudebenchServer:
         """Report NOT_SERVING, let calls in flight finish within the grace period, close Redis."""
         await self.health.enter_graceful_shutdown()
         await self._server.stop(self.settings.shutdown_grace_s if grace_s is None else grace_s)
-        await self.redis.aclose()
+        await self.redis.aclose(close_connection_pool=True)
 
 
 async def serve(settings: Settings) -> None:
@@ -92,7 +108,12 @@ async def serve(settings: Settings) -> None:
     if redis_url is None:
         embedded = EmbeddedRedis(settings.data_dir).start()
         redis_url = embedded.url
-        log.info("started embedded redis-server at %s (data in %s)", redis_url, settings.data_dir)
+        log.info(
+            "started embedded redis-server at %s (binary %s, data in %s)",
+            redis_url,
+            embedded.binary,
+            settings.data_dir,
+        )
     try:
         app = ClaudebenchServer(settings, redis_url)
         port = await app.start()

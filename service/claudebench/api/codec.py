@@ -10,7 +10,7 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from claudebench.v1 import tasks_pb2
 
-STATUS_TO_PROTO: dict[str, tasks_pb2.TaskStatus.ValueType] = {
+STATUS_TO_PROTO: dict[str, tasks_pb2.TaskStatus] = {
     "pending": tasks_pb2.TASK_STATUS_PENDING,
     "in_progress": tasks_pb2.TASK_STATUS_IN_PROGRESS,
     "completed": tasks_pb2.TASK_STATUS_COMPLETED,
@@ -18,7 +18,7 @@ STATUS_TO_PROTO: dict[str, tasks_pb2.TaskStatus.ValueType] = {
 }
 STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
 
-EVENT_TYPE_TO_PROTO: dict[str, tasks_pb2.TaskEventType.ValueType] = {
+EVENT_TYPE_TO_PROTO: dict[str, tasks_pb2.TaskEventType] = {
     "created": tasks_pb2.TASK_EVENT_TYPE_CREATED,
     "claimed": tasks_pb2.TASK_EVENT_TYPE_CLAIMED,
     "assigned": tasks_pb2.TASK_EVENT_TYPE_ASSIGNED,

@@ -34,7 +34,10 @@ def redis_fault_status(exc: redis_errors.RedisError) -> tuple[grpc.StatusCode, s
     if text.startswith("OOM"):
         return grpc.StatusCode.RESOURCE_EXHAUSTED, "Redis is out of memory (maxmemory reached)"
     if text.startswith(_TRANSIENT_REPLIES):
-        return grpc.StatusCode.UNAVAILABLE, f"Redis cannot serve right now ({text}); retry with backoff"
+        return (
+            grpc.StatusCode.UNAVAILABLE,
+            f"Redis cannot serve right now ({text}); retry with backoff",
+        )
     return None
 
 

@@ -14,7 +14,7 @@ from claudebench.v1 import tasks_pb2_grpc
 Ctx = grpc.aio.ServicerContext
 
 
-def _status(value: pb.TaskStatus.ValueType, field: str = "status") -> str:
+def _status(value: pb.TaskStatus, field: str = "status") -> str:
     if value not in STATUS_FROM_PROTO:
         raise check.InvalidArgument(f"{field} must be one of PENDING, IN_PROGRESS, COMPLETED, FAILED")
     return STATUS_FROM_PROTO[value]
@@ -28,13 +28,13 @@ class TaskService(tasks_pb2_grpc.TaskServiceServicer):
 
     @guarded
     async def CreateTask(
-        self, request: pb.CreateTaskRequest, context: Ctx[pb.CreateTaskRequest, pb.CreateTaskResponse]
+        self,
+        request: pb.CreateTaskRequest,
+        context: Ctx[pb.CreateTaskRequest, pb.CreateTaskResponse],
     ) -> pb.CreateTaskResponse:
         text = check.task_text(request.text)
         priority = (
-            check.priority(request.priority)
-            if request.HasField("priority")
-            else check.DEFAULT_PRIORITY
+            check.priority(request.priority) if request.HasField("priority") else check.DEFAULT_PRIORITY
         )
         metadata = check.metadata(request.metadata)
         task_id = check.identifier(request.task_id, "task_id") if request.HasField("task_id") else None
@@ -54,9 +54,7 @@ class TaskService(tasks_pb2_grpc.TaskServiceServicer):
     ) -> pb.ListTasksResponse:
         status = _status(request.status) if request.HasField("status") else None
         assigned_to = (
-            check.identifier(request.assigned_to, "assigned_to")
-            if request.HasField("assigned_to")
-            else None
+            check.identifier(request.assigned_to, "assigned_to") if request.HasField("assigned_to") else None
         )
         if assigned_to is not None and status not in (None, "in_progress"):
             raise check.InvalidArgument(
@@ -68,7 +66,7 @@ class TaskService(tasks_pb2_grpc.TaskServiceServicer):
         )
         filter_key = f"{status or ''}|{assigned_to or ''}"
         after = check.decode_page_token(request.page_token, filter_key)
-        page = await self._store.list(status, assigned_to, page_size, after)
+        page = await self._store.list_page(status, assigned_to, page_size, after)
         return pb.ListTasksResponse(
             tasks=[task_from_snapshot(s) for s in page.tasks],
             next_page_token=(
@@ -90,7 +88,9 @@ class TaskService(tasks_pb2_grpc.TaskServiceServicer):
 
     @guarded
     async def AssignTask(
-        self, request: pb.AssignTaskRequest, context: Ctx[pb.AssignTaskRequest, pb.AssignTaskResponse]
+        self,
+        request: pb.AssignTaskRequest,
+        context: Ctx[pb.AssignTaskRequest, pb.AssignTaskResponse],
     ) -> pb.AssignTaskResponse:
         snapshot = await self._store.assign(
             check.identifier(request.task_id, "task_id"),
@@ -100,7 +100,9 @@ class TaskService(tasks_pb2_grpc.TaskServiceServicer):
 
     @guarded
     async def UpdateTask(
-        self, request: pb.UpdateTaskRequest, context: Ctx[pb.UpdateTaskRequest, pb.UpdateTaskResponse]
+        self,
+        request: pb.UpdateTaskRequest,
+        context: Ctx[pb.UpdateTaskRequest, pb.UpdateTaskResponse],
     ) -> pb.UpdateTaskResponse:
         task_id = check.identifier(request.task_id, "task_id")
         text = check.task_text(request.text) if request.HasField("text") else None
@@ -133,7 +135,9 @@ class TaskService(tasks_pb2_grpc.TaskServiceServicer):
 
     @guarded
     async def ReleaseTask(
-        self, request: pb.ReleaseTaskRequest, context: Ctx[pb.ReleaseTaskRequest, pb.ReleaseTaskResponse]
+        self,
+        request: pb.ReleaseTaskRequest,
+        context: Ctx[pb.ReleaseTaskRequest, pb.ReleaseTaskResponse],
     ) -> pb.ReleaseTaskResponse:
         snapshot = await self._store.release(
             check.identifier(request.task_id, "task_id"),
@@ -144,7 +148,9 @@ class TaskService(tasks_pb2_grpc.TaskServiceServicer):
 
     @guarded
     async def DeleteTask(
-        self, request: pb.DeleteTaskRequest, context: Ctx[pb.DeleteTaskRequest, pb.DeleteTaskResponse]
+        self,
+        request: pb.DeleteTaskRequest,
+        context: Ctx[pb.DeleteTaskRequest, pb.DeleteTaskResponse],
     ) -> pb.DeleteTaskResponse:
         await self._store.delete(check.identifier(request.task_id, "task_id"))
         return pb.DeleteTaskResponse()

@@ -52,9 +52,7 @@ def task_text(value: str, field: str = "text") -> str:
     if not value.strip():
         raise InvalidArgument(f"{field} must not be empty")
     if len(value) > MAX_TEXT_CHARS:
-        raise InvalidArgument(
-            f"{field} is {len(value)} characters long; the limit is {MAX_TEXT_CHARS}"
-        )
+        raise InvalidArgument(f"{field} is {len(value)} characters long; the limit is {MAX_TEXT_CHARS}")
     return value
 
 
@@ -81,9 +79,7 @@ def metadata(struct: struct_pb2.Struct) -> dict[str, str]:
     """The metadata as {key: JSON value}, within the documented limits."""
     fields = struct_to_fields(struct)
     if len(fields) > MAX_METADATA_KEYS:
-        raise InvalidArgument(
-            f"metadata has {len(fields)} keys; the limit is {MAX_METADATA_KEYS}"
-        )
+        raise InvalidArgument(f"metadata has {len(fields)} keys; the limit is {MAX_METADATA_KEYS}")
     for key in fields:
         if not key or len(key) > MAX_METADATA_KEY_CHARS:
             raise InvalidArgument(
@@ -91,9 +87,7 @@ def metadata(struct: struct_pb2.Struct) -> dict[str, str]:
             )
     size = sum(len(k.encode()) + len(v.encode()) for k, v in fields.items())
     if size > MAX_METADATA_BYTES:
-        raise InvalidArgument(
-            f"metadata is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}"
-        )
+        raise InvalidArgument(f"metadata is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}")
     return fields
 
 
@@ -132,7 +126,9 @@ def decode_page_token(token: str, filter_key: str) -> int | None:
         after = decoded["after"]
         token_filter = decoded["filter"]
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise InvalidArgument("page_token is malformed; pass the next_page_token of a previous page") from None
+        raise InvalidArgument(
+            "page_token is malformed; pass the next_page_token of a previous page"
+        ) from None
     if not isinstance(after, int) or isinstance(after, bool) or after < 0:
         raise InvalidArgument("page_token is malformed; pass the next_page_token of a previous page")
     if token_filter != filter_key:

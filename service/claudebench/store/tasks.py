@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import redis.asyncio as aioredis
 
@@ -91,12 +91,12 @@ class TaskStore:
         return _snapshot(ok_payload(result))
 
     async def get(self, task_id: str) -> TaskSnapshot:
-        snapshot: TaskSnapshot = await self._client.hgetall(self._keys.task(task_id))
+        snapshot = cast(TaskSnapshot, await self._client.hgetall(self._keys.task(task_id)))
         if not snapshot:
             raise DomainError(ResultCode.NOT_FOUND, f"Task {task_id} does not exist")
         return snapshot
 
-    async def list(
+    async def list_page(
         self,
         status: str | None,
         assigned_to: str | None,
@@ -134,7 +134,7 @@ class TaskStore:
         for _ in range(CLAIM_ROUNDS):
             want = max_tasks - len(claimed)
             window = want + CLAIM_SLACK
-            candidates: list[str] = await self._client.zrange(k.pending, offset, offset + window - 1)
+            candidates = cast(list[str], await self._client.zrange(k.pending, offset, offset + window - 1))
             result = await self._run(
                 "TASK_CLAIM",
                 keys={
@@ -199,7 +199,7 @@ class TaskStore:
     ) -> TaskSnapshot:
         k = self._keys
         for _ in range(STALE_RETRIES):
-            assignee = await self._client.hget(k.task(task_id), "assignedTo") or ""
+            assignee = await self._assignee(task_id)
             result = await self._run(
                 "TASK_UPDATE",
                 keys={
@@ -279,7 +279,7 @@ class TaskStore:
     async def delete(self, task_id: str) -> None:
         k = self._keys
         for _ in range(STALE_RETRIES):
-            assignee = await self._client.hget(k.task(task_id), "assignedTo") or ""
+            assignee = await self._assignee(task_id)
             result = await self._run(
                 "TASK_DELETE",
                 keys={
@@ -301,6 +301,10 @@ class TaskStore:
                 ok_payload(result)
                 return
         raise _contention(task_id)
+
+    async def _assignee(self, task_id: str) -> str:
+        """The task's current holder as stored ('' for none or for a missing task)."""
+        return cast(str | None, await self._client.hget(self._keys.task(task_id), "assignedTo")) or ""
 
 
 def _status_index_keys(k: Keyspace) -> dict[str, str]:

@@ -1,0 +1,44 @@
+"""A worker process for the concurrency tests: register, then claim and complete until the queue is
+empty; print the ids it claimed as JSON. Run as: python claimer.py ADDRESS WORKER_ID MAX_TASKS"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import grpc
+from google.protobuf import struct_pb2
+
+from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
+
+
+def main() -> None:
+    address, worker_id, max_tasks = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    claimed: list[str] = []
+    with grpc.insecure_channel(address) as channel:
+        tasks = tasks_pb2_grpc.TaskServiceStub(channel)
+        system = system_pb2_grpc.SystemServiceStub(channel)
+        system.Register(
+            system_pb2.RegisterRequest(instance_id=worker_id, roles=["worker"], max_tasks=max_tasks)
+        )
+        while True:
+            batch = tasks.ClaimTask(
+                tasks_pb2.ClaimTaskRequest(worker_id=worker_id, max_tasks=max_tasks), timeout=10
+            ).tasks
+            if not batch:
+                break
+            for task in batch:
+                claimed.append(task.id)
+                tasks.CompleteTask(
+                    tasks_pb2.CompleteTaskRequest(
+                        task_id=task.id,
+                        worker_id=worker_id,
+                        result=struct_pb2.Value(string_value=worker_id),
+                    ),
+                    timeout=10,
+                )
+    json.dump(claimed, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Fixtures: a real redis-server (spawned, never 6379 unless told), a real grpc.aio server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+import redis.asyncio as aioredis
+
+from claudebench.config import Settings
+from claudebench.embedded_redis import EmbeddedRedis
+from claudebench.keys import Keyspace
+from claudebench.scripts.executor import ScriptExecutor
+from claudebench.scripts.registry import load_scripts
+from claudebench.server import ClaudebenchServer
+from claudebench.v1 import system_pb2_grpc, tasks_pb2_grpc
+
+
+@pytest.fixture(scope="session")
+def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server for the whole session: CLAUDEBENCH_TEST_REDIS_URL, else one we start."""
+    url = os.environ.get("CLAUDEBENCH_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis"), persistent=False) as server:
+        yield server.url
+
+
+@pytest.fixture
+async def redis_client(redis_server_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A client on an empty database (flushed before each test)."""
+    client = aioredis.Redis.from_url(redis_server_url, decode_responses=True)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def keys() -> Keyspace:
+    return Keyspace()
+
+
+@pytest.fixture
+async def executor(redis_client: aioredis.Redis) -> ScriptExecutor:
+    executor = ScriptExecutor(redis_client, load_scripts())
+    await executor.load_all()
+    return executor
+
+
+@pytest.fixture
+def settings(redis_server_url: str, tmp_path: Path) -> Settings:
+    return Settings(listen="127.0.0.1:0", redis_url=redis_server_url, data_dir=tmp_path)
+
+
+@pytest.fixture
+async def server(settings: Settings, redis_client: aioredis.Redis) -> AsyncIterator[ClaudebenchServer]:
+    """A real grpc.aio server on a real socket, on the flushed database."""
+    assert settings.redis_url is not None
+    app = ClaudebenchServer(settings, settings.redis_url)
+    await app.start()
+    yield app
+    await app.stop(grace_s=0)
+
+
+@pytest.fixture
+async def channel(server: ClaudebenchServer) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        yield channel
+
+
+@pytest.fixture
+def tasks(channel: grpc.aio.Channel) -> tasks_pb2_grpc.TaskServiceStub:
+    return tasks_pb2_grpc.TaskServiceStub(channel)
+
+
+@pytest.fixture
+def system(channel: grpc.aio.Channel) -> system_pb2_grpc.SystemServiceStub:
+    return system_pb2_grpc.SystemServiceStub(channel)

@@ -1,0 +1,47 @@
+"""Redis going away: calls fail fast with UNAVAILABLE (never UNKNOWN/INTERNAL) and the service
+recovers by itself when Redis is back, reloading its scripts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from claudebench.config import Settings
+from claudebench.embedded_redis import EmbeddedRedis
+from claudebench.server import ClaudebenchServer
+from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
+
+
+@pytest.fixture
+async def private_redis(tmp_path: Path) -> AsyncIterator[EmbeddedRedis]:
+    redis_server = EmbeddedRedis(tmp_path / "redis", persistent=False).start()
+    yield redis_server
+    redis_server.stop()
+
+
+async def test_outage_gives_unavailable_then_recovers(private_redis: EmbeddedRedis) -> None:
+    settings = Settings(listen="127.0.0.1:0", redis_url=private_redis.url, redis_timeout_s=1.0)
+    app = ClaudebenchServer(settings, private_redis.url)
+    await app.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            stub = tasks_pb2_grpc.TaskServiceStub(channel)
+            await stub.CreateTask(tasks_pb2.CreateTaskRequest(text="before"))
+
+            private_redis.stop()
+            started = time.monotonic()
+            with pytest.raises(grpc.aio.AioRpcError) as down:
+                await stub.CreateTask(tasks_pb2.CreateTaskRequest(text="during"), timeout=10)
+            assert down.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "Redis is unavailable" in (down.value.details() or "")
+            assert time.monotonic() - started < 5
+
+            private_redis.start()  # same port, empty, no scripts loaded
+            created = await stub.CreateTask(tasks_pb2.CreateTaskRequest(text="after"), timeout=10)
+            assert created.task.text == "after"
+    finally:
+        await app.stop(grace_s=0)

