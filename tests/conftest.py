@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+
+# gRPC core logs every GOAWAY a test server sends on shutdown at INFO; keep test output readable.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 from pathlib import Path
 
 from claudebench.config import from_environment
@@ -18,11 +19,46 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--redis-url", help="Redis to use; without one an embedded redis-server is started")
     serve.add_argument("--data-dir", type=Path, help="embedded Redis data (default .claudebench)")
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+
+    watch = commands.add_parser("watch", help="print task events as they come")
+    watch.add_argument("--server", default="127.0.0.1:50051", help="host:port of a claudebench server")
+    watch.add_argument(
+        "--after",
+        default="",
+        help="'' (default): only new events; '0': everything retained; an event id: after it",
+    )
+    watch.add_argument("--type", help="comma-separated event types, e.g. created,completed")
+    watch.add_argument("--task", help="only this task's events")
+    watch.add_argument("--instance", help="only events caused by this instance")
+    watch.add_argument("--json", action="store_true", help="one JSON object per line")
+    watch.add_argument("--limit", type=int, help="exit after printing this many events")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "watch":
+        from claudebench.commands.watch import event_types, watch
+
+        try:
+            types = event_types(args.type)
+        except ValueError as exc:
+            parser.error(str(exc))
+        try:
+            sys.exit(
+                watch(
+                    args.server,
+                    args.after,
+                    types,
+                    args.task,
+                    args.instance,
+                    args.json,
+                    max_events=args.limit,
+                )
+            )
+        except KeyboardInterrupt:
+            sys.exit(130)
     settings = from_environment().with_overrides(
         {
             "listen": args.listen,

@@ -25,6 +25,10 @@ class Settings:
     lua_dir: Path = field(default_factory=default_lua_dir)
     key_prefix: str = "cb"
     event_retention: int = 100_000
+    # WatchTasks: events buffered per subscriber before it is cut off as too slow, and how long a
+    # subscriber whose filter matches nothing waits before it is sent a bookmark.
+    watch_buffer_events: int = 10_000
+    bookmark_interval_s: float = 5.0
     instance_ttl_ms: int = 30_000
     heartbeat_interval_ms: int = 10_000
     redis_timeout_s: float = 5.0

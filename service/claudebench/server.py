@@ -13,8 +13,10 @@ from grpc_reflection.v1alpha import reflection
 
 from claudebench.api.system_service import SystemService
 from claudebench.api.task_service import TaskService
+from claudebench.api.watch import TaskWatcher
 from claudebench.config import Settings
 from claudebench.embedded_redis import EmbeddedRedis
+from claudebench.events.hub import EventHub
 from claudebench.keys import Keyspace
 from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.registry import load_scripts
@@ -49,6 +51,11 @@ class ClaudebenchServer:
         )
         self.redis = aioredis.Redis(connection_pool=pool)
         self.executor = ScriptExecutor(self.redis, load_scripts(settings.lua_dir))
+        self.hub = EventHub(
+            redis_url,
+            Keyspace(settings.key_prefix).events,
+            redis_timeout_s=settings.redis_timeout_s,
+        )
         self.health = health.aio.HealthServicer()
         self._server = grpc.aio.server(
             options=[
@@ -76,7 +83,15 @@ class ClaudebenchServer:
             TaskStoreSettings(settings.event_retention, settings.instance_ttl_ms),
         )
         instances = InstanceStore(self.executor, keys, settings.instance_ttl_ms)
-        tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskService(tasks), self._server)
+        await self.hub.start()
+        watcher = TaskWatcher(
+            self.hub,
+            self.redis,
+            keys.events,
+            settings.watch_buffer_events,
+            settings.bookmark_interval_s,
+        )
+        tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskService(tasks, watcher), self._server)
         system_pb2_grpc.add_SystemServiceServicer_to_server(
             SystemService(instances, settings.instance_ttl_ms, settings.heartbeat_interval_ms),
             self._server,
@@ -97,6 +112,9 @@ class ClaudebenchServer:
     async def stop(self, grace_s: float | None = None) -> None:
         """Report NOT_SERVING, let calls in flight finish within the grace period, close Redis."""
         await self.health.enter_graceful_shutdown()
+        # Streams end first, with UNAVAILABLE and their resume cursor, instead of hanging until
+        # the grace period runs out.
+        await self.hub.close()
         await self._server.stop(self.settings.shutdown_grace_s if grace_s is None else grace_s)
         await self.redis.aclose(close_connection_pool=True)
 

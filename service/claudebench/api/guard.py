@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 S = TypeVar("S")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
-Handler = Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]
+R = TypeVar("R")  # Resp for unary RPCs, None for server-streaming ones (they write to the context)
+Handler = Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[R]]
 
 # Replies Redis gives while it cannot serve for now (loading, failing over, busy with a script).
 _TRANSIENT_REPLIES = ("LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
@@ -41,11 +42,11 @@ def redis_fault_status(exc: redis_errors.RedisError) -> tuple[grpc.StatusCode, s
     return None
 
 
-def guarded(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
-    """Wrap a unary servicer method with the error mapping of this module."""
+def guarded(method: Handler[S, Req, Resp, R]) -> Handler[S, Req, Resp, R]:
+    """Wrap a servicer method with the error mapping of this module."""
 
     @functools.wraps(method)
-    async def wrapper(self: S, request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:
+    async def wrapper(self: S, request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> R:
         try:
             return await method(self, request, context)
         except grpc.aio.AbortError:

@@ -7,6 +7,7 @@ import grpc
 from claudebench.api import validation as check
 from claudebench.api.codec import STATUS_FROM_PROTO, task_from_snapshot, value_to_json
 from claudebench.api.guard import guarded
+from claudebench.api.watch import TaskWatcher
 from claudebench.store.tasks import TaskStore
 from claudebench.v1 import tasks_pb2 as pb
 from claudebench.v1 import tasks_pb2_grpc
@@ -23,8 +24,9 @@ def _status(value: pb.TaskStatus, field: str = "status") -> str:
 class TaskService(tasks_pb2_grpc.TaskServiceServicer):
     """The TaskService of claudebench.v1 (see shared/API.md and the README)."""
 
-    def __init__(self, store: TaskStore) -> None:
+    def __init__(self, store: TaskStore, watcher: TaskWatcher) -> None:
         self._store = store
+        self._watcher = watcher
 
     @guarded
     async def CreateTask(
@@ -154,3 +156,9 @@ class TaskService(tasks_pb2_grpc.TaskServiceServicer):
     ) -> pb.DeleteTaskResponse:
         await self._store.delete(check.identifier(request.task_id, "task_id"))
         return pb.DeleteTaskResponse()
+
+    @guarded
+    async def WatchTasks(
+        self, request: pb.WatchTasksRequest, context: Ctx[pb.WatchTasksRequest, pb.WatchTasksResponse]
+    ) -> None:
+        await self._watcher.watch(request, context)

@@ -31,6 +31,7 @@ class TaskEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TASK_EVENT_TYPE_RELEASED: _ClassVar[TaskEventType]
     TASK_EVENT_TYPE_REASSIGNED: _ClassVar[TaskEventType]
     TASK_EVENT_TYPE_DELETED: _ClassVar[TaskEventType]
+    TASK_EVENT_TYPE_BOOKMARK: _ClassVar[TaskEventType]
 TASK_STATUS_UNSPECIFIED: TaskStatus
 TASK_STATUS_PENDING: TaskStatus
 TASK_STATUS_IN_PROGRESS: TaskStatus
@@ -46,6 +47,7 @@ TASK_EVENT_TYPE_FAILED: TaskEventType
 TASK_EVENT_TYPE_RELEASED: TaskEventType
 TASK_EVENT_TYPE_REASSIGNED: TaskEventType
 TASK_EVENT_TYPE_DELETED: TaskEventType
+TASK_EVENT_TYPE_BOOKMARK: TaskEventType
 
 class Task(_message.Message):
     __slots__ = ("id", "text", "priority", "status", "assigned_to", "metadata", "result", "error", "attempts", "create_time", "update_time", "assign_time", "complete_time")

@@ -1,0 +1,170 @@
+"""WatchTasks: history from the stream (for a cursor), then live entries from the event hub."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import cast
+
+import grpc
+import redis.asyncio as aioredis
+from redis import exceptions as redis_errors
+
+from claudebench.api import validation as check
+from claudebench.api.codec import EVENT_TYPE_FROM_PROTO, event_from_entry
+from claudebench.events import stream_ids
+from claudebench.events.hub import EventHub, Fields, Subscription
+from claudebench.events.stream_ids import StreamId
+from claudebench.v1 import tasks_pb2 as pb
+
+Ctx = grpc.aio.ServicerContext[pb.WatchTasksRequest, pb.WatchTasksResponse]
+HISTORY_PAGE = 500
+
+
+def entry_filter(request: pb.WatchTasksRequest) -> Callable[[Fields], bool]:
+    """The request's filters as one predicate over raw stream fields (validated first)."""
+    types: set[str] = set()
+    for value in request.types:
+        if value not in EVENT_TYPE_FROM_PROTO:
+            raise check.InvalidArgument(
+                "types may hold only change events (CREATED ... DELETED), not UNSPECIFIED or BOOKMARK"
+            )
+        types.add(EVENT_TYPE_FROM_PROTO[value])
+    task_id = check.identifier(request.task_id, "task_id") if request.HasField("task_id") else None
+    instance_id = (
+        check.identifier(request.instance_id, "instance_id") if request.HasField("instance_id") else None
+    )
+
+    def matches(fields: Fields) -> bool:
+        return (
+            (not types or fields["type"] in types)
+            and (task_id is None or fields["task_id"] == task_id)
+            and (instance_id is None or fields.get("instance_id") == instance_id)
+        )
+
+    return matches
+
+
+def parse_cursor(text: str) -> StreamId | None:
+    """None for "" (live only), (0, 0) for "0", else the id after which to start."""
+    if text == "":
+        return None
+    try:
+        return stream_ids.parse(text)
+    except ValueError:
+        raise check.InvalidArgument(
+            f"after_event_id {text[:40]!r} is not an event id ('<ms>-<seq>'), '0' or empty"
+        ) from None
+
+
+class TaskWatcher:
+    """Serves one WatchTasks stream at a time per call of `watch`."""
+
+    def __init__(
+        self,
+        hub: EventHub,
+        client: aioredis.Redis,
+        stream_key: str,
+        buffer_events: int,
+        bookmark_interval_s: float,
+    ) -> None:
+        self._hub = hub
+        self._client = client
+        self._stream_key = stream_key
+        self._buffer_events = buffer_events
+        self._bookmark_interval_s = bookmark_interval_s
+
+    async def watch(self, request: pb.WatchTasksRequest, context: Ctx) -> None:
+        matches = entry_filter(request)
+        cursor = parse_cursor(request.after_event_id)
+        try:
+            subscription = self._hub.subscribe(matches, self._buffer_events)
+        except ConnectionAbortedError:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down; reconnect")
+        try:
+            if cursor is None:
+                position = subscription.live_from
+            else:
+                position = await self._replay(context, matches, cursor, subscription.live_from)
+            await self._follow(context, subscription, position)
+        finally:
+            self._hub.unsubscribe(subscription)
+
+    async def _replay(
+        self, context: Ctx, matches: Callable[[Fields], bool], cursor: StreamId, until: StreamId
+    ) -> StreamId:
+        """Send the stored entries after `cursor` up to `until` (where live delivery starts)."""
+        position = cursor
+        checked = cursor == stream_ids.ZERO  # "0" asks for whatever is retained
+        while position < until:
+            page = cast(
+                list[tuple[str, Fields]],
+                await self._client.xrange(
+                    self._stream_key,
+                    min="(" + stream_ids.render(position),
+                    max=stream_ids.render(until),
+                    count=HISTORY_PAGE,
+                ),
+            )
+            if not checked:
+                # Checked after the first read: trimming only removes the oldest entries, so if the
+                # oldest retained entry is still at or before the cursor now, nothing after the
+                # cursor was gone when the page was read.
+                await self._ensure_retained(context, cursor)
+                checked = True
+            if not page:
+                break
+            for entry_id, fields in page:
+                if matches(fields):
+                    await context.write(pb.WatchTasksResponse(event=event_from_entry(entry_id, fields)))
+            position = stream_ids.parse(page[-1][0])
+        if not checked:
+            await self._ensure_retained(context, cursor)
+        return max(position, until)
+
+    async def _ensure_retained(self, context: Ctx, cursor: StreamId) -> None:
+        try:
+            info = await self._client.xinfo_stream(self._stream_key)
+        except redis_errors.ResponseError:  # no such key: the stream is empty and was never written
+            info = {"last-generated-id": "0-0", "first-entry": None}
+        first = info.get("first-entry")
+        last = stream_ids.parse(cast(str, info["last-generated-id"]))
+        newest = stream_ids.render(last)
+        if first and stream_ids.parse(first[0]) > cursor:
+            await context.abort(
+                grpc.StatusCode.OUT_OF_RANGE,
+                f"after_event_id {stream_ids.render(cursor)} is older than the oldest retained event "
+                f"({first[0]}); re-list with ListTasks and watch from after_event_id={newest}",
+            )
+        if cursor > last:
+            await context.abort(
+                grpc.StatusCode.OUT_OF_RANGE,
+                f"after_event_id {stream_ids.render(cursor)} is newer than the newest event ({newest}): "
+                "the stream was reset; re-list with ListTasks and watch from after_event_id=" + newest,
+            )
+
+    async def _follow(self, context: Ctx, subscription: Subscription, position: StreamId) -> None:
+        """Send live entries as the hub buffers them; a bookmark when the filter matched nothing."""
+        # `position`: the newest id the client has been sent (an event or a bookmark), or its cursor.
+        while True:
+            while subscription.buffer:
+                entry = subscription.buffer.popleft()
+                if entry.key <= position:
+                    continue  # already sent from history
+                await context.write(entry.response())
+                position = entry.key
+            if subscription.ended is not None:
+                code, reason = subscription.ended
+                await context.abort(
+                    code, f"{reason}; resume with after_event_id={stream_ids.render(position)}"
+                )
+            subscription.wakeup.clear()
+            try:
+                await asyncio.wait_for(subscription.wakeup.wait(), self._bookmark_interval_s)
+            except TimeoutError:
+                if subscription.examined > position and not subscription.buffer:
+                    position = subscription.examined
+                    bookmark = pb.TaskEvent(
+                        event_id=stream_ids.render(position), type=pb.TASK_EVENT_TYPE_BOOKMARK
+                    )
+                    await context.write(pb.WatchTasksResponse(event=bookmark))

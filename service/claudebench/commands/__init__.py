@@ -1,0 +1,1 @@
+"""Client commands of the `claudebench` CLI."""

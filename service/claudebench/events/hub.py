@@ -1,0 +1,201 @@
+"""One blocking XREAD per server process, fanned out to bounded per-subscriber buffers.
+
+Subscribers never hold a Redis connection of their own and never slow the reader: the reader
+appends to a subscriber's buffer without waiting, and a subscriber whose buffer is full is ended
+(RESOURCE_EXHAUSTED) with the last event it was sent, so it can resume from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import cast
+
+import grpc
+import redis.asyncio as aioredis
+from redis import exceptions as redis_errors
+
+from claudebench.api.codec import event_from_entry
+from claudebench.events import stream_ids
+from claudebench.events.stream_ids import StreamId
+from claudebench.v1 import tasks_pb2
+
+log = logging.getLogger(__name__)
+
+Fields = dict[str, str]
+
+
+class Entry:
+    """One stream entry, parsed once and shared by every subscriber (so is its message)."""
+
+    __slots__ = ("_response", "fields", "id", "key")
+
+    def __init__(self, entry_id: str, fields: Fields) -> None:
+        self.id = entry_id
+        self.key: StreamId = stream_ids.parse(entry_id)
+        self.fields = fields
+        self._response: tasks_pb2.WatchTasksResponse | None = None
+
+    def response(self) -> tasks_pb2.WatchTasksResponse:
+        if self._response is None:
+            self._response = tasks_pb2.WatchTasksResponse(event=event_from_entry(self.id, self.fields))
+        return self._response
+
+
+EntryFilter = Callable[[Fields], bool]
+
+
+@dataclass(eq=False)
+class Subscription:
+    """A subscriber's bounded buffer of matching live entries and how far the reader has looked."""
+
+    matches: EntryFilter
+    capacity: int
+    # The reader's position when the subscription started: live entries come after it.
+    live_from: StreamId = stream_ids.ZERO
+    # The newest entry the reader examined for this subscriber, matching or not (for bookmarks).
+    examined: StreamId = stream_ids.ZERO
+    buffer: deque[Entry] = field(default_factory=deque)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set once: why the subscription ended (a status and a message prefix).
+    ended: tuple[grpc.StatusCode, str] | None = None
+
+    def end(self, code: grpc.StatusCode, message: str) -> None:
+        if self.ended is None:
+            self.ended = (code, message)
+        self.wakeup.set()
+
+
+class EventHub:
+    """Reads the task event stream once for the whole process and feeds every subscription."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        stream_key: str,
+        block_ms: int = 5_000,
+        batch: int = 1_000,
+        redis_timeout_s: float = 5.0,
+    ) -> None:
+        # Its own connection: a blocking XREAD must not hold one of the request pool's.
+        self._client = aioredis.Redis.from_url(
+            redis_url,
+            decode_responses=True,
+            single_connection_client=True,
+            socket_timeout=block_ms / 1000 + redis_timeout_s,
+            socket_connect_timeout=redis_timeout_s,
+        )
+        self._stream_key = stream_key
+        self._block_ms = block_ms
+        self._batch = batch
+        self._subscriptions: set[Subscription] = set()
+        self._position: StreamId = stream_ids.ZERO
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscriptions)
+
+    async def start(self) -> None:
+        """Start reading after the newest entry that exists now."""
+        self._position = await self._last_generated_id()
+        self._task = asyncio.create_task(self._read_forever(), name="claudebench-event-hub")
+
+    async def close(self) -> None:
+        """End every subscription (UNAVAILABLE: reconnect and resume) and stop reading."""
+        self._closing = True
+        for subscription in list(self._subscriptions):
+            subscription.end(grpc.StatusCode.UNAVAILABLE, "the server is shutting down")
+        self._subscriptions.clear()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._client.aclose()
+
+    def subscribe(self, matches: EntryFilter, capacity: int) -> Subscription:
+        if self._closing:
+            raise ConnectionAbortedError("the server is shutting down")
+        subscription = Subscription(matches, capacity, self._position, self._position)
+        self._subscriptions.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
+
+    async def _last_generated_id(self) -> StreamId:
+        try:
+            info = await self._client.xinfo_stream(self._stream_key)
+        except redis_errors.ResponseError:  # no such key: nothing was ever written
+            return stream_ids.ZERO
+        return stream_ids.parse(cast(str, info["last-generated-id"]))
+
+    async def _read_forever(self) -> None:
+        delay = 0.05
+        while True:
+            try:
+                reply = await self._client.xread(
+                    {self._stream_key: stream_ids.render(self._position)},
+                    count=self._batch,
+                    block=self._block_ms,
+                )
+                delay = 0.05
+            except asyncio.CancelledError:
+                raise
+            except redis_errors.RedisError as exc:
+                log.warning("event reader: Redis error (%s); retrying in %.2f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                await self._check_continuity()
+                continue
+            streams = cast(list[tuple[str, list[tuple[str, Fields]]]], reply or [])
+            for _stream, raw_entries in streams:
+                self._fan_out([Entry(i, f) for i, f in raw_entries])
+
+    async def _check_continuity(self) -> None:
+        """After an outage: if the stream lost entries we had not read (trimmed, or Redis was
+        replaced), end every subscription rather than skip events silently."""
+        try:
+            info = await self._client.xinfo_stream(self._stream_key)
+        except redis_errors.ResponseError:
+            info = {"last-generated-id": "0-0", "first-entry": None}
+        except redis_errors.RedisError:
+            return  # still down; checked again on the next failure or read
+        last = stream_ids.parse(cast(str, info["last-generated-id"]))
+        first = info.get("first-entry")
+        first_id = stream_ids.parse(first[0]) if first else None
+        if last < self._position or (first_id is not None and first_id > self._position):
+            log.warning("event stream lost entries during a Redis outage; ending subscriptions")
+            for subscription in list(self._subscriptions):
+                subscription.end(
+                    grpc.StatusCode.OUT_OF_RANGE,
+                    "the event stream lost entries while Redis was unreachable; "
+                    "re-list with ListTasks and watch again",
+                )
+            self._subscriptions.clear()
+            self._position = last
+
+    def _fan_out(self, entries: list[Entry]) -> None:
+        if not entries:
+            return
+        newest = entries[-1].key
+        for subscription in list(self._subscriptions):
+            appended = False
+            for entry in entries:
+                if subscription.matches(entry.fields):
+                    if len(subscription.buffer) >= subscription.capacity:
+                        subscription.end(
+                            grpc.StatusCode.RESOURCE_EXHAUSTED,
+                            f"the subscriber fell more than {subscription.capacity} events behind",
+                        )
+                        self._subscriptions.discard(subscription)
+                        break
+                    subscription.buffer.append(entry)
+                    appended = True
+            subscription.examined = newest
+            if appended:  # a subscriber with nothing new sleeps on until its bookmark is due
+                subscription.wakeup.set()
+        self._position = newest
