@@ -4,6 +4,7 @@
 -- KEYS[1] instance         cb:instance:{id}          HASH    the registration
 -- KEYS[2] liveness         cb:instances:liveness     ZSET    instance ids, score = lastSeen (ms)
 -- KEYS[3] leader           cb:leader:current         STRING  the leader's id, expires after ttl_ms
+-- KEYS[4] offline          cb:instances:offline      ZSET    instances declared offline, score = when
 --
 -- ARGV[1] instance_id      string
 -- ARGV[2] now_ms           integer  epoch milliseconds
@@ -18,7 +19,7 @@
 -- Events: none
 -- include: lib/instance.lua
 
-local instance_key, liveness_key, leader_key = KEYS[1], KEYS[2], KEYS[3]
+local instance_key, liveness_key, leader_key, offline_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local instance_id, now_ms, ttl_ms, max_tasks, roles, metadata =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 
@@ -26,6 +27,10 @@ redis.call('HSETNX', instance_key, 'registeredAt', now_ms)
 redis.call('HSET', instance_key, 'id', instance_id, 'roles', roles, 'maxTasks', max_tasks,
   'metadata', metadata, 'status', 'active', 'lastSeen', now_ms)
 redis.call('ZADD', liveness_key, now_ms, instance_id)
+-- Back from offline: its tasks were recovered already; the record is kept again.
+redis.call('ZREM', offline_key, instance_id)
+redis.call('PERSIST', instance_key)
+redis.call('HDEL', instance_key, 'offlineAt')
 
 local became_leader, is_leader = renew_or_take_leadership(leader_key, instance_id, ttl_ms)
 return {'OK', cjson.encode({becameLeader = became_leader, isLeader = is_leader})}

@@ -7,6 +7,7 @@
 -- KEYS[5] idx_pending      cb:tasks:status:pending       ZSET    pending index
 -- KEYS[6] idx_in_progress  cb:tasks:status:in_progress   ZSET    in-progress index
 -- KEYS[7] events           cb:stream:tasks               STREAM  task events
+-- KEYS[8] queue_metrics    cb:metrics:queues             HASH    wait-time counters
 --
 -- ARGV[1] task_id          string
 -- ARGV[2] instance_id      string
@@ -27,8 +28,9 @@
 -- Events: ASSIGNED
 -- include: lib/task.lua
 
-local task_key, instance_key, held_key, pending_key, idx_pending_key, idx_in_progress_key, events_key =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local task_key, instance_key = KEYS[1], KEYS[2]
+local k = {held = KEYS[3], pending = KEYS[4], idx_pending = KEYS[5], idx_in_progress = KEYS[6],
+  events = KEYS[7], queue_metrics = KEYS[8]}
 local task_id, instance_id, now_ms, ttl_ms, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 
 local task = redis.call('HMGET', task_key, 'status', 'assignedTo', 'deny')
@@ -54,13 +56,12 @@ if json_list_contains(deny, instance_id) then
   return {'DENIED', 'Task ' .. task_id .. ' may not be assigned to ' .. instance_id ..
     ': the instance is on its deny list'}
 end
-if redis.call('ZCARD', held_key) >= capacity then
+if redis.call('ZCARD', k.held) >= capacity then
   return {'AT_CAPACITY', 'Instance at capacity: ' .. instance_id .. ' already holds ' .. capacity ..
     ' tasks'}
 end
 
-hand_over(task_key, task_id, instance_id, now_ms, pending_key, idx_pending_key, idx_in_progress_key,
-  held_key)
+hand_over(task_key, task_id, instance_id, now_ms, k)
 local snapshot = task_snapshot(task_key)
-append_event(events_key, maxlen, 'assigned', task_id, instance_id, now_ms, snapshot)
+append_event(k.events, maxlen, 'assigned', task_id, instance_id, now_ms, snapshot)
 return {'OK', snapshot}

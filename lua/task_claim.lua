@@ -10,14 +10,16 @@
 -- KEYS[4] idx_pending      cb:tasks:status:pending       ZSET    pending index
 -- KEYS[5] idx_in_progress  cb:tasks:status:in_progress   ZSET    in-progress index
 -- KEYS[6] events           cb:stream:tasks               STREAM  task events
--- KEYS[7..] candidates     cb:task:{id}                  HASH    candidate tasks, in queue order
+-- KEYS[7] queue_metrics    cb:metrics:queues             HASH    wait-time counters
+-- KEYS[8..] candidates     cb:task:{id}                  HASH    candidate tasks, in queue order
 --
 -- ARGV[1] worker_id        string   the claiming instance
 -- ARGV[2] now_ms           integer  epoch milliseconds
 -- ARGV[3] ttl_ms           integer  liveness TTL: a worker silent for longer is offline
 -- ARGV[4] max_tasks        integer  1..100, the most tasks to take in this call
 -- ARGV[5] maxlen           integer  approximate retention of the event stream
--- ARGV[6..] candidate_ids  strings  the ids of KEYS[7..], same order
+-- ARGV[6] event_type       string   claimed (ClaimTask) or assigned (auto-assignment at Register)
+-- ARGV[7..] candidate_ids  strings  the ids of KEYS[8..], same order
 --
 -- Returns {code, payload}:
 --   OK                       payload = {"tasks":[snapshot...],"free":n,"stale":n,"denied":n}
@@ -27,43 +29,25 @@
 --   INSTANCE_OFFLINE         payload = message
 --   AT_CAPACITY              payload = message; the worker already holds max_tasks tasks
 --
--- Events: CLAIMED (one per task taken)
+-- Events: CLAIMED or ASSIGNED (event_type), one per task taken
 -- include: lib/task.lua
 
-local instance_key, held_key, pending_key, idx_pending_key, idx_in_progress_key, events_key =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local worker_id, now_ms, ttl_ms, max_tasks, maxlen =
-  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local k = {held = KEYS[2], pending = KEYS[3], idx_pending = KEYS[4], idx_in_progress = KEYS[5],
+  events = KEYS[6], queue_metrics = KEYS[7]}
+local instance_key = KEYS[1]
+local worker_id, now_ms, ttl_ms, max_tasks, maxlen, event_type =
+  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 
 local capacity, refusal = live_instance_capacity(instance_key, worker_id, now_ms, ttl_ms)
 if not capacity then
   return refusal
 end
-local free = capacity - redis.call('ZCARD', held_key)
+local free = capacity - redis.call('ZCARD', k.held)
 if free <= 0 then
   return {'AT_CAPACITY', 'Worker ' .. worker_id .. ' already holds ' .. capacity ..
     ' tasks, its max_tasks; complete or release one first'}
 end
 
-local want = math.min(max_tasks, free)
-local taken, stale, denied = {}, 0, 0
-for i = 7, #KEYS do
-  if #taken >= want then
-    break
-  end
-  local task_key, task_id = KEYS[i], ARGV[i - 1]
-  if not redis.call('ZSCORE', pending_key, task_id) then
-    stale = stale + 1
-  elseif json_list_contains(redis.call('HGET', task_key, 'deny'), worker_id) then
-    denied = denied + 1
-  else
-    hand_over(task_key, task_id, worker_id, now_ms, pending_key, idx_pending_key,
-      idx_in_progress_key, held_key)
-    local snapshot = task_snapshot(task_key)
-    append_event(events_key, maxlen, 'claimed', task_id, worker_id, now_ms, snapshot)
-    taken[#taken + 1] = snapshot
-  end
-end
-
-return {'OK', '{"tasks":[' .. table.concat(taken, ',') .. '],"free":' .. (free - #taken) ..
-  ',"stale":' .. stale .. ',"denied":' .. denied .. '}'}
+local taken, stale, denied =
+  take_candidates(8, 7, worker_id, math.min(max_tasks, free), now_ms, maxlen, event_type, k)
+return claim_reply(taken, free - #taken, stale, denied)

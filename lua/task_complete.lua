@@ -7,6 +7,9 @@
 -- KEYS[4] idx_completed    cb:tasks:status:completed     ZSET    status index
 -- KEYS[5] idx_failed       cb:tasks:status:failed        ZSET    status index
 -- KEYS[6] events           cb:stream:tasks               STREAM  task events
+-- KEYS[7] queue_metrics    cb:metrics:queues             HASH    completed/failed counters
+-- KEYS[8] throughput       cb:metrics:throughput         HASH    finishes per second (120-slot ring)
+-- KEYS[9] instance         cb:instance:{worker}          HASH    the worker's tasksCompleted/Failed
 --
 -- ARGV[1] task_id          string
 -- ARGV[2] worker_id        string   must be the holder
@@ -23,9 +26,11 @@
 --
 -- Events: COMPLETED or FAILED
 -- include: lib/task.lua
+-- include: lib/metrics.lua
 
 local task_key, held_key, idx_in_progress_key, idx_completed_key, idx_failed_key, events_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local queue_metrics_key, throughput_key, instance_key = KEYS[7], KEYS[8], KEYS[9]
 local task_id, worker_id, now_ms, maxlen, outcome, value =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 
@@ -49,9 +54,9 @@ if status ~= 'in_progress' or assigned_to ~= worker_id then
     status .. ', held by ' .. holder .. ')'}
 end
 
-local final_status, event_type, idx_key = 'completed', 'completed', idx_completed_key
+local final_status, idx_key, counter = 'completed', idx_completed_key, 'tasksCompleted'
 if outcome == 'error' then
-  final_status, event_type, idx_key = 'failed', 'failed', idx_failed_key
+  final_status, idx_key, counter = 'failed', idx_failed_key, 'tasksFailed'
   redis.call('HSET', task_key, 'error', value)
 else
   redis.call('HSET', task_key, 'result', value)
@@ -60,7 +65,12 @@ redis.call('HSET', task_key, 'status', final_status, 'completedAt', now_ms, 'upd
 redis.call('ZREM', held_key, task_id)
 redis.call('ZREM', idx_in_progress_key, task_id)
 redis.call('ZADD', idx_key, seq, task_id)
+redis.call('HINCRBY', queue_metrics_key, final_status, 1)
+count_finished(throughput_key, now_ms)
+if redis.call('EXISTS', instance_key) == 1 then  -- never recreate an unregistered instance
+  redis.call('HINCRBY', instance_key, counter, 1)
+end
 
 local snapshot = task_snapshot(task_key)
-append_event(events_key, maxlen, event_type, task_id, worker_id, now_ms, snapshot)
+append_event(events_key, maxlen, final_status, task_id, worker_id, now_ms, snapshot)
 return {'OK', snapshot}

@@ -22,12 +22,12 @@
 -- Events: RELEASED
 -- include: lib/task.lua
 
-local task_key, held_key, pending_key, idx_pending_key, idx_in_progress_key, events_key =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local task_key, held_key, events_key = KEYS[1], KEYS[2], KEYS[6]
+local k = {pending = KEYS[3], idx_pending = KEYS[4], idx_in_progress = KEYS[5]}
 local task_id, worker_id, now_ms, maxlen, reason = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 
-local task = redis.call('HMGET', task_key, 'status', 'assignedTo', 'seq', 'priority')
-local status, assigned_to, seq, priority = task[1], task[2] or '', task[3], task[4]
+local task = redis.call('HMGET', task_key, 'status', 'assignedTo')
+local status, assigned_to = task[1], task[2] or ''
 if not status then
   return {'NOT_FOUND', 'Task ' .. task_id .. ' does not exist'}
 end
@@ -37,12 +37,8 @@ if status ~= 'in_progress' or assigned_to ~= worker_id then
 end
 
 redis.call('ZREM', held_key, task_id)
-redis.call('ZREM', idx_in_progress_key, task_id)
-redis.call('ZADD', idx_pending_key, seq, task_id)
-redis.call('ZADD', pending_key, pending_score(priority, seq), task_id)
-redis.call('HDEL', task_key, 'assignedAt')
-redis.call('HSET', task_key, 'status', 'pending', 'assignedTo', '', 'updatedAt', now_ms,
-  'releaseReason', reason)
+requeue(task_key, task_id, now_ms, k)
+redis.call('HSET', task_key, 'releaseReason', reason)
 
 local snapshot = task_snapshot(task_key)
 append_event(events_key, maxlen, 'released', task_id, worker_id, now_ms, snapshot)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 
 # gRPC core logs every GOAWAY a test server sends on shutdown at INFO; keep test output readable.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
@@ -20,6 +22,22 @@ from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.registry import load_scripts
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import system_pb2_grpc, tasks_pb2_grpc
+from tests.api.helpers import close_channel
+
+
+@pytest.fixture(autouse=True)
+async def dump_tasks_of_a_hung_test() -> AsyncIterator[None]:
+    """If a test is still running shortly before pytest-timeout ends it, print every asyncio task's
+    stack: the timeout's own dump shows only threads, which says nothing about a stuck await."""
+
+    async def watchdog() -> None:
+        await asyncio.sleep(50)
+        for task in asyncio.all_tasks():
+            task.print_stack(limit=12, file=sys.stderr)
+
+    dog = asyncio.create_task(watchdog())
+    yield
+    dog.cancel()
 
 
 @pytest.fixture(scope="session")
@@ -71,8 +89,9 @@ async def server(settings: Settings, redis_client: aioredis.Redis) -> AsyncItera
 
 @pytest.fixture
 async def channel(server: ClaudebenchServer) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-        yield channel
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    yield channel
+    await close_channel(channel)
 
 
 @pytest.fixture

@@ -56,9 +56,9 @@ async def assert_consistent(client: aioredis.Redis, keys: Keyspace) -> None:
 
 async def stream_events(client: aioredis.Redis, keys: Keyspace) -> list[dict[str, str]]:
     """Every entry of the task event stream, oldest first."""
-    return [fields for _, fields in await entries(client, keys)]
+    return [fields for _, fields in await entries(client, keys.events)]
 
 
-async def entries(client: aioredis.Redis, keys: Keyspace) -> list[tuple[str, dict[str, str]]]:
-    """Every (id, fields) entry of the task event stream, oldest first."""
-    return cast(list[tuple[str, dict[str, str]]], await client.xrange(keys.events))
+async def entries(client: aioredis.Redis, stream_key: str) -> list[tuple[str, dict[str, str]]]:
+    """Every (id, fields) entry of a stream, oldest first."""
+    return cast(list[tuple[str, dict[str, str]]], await client.xrange(stream_key))

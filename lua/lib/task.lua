@@ -62,15 +62,61 @@ local function live_instance_capacity(instance_key, instance_id, now_ms, ttl_ms)
 end
 
 -- Move a pending task to instance_id: out of the pending queue and index, into the in-progress
--- index and the instance's held set. The caller has checked that the task is pending.
-local function hand_over(task_key, task_id, instance_id, now_ms, pending_key, idx_pending_key,
-                         idx_in_progress_key, held_key)
-  local seq = redis.call('HGET', task_key, 'seq')
-  redis.call('ZREM', pending_key, task_id)
-  redis.call('ZREM', idx_pending_key, task_id)
-  redis.call('ZADD', idx_in_progress_key, seq, task_id)
-  redis.call('ZADD', held_key, seq, task_id)
+-- index and the instance's held set. The caller has checked that the task is pending. The first
+-- hand-over records the task's wait (creation to hand-over) in the queue metrics.
+local function hand_over(task_key, task_id, instance_id, now_ms, k)
+  local task = redis.call('HMGET', task_key, 'seq', 'createdAt', 'attempts')
+  local seq = task[1]
+  redis.call('ZREM', k.pending, task_id)
+  redis.call('ZREM', k.idx_pending, task_id)
+  redis.call('ZADD', k.idx_in_progress, seq, task_id)
+  redis.call('ZADD', k.held, seq, task_id)
   redis.call('HSET', task_key, 'status', 'in_progress', 'assignedTo', instance_id,
     'assignedAt', now_ms, 'updatedAt', now_ms)
   redis.call('HINCRBY', task_key, 'attempts', 1)
+  if tonumber(task[3] or '0') == 0 then
+    redis.call('HINCRBY', k.queue_metrics, 'waitTotalMs', tonumber(now_ms) - tonumber(task[2]))
+    redis.call('HINCRBY', k.queue_metrics, 'waitCount', 1)
+  end
+end
+
+-- Take up to `want` of the candidates KEYS[first_key..] (their ids from ARGV[first_arg..]) that
+-- are still pending and do not deny worker_id, appending one event_type event each.
+-- Returns the taken snapshots, and how many candidates were stale (no longer pending) or denied.
+local function take_candidates(first_key, first_arg, worker_id, want, now_ms, maxlen, event_type, k)
+  local taken, stale, denied = {}, 0, 0
+  for i = first_key, #KEYS do
+    if #taken >= want then
+      break
+    end
+    local task_key, task_id = KEYS[i], ARGV[i - first_key + first_arg]
+    if not redis.call('ZSCORE', k.pending, task_id) then
+      stale = stale + 1
+    elseif json_list_contains(redis.call('HGET', task_key, 'deny'), worker_id) then
+      denied = denied + 1
+    else
+      hand_over(task_key, task_id, worker_id, now_ms, k)
+      local snapshot = task_snapshot(task_key)
+      append_event(k.events, maxlen, event_type, task_id, worker_id, now_ms, snapshot)
+      taken[#taken + 1] = snapshot
+    end
+  end
+  return taken, stale, denied
+end
+
+-- The reply of a claim-like script: {"tasks":[...],"free":n,"stale":n,"denied":n}.
+local function claim_reply(taken, free, stale, denied)
+  return {'OK', '{"tasks":[' .. table.concat(taken, ',') .. '],"free":' .. free ..
+    ',"stale":' .. stale .. ',"denied":' .. denied .. '}'}
+end
+
+-- Give a held task back to the queue at its original place (used when a holder releases it,
+-- leaves, or is declared dead). The caller removes it from the holder's set.
+local function requeue(task_key, task_id, now_ms, k)
+  local task = redis.call('HMGET', task_key, 'seq', 'priority')
+  redis.call('ZREM', k.idx_in_progress, task_id)
+  redis.call('ZADD', k.idx_pending, task[1], task_id)
+  redis.call('ZADD', k.pending, pending_score(task[2], task[1]), task_id)
+  redis.call('HDEL', task_key, 'assignedAt')
+  redis.call('HSET', task_key, 'status', 'pending', 'assignedTo', '', 'updatedAt', now_ms)
 end

@@ -31,6 +31,14 @@ class Settings:
     bookmark_interval_s: float = 5.0
     instance_ttl_ms: int = 30_000
     heartbeat_interval_ms: int = 10_000
+    # Failure recovery: how often a replica (holding the recovery lease) looks for silent
+    # instances, and how many failovers a task survives before it is FAILED.
+    recovery_interval_s: float = 5.0
+    max_failovers: int = 3
+    offline_retention_ms: int = 24 * 3600 * 1000
+    system_event_retention: int = 10_000
+    batch_lock_ttl_ms: int = 30_000
+    record_retention_ms: int = 24 * 3600 * 1000
     redis_timeout_s: float = 5.0
     redis_max_connections: int = 64
     shutdown_grace_s: float = 5.0

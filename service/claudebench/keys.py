@@ -15,11 +15,27 @@ builds them here and passes them in KEYS.
 | cb:instance:{id}                  | HASH   | an instance's registration and liveness               |
 | cb:instances:liveness             | ZSET   | instance ids by last-seen time (ms)                   |
 | cb:leader:current                 | STRING | the leader's id, a lease that expires after the TTL   |
+| cb:instances:offline              | ZSET   | instances declared offline, score = when (24 h kept)  |
+| cb:gossip:health / cb:gossip:counts | HASH | instance -> healthy/unhealthy; total, healthy counts  |
+| cb:partition:detected             | STRING | set (5 min) while a partition is suspected            |
+| cb:state:global                   | HASH   | version (only grows), data, timestamp                 |
+| cb:metrics:queues                 | HASH   | waitTotalMs, waitCount, completed, failed counters    |
+| cb:metrics:throughput             | HASH   | 120-slot ring: second % 120 -> "<second>:<finished>"  |
+| cb:metrics:global                 | HASH   | the last AGGREGATE_GLOBAL_METRICS snapshot            |
+| cb:metrics:lua                    | HASH   | {script}:calls, {script}:totalMs, {script}:errors     |
+| cb:stream:system                  | STREAM | fleet events (instance.failed, batch.completed, ...)  |
+| cb:batch:{id}:lock / cb:batch:{id} | STRING / HASH | a batch's holder (TTL) / its progress (24 h) |
+| cb:quorum:{id}:votes / cb:quorum:{id} | HASH | votes per instance / the decision (24 h)          |
+| cb:lease:{name}                   | STRING | a replica's lease on a background job (TTL)           |
 
 Task hash fields: id, seq, text, priority, status (pending|in_progress|completed|failed), assignedTo,
 attempts, createdAt, updatedAt, assignedAt, completedAt (all times epoch ms), result (JSON text),
-error, releaseReason, deny (JSON array of instance ids), and one ``m:{key}`` field per metadata key
-holding that key's JSON-encoded value (so metadata merges key by key with HSET, inside the script).
+error, releaseReason, deny (JSON array of instance ids), failovers, and one ``m:{key}`` field per
+metadata key holding that key's JSON-encoded value (so metadata merges key by key with HSET, inside
+the script).
+
+Instance hash fields: id, roles (JSON array), maxTasks, metadata (JSON), status (active|offline),
+lastSeen, registeredAt, offlineAt, tasksCompleted, tasksFailed.
 """
 
 from __future__ import annotations
@@ -72,3 +88,58 @@ class Keyspace:
     @property
     def leader(self) -> str:
         return f"{self.prefix}:leader:current"
+
+    @property
+    def offline(self) -> str:
+        return f"{self.prefix}:instances:offline"
+
+    @property
+    def gossip(self) -> str:
+        return f"{self.prefix}:gossip:health"
+
+    @property
+    def gossip_counts(self) -> str:
+        return f"{self.prefix}:gossip:counts"
+
+    @property
+    def partition(self) -> str:
+        return f"{self.prefix}:partition:detected"
+
+    @property
+    def global_state(self) -> str:
+        return f"{self.prefix}:state:global"
+
+    @property
+    def queue_metrics(self) -> str:
+        return f"{self.prefix}:metrics:queues"
+
+    @property
+    def throughput(self) -> str:
+        return f"{self.prefix}:metrics:throughput"
+
+    @property
+    def global_metrics(self) -> str:
+        return f"{self.prefix}:metrics:global"
+
+    @property
+    def script_metrics(self) -> str:
+        return f"{self.prefix}:metrics:lua"
+
+    @property
+    def system_events(self) -> str:
+        return f"{self.prefix}:stream:system"
+
+    def batch_lock(self, batch_id: str) -> str:
+        return f"{self.prefix}:batch:{batch_id}:lock"
+
+    def batch(self, batch_id: str) -> str:
+        return f"{self.prefix}:batch:{batch_id}"
+
+    def quorum_votes(self, decision_id: str) -> str:
+        return f"{self.prefix}:quorum:{decision_id}:votes"
+
+    def quorum(self, decision_id: str) -> str:
+        return f"{self.prefix}:quorum:{decision_id}"
+
+    def lease(self, name: str) -> str:
+        return f"{self.prefix}:lease:{name}"

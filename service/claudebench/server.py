@@ -10,6 +10,7 @@ import grpc
 import redis.asyncio as aioredis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from redis import exceptions as redis_errors
 
 from claudebench.api.system_service import SystemService
 from claudebench.api.task_service import TaskService
@@ -20,11 +21,14 @@ from claudebench.events.hub import EventHub
 from claudebench.keys import Keyspace
 from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.registry import load_scripts
-from claudebench.store.instances import InstanceStore
+from claudebench.store.coordination import CoordinationSettings, CoordinationStore
+from claudebench.store.instances import FleetSettings, InstanceStore
+from claudebench.store.recovery import FleetRecovery
 from claudebench.store.tasks import TaskStore, TaskStoreSettings
 from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 
 log = logging.getLogger(__name__)
+REDIS_HEALTH_INTERVAL_S = 2.0
 
 SERVICE_NAMES = (
     tasks_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name,
@@ -57,6 +61,7 @@ class ClaudebenchServer:
             redis_timeout_s=settings.redis_timeout_s,
         )
         self.health = health.aio.HealthServicer()
+        self._background: list[asyncio.Task[None]] = []
         self._server = grpc.aio.server(
             options=[
                 # gRPC core cancels (status CANCELLED, misleading to clients) every request beyond
@@ -69,11 +74,7 @@ class ClaudebenchServer:
     async def start(self) -> int:
         """Load every script into Redis (failing fast), then serve. Returns the bound port."""
         shas = await self.executor.load_all()
-        log.info(
-            "loaded %d Lua scripts: %s",
-            len(shas),
-            ", ".join(f"{n}={s[:12]}" for n, s in shas.items()),
-        )
+        log.info("loaded %d Lua scripts: %s", len(shas), ", ".join(f"{n}={s[:12]}" for n, s in shas.items()))
         settings = self.settings
         keys = Keyspace(settings.key_prefix)
         tasks = TaskStore(
@@ -82,7 +83,30 @@ class ClaudebenchServer:
             keys,
             TaskStoreSettings(settings.event_retention, settings.instance_ttl_ms),
         )
-        instances = InstanceStore(self.executor, keys, settings.instance_ttl_ms)
+        instances = InstanceStore(
+            self.executor,
+            self.redis,
+            keys,
+            FleetSettings(
+                instance_ttl_ms=settings.instance_ttl_ms,
+                event_retention=settings.event_retention,
+                system_event_retention=settings.system_event_retention,
+                max_failovers=settings.max_failovers,
+                offline_retention_ms=settings.offline_retention_ms,
+            ),
+        )
+        coordination = CoordinationStore(
+            self.executor,
+            self.redis,
+            keys,
+            CoordinationSettings(
+                instance_ttl_ms=settings.instance_ttl_ms,
+                system_event_retention=settings.system_event_retention,
+                batch_lock_ttl_ms=settings.batch_lock_ttl_ms,
+                record_retention_ms=settings.record_retention_ms,
+            ),
+        )
+        self.recovery = FleetRecovery(instances, coordination)
         await self.hub.start()
         watcher = TaskWatcher(
             self.hub,
@@ -93,7 +117,14 @@ class ClaudebenchServer:
         )
         tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskService(tasks, watcher), self._server)
         system_pb2_grpc.add_SystemServiceServicer_to_server(
-            SystemService(instances, settings.instance_ttl_ms, settings.heartbeat_interval_ms),
+            SystemService(
+                instances,
+                tasks,
+                coordination,
+                self.recovery,
+                settings.instance_ttl_ms,
+                settings.heartbeat_interval_ms,
+            ),
             self._server,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
@@ -105,12 +136,47 @@ class ClaudebenchServer:
             raise OSError(f"could not listen on {settings.listen}")
         await self._server.start()
         # SERVING only now that the scripts are loaded and the servicers are in place.
-        for name in ("", *SERVICE_NAMES):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self._set_serving(True)
+        self._background = [
+            asyncio.create_task(
+                self.recovery.run_forever(settings.recovery_interval_s, settings.instance_ttl_ms),
+                name="claudebench-recovery",
+            ),
+            asyncio.create_task(self._watch_redis(), name="claudebench-redis-health"),
+        ]
         return self.port
+
+    async def _set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, status)
+
+    async def _watch_redis(self) -> None:
+        """grpc.health.v1 tells the truth: NOT_SERVING while Redis does not answer."""
+        serving = True
+        while True:
+            await asyncio.sleep(REDIS_HEALTH_INTERVAL_S)
+            try:
+                await self.redis.ping()
+                ok = True
+            except redis_errors.RedisError:
+                ok = False
+            if ok != serving:
+                serving = ok
+                log.warning(
+                    "Redis is %s; health is now %s",
+                    "back" if ok else "unreachable",
+                    "SERVING" if ok else "NOT_SERVING",
+                )
+                await self._set_serving(ok)
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Report NOT_SERVING, let calls in flight finish within the grace period, close Redis."""
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.health.enter_graceful_shutdown()
         # Streams end first, with UNAVAILABLE and their resume cursor, instead of hanging until
         # the grace period runs out.

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 import pytest
+
+from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
+
+Tasks = tasks_pb2_grpc.TaskServiceStub
 
 
 async def rpc_error(call: Awaitable[Any], code: grpc.StatusCode) -> str:
@@ -17,3 +23,32 @@ async def rpc_error(call: Awaitable[Any], code: grpc.StatusCode) -> str:
     details = info.value.details()
     assert details
     return details
+
+
+async def create(tasks: Tasks, count: int, priority: int = 50) -> list[str]:
+    return [
+        (await tasks.CreateTask(tasks_pb2.CreateTaskRequest(text=f"t{i}", priority=priority))).task.id
+        for i in range(count)
+    ]
+
+
+async def pending_ids(tasks: Tasks) -> set[str]:
+    listed = await tasks.ListTasks(tasks_pb2.ListTasksRequest(status=tasks_pb2.TASK_STATUS_PENDING))
+    return {t.id for t in listed.tasks}
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
+    """Poll an async predicate until it holds (recovery runs in the background)."""
+    for _ in range(int(seconds / 0.05)):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+async def close_channel(channel: grpc.aio.Channel) -> None:
+    """Close a client channel, bounded: grpc.aio's close can wait forever on the internal task of a
+    streaming call the test already cancelled (a client-library issue, grpc/grpc#41875), which
+    says nothing about the server under test."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(channel.close(), 5)

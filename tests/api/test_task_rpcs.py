@@ -19,7 +19,8 @@ PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 
 async def register(system: System, instance_id: str = "w1", max_tasks: int = 10) -> None:
     await system.Register(
-        sys_pb.RegisterRequest(instance_id=instance_id, roles=["worker"], max_tasks=max_tasks)
+        # Not the "worker" role: that would auto-assign pending tasks at registration.
+        sys_pb.RegisterRequest(instance_id=instance_id, roles=["claimer"], max_tasks=max_tasks)
     )
 
 

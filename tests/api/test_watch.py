@@ -17,7 +17,7 @@ from claudebench.keys import Keyspace
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2_grpc
 from claudebench.v1 import tasks_pb2 as pb
-from tests.api.helpers import rpc_error
+from tests.api.helpers import close_channel, rpc_error
 from tests.invariants import entries
 
 Tasks = tasks_pb2_grpc.TaskServiceStub
@@ -60,7 +60,7 @@ async def read_until_ended(call: Stream) -> tuple[list[pb.TaskEvent], grpc.aio.A
 
 
 async def stored_ids(redis_client: aioredis.Redis, keys: Keyspace) -> list[str]:
-    return [entry_id for entry_id, _ in await entries(redis_client, keys)]
+    return [entry_id for entry_id, _ in await entries(redis_client, keys.events)]
 
 
 async def run_lifecycles(tasks: Tasks, worker: str, count: int) -> None:
@@ -83,7 +83,7 @@ async def stubs(server: ClaudebenchServer) -> AsyncIterator[list[Tasks]]:
         await system.Register(system_pb2.RegisterRequest(instance_id=f"w{n}", max_tasks=1000))
     yield [tasks_pb2_grpc.TaskServiceStub(c) for c in channels]
     for channel in channels:
-        await channel.close()
+        await close_channel(channel)
 
 
 async def test_subscriber_sees_every_event_once_in_stream_order(
@@ -268,7 +268,7 @@ async def test_five_hundred_subscribers_receive_a_burst(server: ClaudebenchServe
         for call in calls:
             call.cancel()
         for channel in channels:
-            await channel.close()
+            await close_channel(channel)
     await subscribed(server, 0)
 
 

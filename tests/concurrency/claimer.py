@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 
 import grpc
 from google.protobuf import struct_pb2
@@ -18,13 +19,15 @@ def main() -> None:
     with grpc.insecure_channel(address) as channel:
         tasks = tasks_pb2_grpc.TaskServiceStub(channel)
         system = system_pb2_grpc.SystemServiceStub(channel)
-        system.Register(
+        # A worker registration may hand over pending tasks at once (auto-assignment).
+        batch: Sequence[tasks_pb2.Task] = system.Register(
             system_pb2.RegisterRequest(instance_id=worker_id, roles=["worker"], max_tasks=max_tasks)
-        )
+        ).assigned_tasks
         while True:
-            batch = tasks.ClaimTask(
-                tasks_pb2.ClaimTaskRequest(worker_id=worker_id, max_tasks=max_tasks), timeout=10
-            ).tasks
+            if not batch:
+                batch = tasks.ClaimTask(
+                    tasks_pb2.ClaimTaskRequest(worker_id=worker_id, max_tasks=max_tasks), timeout=10
+                ).tasks
             if not batch:
                 break
             for task in batch:
@@ -37,6 +40,7 @@ def main() -> None:
                     ),
                     timeout=10,
                 )
+            batch = []
     json.dump(claimed, sys.stdout)
 
 

@@ -7,7 +7,8 @@ import redis.asyncio as aioredis
 
 from claudebench.keys import Keyspace
 from claudebench.scripts.executor import ScriptExecutor
-from claudebench.store.instances import InstanceStore
+from claudebench.store.coordination import CoordinationSettings, CoordinationStore
+from claudebench.store.instances import FleetSettings, InstanceStore
 from claudebench.store.tasks import TaskStore, TaskStoreSettings
 
 TTL_MS = 30_000
@@ -39,5 +40,16 @@ def store(
 
 
 @pytest.fixture
-def instances(executor: ScriptExecutor, keys: Keyspace, clock: FakeClock) -> InstanceStore:
-    return InstanceStore(executor, keys, TTL_MS, clock)
+def instances(
+    executor: ScriptExecutor, redis_client: aioredis.Redis, keys: Keyspace, clock: FakeClock
+) -> InstanceStore:
+    return InstanceStore(executor, redis_client, keys, FleetSettings(instance_ttl_ms=TTL_MS), clock)
+
+
+@pytest.fixture
+def coordination(
+    executor: ScriptExecutor, redis_client: aioredis.Redis, keys: Keyspace, clock: FakeClock
+) -> CoordinationStore:
+    return CoordinationStore(
+        executor, redis_client, keys, CoordinationSettings(instance_ttl_ms=TTL_MS), clock
+    )

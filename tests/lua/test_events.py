@@ -39,7 +39,7 @@ async def test_every_event_decodes(
     await store.complete("t-1", "w1", "result", '{"x":[1,2]}')
     await store.delete("t-2")
 
-    events = [event_from_entry(i, f) for i, f in await entries(redis_client, keys)]
+    events = [event_from_entry(i, f) for i, f in await entries(redis_client, keys.events)]
 
     assert [e.type for e in events] == [
         pb.TASK_EVENT_TYPE_CREATED,

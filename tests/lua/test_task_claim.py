@@ -124,6 +124,7 @@ async def test_script_skips_stale_and_denied_candidates(
             "idx_pending": keys.status_index("pending"),
             "idx_in_progress": keys.status_index("in_progress"),
             "events": keys.events,
+            "queue_metrics": keys.queue_metrics,
         },
         args={
             "worker_id": "w1",
@@ -131,6 +132,7 @@ async def test_script_skips_stale_and_denied_candidates(
             "ttl_ms": TTL_MS,
             "max_tasks": 3,
             "maxlen": 1000,
+            "event_type": "claimed",
         },
         extra_keys=[keys.task(c) for c in candidates],
         extra_args=candidates,

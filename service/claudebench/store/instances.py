@@ -1,16 +1,31 @@
-"""Instance registration and liveness (the simple form; fleet recovery builds on it)."""
+"""Instances: registration, heartbeats, leaving, and recovery of the tasks of dead instances."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+import redis.asyncio as aioredis
 
 from claudebench.keys import Keyspace
 from claudebench.scripts.executor import ScriptExecutor
+from claudebench.scripts.results import ResultCode
 from claudebench.store.clock import Clock, wall_clock_ms
-from claudebench.store.errors import ok_payload
+from claudebench.store.errors import DomainError, ok_payload
+
+# Retries of an unregister/recovery whose instance's held set changed between read and script.
+STALE_RETRIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSettings:
+    instance_ttl_ms: int = 30_000
+    event_retention: int = 100_000
+    system_event_retention: int = 10_000
+    max_failovers: int = 3
+    offline_retention_ms: int = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,19 +34,28 @@ class Leadership:
     is_leader: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    reaped: bool
+    requeued: int
+    failed: int
+
+
 class InstanceStore:
-    """Registers instances and records their heartbeats."""
+    """Registers instances, records heartbeats, and recovers the tasks of instances that died."""
 
     def __init__(
         self,
         executor: ScriptExecutor,
+        client: aioredis.Redis,
         keys: Keyspace,
-        instance_ttl_ms: int,
+        settings: FleetSettings,
         clock: Clock = wall_clock_ms,
     ) -> None:
         self._run = executor.run
+        self._client = client
         self._keys = keys
-        self._ttl_ms = instance_ttl_ms
+        self._settings = settings
         self._clock = clock
 
     def _instance_keys(self, instance_id: str) -> dict[str, str]:
@@ -47,11 +71,11 @@ class InstanceStore:
     ) -> Leadership:
         result = await self._run(
             "INSTANCE_REGISTER",
-            keys=self._instance_keys(instance_id),
+            keys={**self._instance_keys(instance_id), "offline": self._keys.offline},
             args={
                 "instance_id": instance_id,
                 "now_ms": self._clock(),
-                "ttl_ms": self._ttl_ms,
+                "ttl_ms": self._settings.instance_ttl_ms,
                 "max_tasks": max_tasks,
                 "roles": json.dumps(list(roles)),
                 "metadata": json.dumps(dict(metadata), separators=(",", ":")),
@@ -63,11 +87,146 @@ class InstanceStore:
         result = await self._run(
             "INSTANCE_HEARTBEAT",
             keys=self._instance_keys(instance_id),
-            args={"instance_id": instance_id, "now_ms": self._clock(), "ttl_ms": self._ttl_ms},
+            args={
+                "instance_id": instance_id,
+                "now_ms": self._clock(),
+                "ttl_ms": self._settings.instance_ttl_ms,
+            },
         )
         return _leadership(ok_payload(result))
+
+    async def gossip(self, instance_id: str, status: str) -> dict[str, Any]:
+        k = self._keys
+        result = await self._run(
+            "GOSSIP_HEALTH_UPDATE",
+            keys={"gossip": k.gossip, "gossip_counts": k.gossip_counts, "partition": k.partition},
+            args={"instance_id": instance_id, "status": status},
+        )
+        return cast(dict[str, Any], json.loads(ok_payload(result)))
+
+    def _departure_keys(self, instance_id: str) -> dict[str, str]:
+        k = self._keys
+        return {
+            "instance": k.instance(instance_id),
+            "liveness": k.liveness,
+            "offline": k.offline,
+            "held": k.held(instance_id),
+            "pending": k.pending,
+            "idx_pending": k.status_index("pending"),
+            "idx_in_progress": k.status_index("in_progress"),
+            "events": k.events,
+            "leader": k.leader,
+            "gossip": k.gossip,
+            "gossip_counts": k.gossip_counts,
+            "system_events": k.system_events,
+        }
+
+    async def held_tasks(self, instance_id: str) -> list[str]:
+        return cast(list[str], await self._client.zrange(self._keys.held(instance_id), 0, -1))
+
+    async def unregister(self, instance_id: str) -> int:
+        """Release every task the instance holds and remove it. Returns how many were released."""
+        for _ in range(STALE_RETRIES):
+            held = await self.held_tasks(instance_id)
+            result = await self._run(
+                "INSTANCE_UNREGISTER",
+                keys=self._departure_keys(instance_id),
+                args={
+                    "instance_id": instance_id,
+                    "now_ms": self._clock(),
+                    "maxlen": self._settings.event_retention,
+                    "system_maxlen": self._settings.system_event_retention,
+                },
+                extra_keys=[self._keys.task(t) for t in held],
+                extra_args=held,
+            )
+            if result.code is not ResultCode.STALE:
+                released: int = json.loads(ok_payload(result))["released"]
+                return released
+        raise _contention(instance_id)
+
+    async def recover(self, instance_id: str, timeout_ms: int) -> Recovery:
+        """If the instance has been silent for longer than timeout_ms, declare it offline and put
+        its tasks back in the queue (REASSIGN_FAILED_TASKS)."""
+        for _ in range(STALE_RETRIES):
+            held = await self.held_tasks(instance_id)
+            result = await self._run(
+                "REASSIGN_FAILED_TASKS",
+                keys={
+                    **self._departure_keys(instance_id),
+                    "idx_failed": self._keys.status_index("failed"),
+                },
+                args={
+                    "instance_id": instance_id,
+                    "now_ms": self._clock(),
+                    "timeout_ms": timeout_ms,
+                    "max_failovers": self._settings.max_failovers,
+                    "maxlen": self._settings.event_retention,
+                    "system_maxlen": self._settings.system_event_retention,
+                    "offline_retention_ms": self._settings.offline_retention_ms,
+                },
+                extra_keys=[self._keys.task(t) for t in held],
+                extra_args=held,
+            )
+            if result.code is not ResultCode.STALE:
+                outcome = json.loads(ok_payload(result))
+                return Recovery(bool(outcome["reaped"]), int(outcome["requeued"]), int(outcome["failed"]))
+        raise _contention(instance_id)
+
+    async def silent_since(self, cutoff_ms: int, limit: int) -> list[str]:
+        """Up to `limit` active instances last seen before cutoff_ms (a range read of the liveness
+        index, never a scan)."""
+        return cast(
+            list[str],
+            await self._client.zrange(
+                self._keys.liveness, "-inf", f"({cutoff_ms}", byscore=True, offset=0, num=limit
+            ),
+        )
+
+    async def page_by_last_seen(self, offset: int, count: int) -> list[str]:
+        """Registered (not offline) instances, most recently seen first."""
+        return cast(
+            list[str], await self._client.zrange(self._keys.liveness, offset, offset + count - 1, desc=True)
+        )
+
+    async def metrics_of_live(self, limit: int) -> list[InstanceCounters]:
+        """Held/completed/failed counts of the `limit` instances seen most recently (two pipelined
+        reads, bounded by limit)."""
+        ids = await self.live_since(self._clock() - self._settings.instance_ttl_ms, limit)
+        async with self._client.pipeline(transaction=False) as pipe:
+            for instance_id in ids:
+                pipe.zcard(self._keys.held(instance_id))
+                pipe.hmget(self._keys.instance(instance_id), "tasksCompleted", "tasksFailed")
+            replies = await pipe.execute()
+        return [
+            InstanceCounters(instance_id, int(held), int(counts[0] or 0), int(counts[1] or 0))
+            for instance_id, held, counts in zip(ids, replies[::2], replies[1::2], strict=True)
+        ]
+
+    async def live_since(self, cutoff_ms: int, limit: int) -> list[str]:
+        """Up to `limit` instances seen at or after cutoff_ms, most recently seen first."""
+        return cast(
+            list[str],
+            await self._client.zrange(
+                self._keys.liveness, "+inf", cutoff_ms, byscore=True, desc=True, offset=0, num=limit
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceCounters:
+    instance_id: str
+    held: int
+    completed: int
+    failed: int
 
 
 def _leadership(payload: str) -> Leadership:
     decoded = json.loads(payload)
     return Leadership(became_leader=bool(decoded["becameLeader"]), is_leader=bool(decoded["isLeader"]))
+
+
+def _contention(instance_id: str) -> DomainError:
+    return DomainError(
+        ResultCode.STALE, f"The tasks of {instance_id} kept changing during the call; retry it"
+    )

@@ -27,6 +27,8 @@ CLAIM_SLACK = 32
 CLAIM_ROUNDS = 10
 # Retries of an update/delete whose holder changed between the read and the script.
 STALE_RETRIES = 5
+# Capacities are at most 1000 (Register validates), so this means "up to the free capacity".
+MAX_AUTO_ASSIGN = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +130,13 @@ class TaskStore:
 
     async def claim(self, worker_id: str, max_tasks: int) -> list[TaskSnapshot]:
         """Claim up to max_tasks pending tasks for a live worker, highest priority first."""
+        return await self._take(worker_id, max_tasks, auto_assign=False)
+
+    async def auto_assign(self, worker_id: str) -> list[TaskSnapshot]:
+        """Hand a registered worker pending tasks up to its free capacity (at registration)."""
+        return await self._take(worker_id, MAX_AUTO_ASSIGN, auto_assign=True)
+
+    async def _take(self, worker_id: str, max_tasks: int, auto_assign: bool) -> list[TaskSnapshot]:
         k = self._keys
         claimed: list[TaskSnapshot] = []
         offset = 0  # candidates at the head that this worker may not take (deny lists)
@@ -135,23 +144,27 @@ class TaskStore:
             want = max_tasks - len(claimed)
             window = want + CLAIM_SLACK
             candidates = cast(list[str], await self._client.zrange(k.pending, offset, offset + window - 1))
+            keys = {
+                "instance": k.instance(worker_id),
+                "held": k.held(worker_id),
+                "pending": k.pending,
+                "idx_pending": k.status_index("pending"),
+                "idx_in_progress": k.status_index("in_progress"),
+                "events": k.events,
+                "queue_metrics": k.queue_metrics,
+            }
+            args: dict[str, str | int] = {
+                "worker_id": worker_id,
+                "now_ms": self._clock(),
+                "max_tasks": want,
+                "maxlen": self._settings.event_retention,
+            }
+            if not auto_assign:
+                args |= {"ttl_ms": self._settings.instance_ttl_ms, "event_type": "claimed"}
             result = await self._run(
-                "TASK_CLAIM",
-                keys={
-                    "instance": k.instance(worker_id),
-                    "held": k.held(worker_id),
-                    "pending": k.pending,
-                    "idx_pending": k.status_index("pending"),
-                    "idx_in_progress": k.status_index("in_progress"),
-                    "events": k.events,
-                },
-                args={
-                    "worker_id": worker_id,
-                    "now_ms": self._clock(),
-                    "ttl_ms": self._settings.instance_ttl_ms,
-                    "max_tasks": want,
-                    "maxlen": self._settings.event_retention,
-                },
+                "AUTO_ASSIGN_TASKS" if auto_assign else "TASK_CLAIM",
+                keys=keys,
+                args=args,
                 extra_keys=[k.task(t) for t in candidates],
                 extra_args=candidates,
             )
@@ -178,6 +191,7 @@ class TaskStore:
                 "idx_pending": k.status_index("pending"),
                 "idx_in_progress": k.status_index("in_progress"),
                 "events": k.events,
+                "queue_metrics": k.queue_metrics,
             },
             args={
                 "task_id": task_id,
@@ -242,6 +256,9 @@ class TaskStore:
                 "idx_completed": k.status_index("completed"),
                 "idx_failed": k.status_index("failed"),
                 "events": k.events,
+                "queue_metrics": k.queue_metrics,
+                "throughput": k.throughput,
+                "instance": k.instance(worker_id),
             },
             args={
                 "task_id": task_id,

@@ -28,7 +28,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from claudebench.v1 import tasks_pb2 as claudebench_dot_v1_dot_tasks__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63laudebench/v1/system.proto\x12\x0e\x63laudebench.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1a\x63laudebench/v1/tasks.proto\"\x86\x01\n\x0fRegisterRequest\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\x12\x16\n\tmax_tasks\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructB\x0c\n\n_max_tasks\"\xca\x01\n\x10RegisterResponse\x12\x12\n\nregistered\x18\x01 \x01(\x08\x12\x15\n\rbecame_leader\x18\x02 \x01(\x08\x12,\n\x0e\x61ssigned_tasks\x18\x03 \x03(\x0b\x32\x14.claudebench.v1.Task\x12\x35\n\x12heartbeat_interval\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12&\n\x03ttl\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"\'\n\x10HeartbeatRequest\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\"5\n\x11HeartbeatResponse\x12\r\n\x05\x61live\x18\x01 \x01(\x08\x12\x11\n\tis_leader\x18\x02 \x01(\x08\"(\n\x11UnregisterRequest\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\"B\n\x12UnregisterResponse\x12\x14\n\x0cunregistered\x18\x01 \x01(\x08\x12\x16\n\x0etasks_released\x18\x02 \x01(\x05\"Q\n\x12\x43heckHealthRequest\x12/\n\x07timeout\x18\x01 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x88\x01\x01\x42\n\n\x08_timeout\"\xb2\x01\n\x13\x43heckHealthResponse\x12\x0f\n\x07healthy\x18\x01 \x03(\t\x12\x0e\n\x06\x66\x61iled\x18\x02 \x03(\t\x12G\n\nreassigned\x18\x03 \x03(\x0b\x32\x33.claudebench.v1.CheckHealthResponse.ReassignedEntry\x1a\x31\n\x0fReassignedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\x12\n\x10GetHealthRequest\"\x86\x01\n\x11GetHealthResponse\x12,\n\x06status\x18\x01 \x01(\x0e\x32\x1c.claudebench.v1.HealthStatus\x12\x10\n\x08redis_ok\x18\x02 \x01(\x08\x12\x16\n\x0elive_instances\x18\x03 \x01(\x05\x12\x19\n\x11offline_instances\x18\x04 \x01(\x05\"{\n\x16\x43oordinateBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12\x13\n\x0btotal_items\x18\x03 \x01(\x05\x12\x17\n\x0fprocessed_items\x18\x04 \x01(\x05\x12\x0c\n\x04\x64one\x18\x05 \x01(\x08\"o\n\x17\x43oordinateBatchResponse\x12\x10\n\x08\x61\x63quired\x18\x01 \x01(\x08\x12\x14\n\x0cprocessor_id\x18\x02 \x01(\t\x12\x17\n\x0fprocessed_items\x18\x03 \x01(\x05\x12\x13\n\x0btotal_items\x18\x04 \x01(\x05\"~\n\x11QuorumVoteRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\x12\x1c\n\x0ftotal_instances\x18\x04 \x01(\x05H\x00\x88\x01\x01\x42\x12\n\x10_total_instances\"\x7f\n\x12QuorumVoteResponse\x12\r\n\x05voted\x18\x01 \x01(\x08\x12\x16\n\x0equorum_reached\x18\x02 \x01(\x08\x12\x16\n\x0e\x66inal_decision\x18\x03 \x01(\t\x12\x12\n\nvote_count\x18\x04 \x01(\x05\x12\x16\n\x0e\x61greeing_votes\x18\x05 \x01(\x05\"?\n\x0fGetStateRequest\x12\x1a\n\rrecent_events\x18\x01 \x01(\x05H\x00\x88\x01\x01\x42\x10\n\x0e_recent_events\"\x99\x01\n\rInstanceState\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x11\n\tmax_tasks\x18\x04 \x01(\x05\x12\x12\n\nheld_tasks\x18\x05 \x01(\x05\x12-\n\tlast_seen\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x87\x02\n\x10GetStateResponse\x12\x30\n\tinstances\x18\x01 \x03(\x0b\x32\x1d.claudebench.v1.InstanceState\x12\x45\n\x0btask_counts\x18\x02 \x03(\x0b\x32\x30.claudebench.v1.GetStateResponse.TaskCountsEntry\x12\x30\n\rrecent_events\x18\x03 \x03(\x0b\x32\x19.claudebench.v1.TaskEvent\x12\x15\n\rstate_version\x18\x04 \x01(\x03\x1a\x31\n\x0fTaskCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\x13\n\x11GetMetricsRequest\"T\n\rScriptMetrics\x12\r\n\x05\x63\x61lls\x18\x01 \x01(\x03\x12\x10\n\x08total_ms\x18\x02 \x01(\x01\x12\x0e\n\x06\x65rrors\x18\x03 \x01(\x03\x12\x12\n\naverage_ms\x18\x04 \x01(\x01\"\xd9\x02\n\x12GetMetricsResponse\x12G\n\x0btask_counts\x18\x01 \x03(\x0b\x32\x32.claudebench.v1.GetMetricsResponse.TaskCountsEntry\x12\x1d\n\x15throughput_per_second\x18\x02 \x01(\x01\x12\x17\n\x0f\x61verage_wait_ms\x18\x03 \x01(\x01\x12@\n\x07scripts\x18\x04 \x03(\x0b\x32/.claudebench.v1.GetMetricsResponse.ScriptsEntry\x1a\x31\n\x0fTaskCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1aM\n\x0cScriptsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0b\x32\x1d.claudebench.v1.ScriptMetrics:\x02\x38\x01*\x81\x01\n\x0cHealthStatus\x12\x1d\n\x19HEALTH_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15HEALTH_STATUS_HEALTHY\x10\x01\x12\x1a\n\x16HEALTH_STATUS_DEGRADED\x10\x02\x12\x1b\n\x17HEALTH_STATUS_UNHEALTHY\x10\x03\x32\x8c\x06\n\rSystemService\x12M\n\x08Register\x12\x1f.claudebench.v1.RegisterRequest\x1a .claudebench.v1.RegisterResponse\x12P\n\tHeartbeat\x12 .claudebench.v1.HeartbeatRequest\x1a!.claudebench.v1.HeartbeatResponse\x12S\n\nUnregister\x12!.claudebench.v1.UnregisterRequest\x1a\".claudebench.v1.UnregisterResponse\x12V\n\x0b\x43heckHealth\x12\".claudebench.v1.CheckHealthRequest\x1a#.claudebench.v1.CheckHealthResponse\x12P\n\tGetHealth\x12 .claudebench.v1.GetHealthRequest\x1a!.claudebench.v1.GetHealthResponse\x12\x62\n\x0f\x43oordinateBatch\x12&.claudebench.v1.CoordinateBatchRequest\x1a\'.claudebench.v1.CoordinateBatchResponse\x12S\n\nQuorumVote\x12!.claudebench.v1.QuorumVoteRequest\x1a\".claudebench.v1.QuorumVoteResponse\x12M\n\x08GetState\x12\x1f.claudebench.v1.GetStateRequest\x1a .claudebench.v1.GetStateResponse\x12S\n\nGetMetrics\x12!.claudebench.v1.GetMetricsRequest\x1a\".claudebench.v1.GetMetricsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63laudebench/v1/system.proto\x12\x0e\x63laudebench.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1a\x63laudebench/v1/tasks.proto\"\x86\x01\n\x0fRegisterRequest\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\x12\x16\n\tmax_tasks\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructB\x0c\n\n_max_tasks\"\xca\x01\n\x10RegisterResponse\x12\x12\n\nregistered\x18\x01 \x01(\x08\x12\x15\n\rbecame_leader\x18\x02 \x01(\x08\x12,\n\x0e\x61ssigned_tasks\x18\x03 \x03(\x0b\x32\x14.claudebench.v1.Task\x12\x35\n\x12heartbeat_interval\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12&\n\x03ttl\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"\'\n\x10HeartbeatRequest\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\"5\n\x11HeartbeatResponse\x12\r\n\x05\x61live\x18\x01 \x01(\x08\x12\x11\n\tis_leader\x18\x02 \x01(\x08\"(\n\x11UnregisterRequest\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\"B\n\x12UnregisterResponse\x12\x14\n\x0cunregistered\x18\x01 \x01(\x08\x12\x16\n\x0etasks_released\x18\x02 \x01(\x05\"Q\n\x12\x43heckHealthRequest\x12/\n\x07timeout\x18\x01 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x88\x01\x01\x42\n\n\x08_timeout\"\xb2\x01\n\x13\x43heckHealthResponse\x12\x0f\n\x07healthy\x18\x01 \x03(\t\x12\x0e\n\x06\x66\x61iled\x18\x02 \x03(\t\x12G\n\nreassigned\x18\x03 \x03(\x0b\x32\x33.claudebench.v1.CheckHealthResponse.ReassignedEntry\x1a\x31\n\x0fReassignedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\x12\n\x10GetHealthRequest\"\xcc\x01\n\x11GetHealthResponse\x12,\n\x06status\x18\x01 \x01(\x0e\x32\x1c.claudebench.v1.HealthStatus\x12\x10\n\x08redis_ok\x18\x02 \x01(\x08\x12\x16\n\x0elive_instances\x18\x03 \x01(\x05\x12\x19\n\x11offline_instances\x18\x04 \x01(\x05\x12\x17\n\x0fstale_instances\x18\x05 \x01(\x05\x12\x1b\n\x13partition_suspected\x18\x06 \x01(\x08\x12\x0e\n\x06reason\x18\x07 \x01(\t\"{\n\x16\x43oordinateBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12\x13\n\x0btotal_items\x18\x03 \x01(\x05\x12\x17\n\x0fprocessed_items\x18\x04 \x01(\x05\x12\x0c\n\x04\x64one\x18\x05 \x01(\x08\"\x82\x01\n\x17\x43oordinateBatchResponse\x12\x10\n\x08\x61\x63quired\x18\x01 \x01(\x08\x12\x14\n\x0cprocessor_id\x18\x02 \x01(\t\x12\x17\n\x0fprocessed_items\x18\x03 \x01(\x05\x12\x13\n\x0btotal_items\x18\x04 \x01(\x05\x12\x11\n\tcompleted\x18\x05 \x01(\x08\"~\n\x11QuorumVoteRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\x12\x1c\n\x0ftotal_instances\x18\x04 \x01(\x05H\x00\x88\x01\x01\x42\x12\n\x10_total_instances\"\x98\x01\n\x12QuorumVoteResponse\x12\r\n\x05voted\x18\x01 \x01(\x08\x12\x16\n\x0equorum_reached\x18\x02 \x01(\x08\x12\x16\n\x0e\x66inal_decision\x18\x03 \x01(\t\x12\x12\n\nvote_count\x18\x04 \x01(\x05\x12\x16\n\x0e\x61greeing_votes\x18\x05 \x01(\x05\x12\x17\n\x0ftotal_instances\x18\x06 \x01(\x05\"f\n\x0fGetStateRequest\x12\x1a\n\rrecent_events\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\tB\x10\n\x0e_recent_events\"\x99\x01\n\rInstanceState\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x11\n\tmax_tasks\x18\x04 \x01(\x05\x12\x12\n\nheld_tasks\x18\x05 \x01(\x05\x12-\n\tlast_seen\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa0\x02\n\x10GetStateResponse\x12\x30\n\tinstances\x18\x01 \x03(\x0b\x32\x1d.claudebench.v1.InstanceState\x12\x45\n\x0btask_counts\x18\x02 \x03(\x0b\x32\x30.claudebench.v1.GetStateResponse.TaskCountsEntry\x12\x30\n\rrecent_events\x18\x03 \x03(\x0b\x32\x19.claudebench.v1.TaskEvent\x12\x15\n\rstate_version\x18\x04 \x01(\x03\x12\x17\n\x0fnext_page_token\x18\x05 \x01(\t\x1a\x31\n\x0fTaskCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\x13\n\x11GetMetricsRequest\"T\n\rScriptMetrics\x12\r\n\x05\x63\x61lls\x18\x01 \x01(\x03\x12\x10\n\x08total_ms\x18\x02 \x01(\x01\x12\x0e\n\x06\x65rrors\x18\x03 \x01(\x03\x12\x12\n\naverage_ms\x18\x04 \x01(\x01\"i\n\x0fInstanceMetrics\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\x12\n\nheld_tasks\x18\x02 \x01(\x05\x12\x17\n\x0ftasks_completed\x18\x03 \x01(\x03\x12\x14\n\x0ctasks_failed\x18\x04 \x01(\x03\"\xa5\x04\n\x12GetMetricsResponse\x12G\n\x0btask_counts\x18\x01 \x03(\x0b\x32\x32.claudebench.v1.GetMetricsResponse.TaskCountsEntry\x12\x1d\n\x15throughput_per_second\x18\x02 \x01(\x01\x12\x17\n\x0f\x61verage_wait_ms\x18\x03 \x01(\x01\x12@\n\x07scripts\x18\x04 \x03(\x0b\x32/.claudebench.v1.GetMetricsResponse.ScriptsEntry\x12\x17\n\x0f\x63ompleted_total\x18\x05 \x01(\x03\x12\x14\n\x0c\x66\x61iled_total\x18\x06 \x01(\x03\x12\x16\n\x0elive_instances\x18\x07 \x01(\x05\x12\x17\n\x0fstale_instances\x18\x08 \x01(\x05\x12\x19\n\x11offline_instances\x18\t \x01(\x05\x12\x1b\n\x13\x65vent_stream_length\x18\n \x01(\x03\x12\x32\n\tinstances\x18\x0b \x03(\x0b\x32\x1f.claudebench.v1.InstanceMetrics\x1a\x31\n\x0fTaskCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1aM\n\x0cScriptsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0b\x32\x1d.claudebench.v1.ScriptMetrics:\x02\x38\x01*\x81\x01\n\x0cHealthStatus\x12\x1d\n\x19HEALTH_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15HEALTH_STATUS_HEALTHY\x10\x01\x12\x1a\n\x16HEALTH_STATUS_DEGRADED\x10\x02\x12\x1b\n\x17HEALTH_STATUS_UNHEALTHY\x10\x03\x32\x8c\x06\n\rSystemService\x12M\n\x08Register\x12\x1f.claudebench.v1.RegisterRequest\x1a .claudebench.v1.RegisterResponse\x12P\n\tHeartbeat\x12 .claudebench.v1.HeartbeatRequest\x1a!.claudebench.v1.HeartbeatResponse\x12S\n\nUnregister\x12!.claudebench.v1.UnregisterRequest\x1a\".claudebench.v1.UnregisterResponse\x12V\n\x0b\x43heckHealth\x12\".claudebench.v1.CheckHealthRequest\x1a#.claudebench.v1.CheckHealthResponse\x12P\n\tGetHealth\x12 .claudebench.v1.GetHealthRequest\x1a!.claudebench.v1.GetHealthResponse\x12\x62\n\x0f\x43oordinateBatch\x12&.claudebench.v1.CoordinateBatchRequest\x1a\'.claudebench.v1.CoordinateBatchResponse\x12S\n\nQuorumVote\x12!.claudebench.v1.QuorumVoteRequest\x1a\".claudebench.v1.QuorumVoteResponse\x12M\n\x08GetState\x12\x1f.claudebench.v1.GetStateRequest\x1a .claudebench.v1.GetStateResponse\x12S\n\nGetMetrics\x12!.claudebench.v1.GetMetricsRequest\x1a\".claudebench.v1.GetMetricsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,8 +43,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETMETRICSRESPONSE_TASKCOUNTSENTRY']._serialized_options = b'8\001'
   _globals['_GETMETRICSRESPONSE_SCRIPTSENTRY']._loaded_options = None
   _globals['_GETMETRICSRESPONSE_SCRIPTSENTRY']._serialized_options = b'8\001'
-  _globals['_HEALTHSTATUS']._serialized_start=2577
-  _globals['_HEALTHSTATUS']._serialized_end=2706
+  _globals['_HEALTHSTATUS']._serialized_start=3068
+  _globals['_HEALTHSTATUS']._serialized_end=3197
   _globals['_REGISTERREQUEST']._serialized_start=171
   _globals['_REGISTERREQUEST']._serialized_end=305
   _globals['_REGISTERRESPONSE']._serialized_start=308
@@ -66,33 +66,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETHEALTHREQUEST']._serialized_start=982
   _globals['_GETHEALTHREQUEST']._serialized_end=1000
   _globals['_GETHEALTHRESPONSE']._serialized_start=1003
-  _globals['_GETHEALTHRESPONSE']._serialized_end=1137
-  _globals['_COORDINATEBATCHREQUEST']._serialized_start=1139
-  _globals['_COORDINATEBATCHREQUEST']._serialized_end=1262
-  _globals['_COORDINATEBATCHRESPONSE']._serialized_start=1264
-  _globals['_COORDINATEBATCHRESPONSE']._serialized_end=1375
-  _globals['_QUORUMVOTEREQUEST']._serialized_start=1377
-  _globals['_QUORUMVOTEREQUEST']._serialized_end=1503
-  _globals['_QUORUMVOTERESPONSE']._serialized_start=1505
-  _globals['_QUORUMVOTERESPONSE']._serialized_end=1632
-  _globals['_GETSTATEREQUEST']._serialized_start=1634
-  _globals['_GETSTATEREQUEST']._serialized_end=1697
-  _globals['_INSTANCESTATE']._serialized_start=1700
-  _globals['_INSTANCESTATE']._serialized_end=1853
-  _globals['_GETSTATERESPONSE']._serialized_start=1856
-  _globals['_GETSTATERESPONSE']._serialized_end=2119
-  _globals['_GETSTATERESPONSE_TASKCOUNTSENTRY']._serialized_start=2070
-  _globals['_GETSTATERESPONSE_TASKCOUNTSENTRY']._serialized_end=2119
-  _globals['_GETMETRICSREQUEST']._serialized_start=2121
-  _globals['_GETMETRICSREQUEST']._serialized_end=2140
-  _globals['_SCRIPTMETRICS']._serialized_start=2142
-  _globals['_SCRIPTMETRICS']._serialized_end=2226
-  _globals['_GETMETRICSRESPONSE']._serialized_start=2229
-  _globals['_GETMETRICSRESPONSE']._serialized_end=2574
-  _globals['_GETMETRICSRESPONSE_TASKCOUNTSENTRY']._serialized_start=2070
-  _globals['_GETMETRICSRESPONSE_TASKCOUNTSENTRY']._serialized_end=2119
-  _globals['_GETMETRICSRESPONSE_SCRIPTSENTRY']._serialized_start=2497
-  _globals['_GETMETRICSRESPONSE_SCRIPTSENTRY']._serialized_end=2574
-  _globals['_SYSTEMSERVICE']._serialized_start=2709
-  _globals['_SYSTEMSERVICE']._serialized_end=3489
+  _globals['_GETHEALTHRESPONSE']._serialized_end=1207
+  _globals['_COORDINATEBATCHREQUEST']._serialized_start=1209
+  _globals['_COORDINATEBATCHREQUEST']._serialized_end=1332
+  _globals['_COORDINATEBATCHRESPONSE']._serialized_start=1335
+  _globals['_COORDINATEBATCHRESPONSE']._serialized_end=1465
+  _globals['_QUORUMVOTEREQUEST']._serialized_start=1467
+  _globals['_QUORUMVOTEREQUEST']._serialized_end=1593
+  _globals['_QUORUMVOTERESPONSE']._serialized_start=1596
+  _globals['_QUORUMVOTERESPONSE']._serialized_end=1748
+  _globals['_GETSTATEREQUEST']._serialized_start=1750
+  _globals['_GETSTATEREQUEST']._serialized_end=1852
+  _globals['_INSTANCESTATE']._serialized_start=1855
+  _globals['_INSTANCESTATE']._serialized_end=2008
+  _globals['_GETSTATERESPONSE']._serialized_start=2011
+  _globals['_GETSTATERESPONSE']._serialized_end=2299
+  _globals['_GETSTATERESPONSE_TASKCOUNTSENTRY']._serialized_start=2250
+  _globals['_GETSTATERESPONSE_TASKCOUNTSENTRY']._serialized_end=2299
+  _globals['_GETMETRICSREQUEST']._serialized_start=2301
+  _globals['_GETMETRICSREQUEST']._serialized_end=2320
+  _globals['_SCRIPTMETRICS']._serialized_start=2322
+  _globals['_SCRIPTMETRICS']._serialized_end=2406
+  _globals['_INSTANCEMETRICS']._serialized_start=2408
+  _globals['_INSTANCEMETRICS']._serialized_end=2513
+  _globals['_GETMETRICSRESPONSE']._serialized_start=2516
+  _globals['_GETMETRICSRESPONSE']._serialized_end=3065
+  _globals['_GETMETRICSRESPONSE_TASKCOUNTSENTRY']._serialized_start=2250
+  _globals['_GETMETRICSRESPONSE_TASKCOUNTSENTRY']._serialized_end=2299
+  _globals['_GETMETRICSRESPONSE_SCRIPTSENTRY']._serialized_start=2988
+  _globals['_GETMETRICSRESPONSE_SCRIPTSENTRY']._serialized_end=3065
+  _globals['_SYSTEMSERVICE']._serialized_start=3200
+  _globals['_SYSTEMSERVICE']._serialized_end=3980
 # @@protoc_insertion_point(module_scope)

@@ -106,16 +106,22 @@ class GetHealthRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetHealthResponse(_message.Message):
-    __slots__ = ("status", "redis_ok", "live_instances", "offline_instances")
+    __slots__ = ("status", "redis_ok", "live_instances", "offline_instances", "stale_instances", "partition_suspected", "reason")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     REDIS_OK_FIELD_NUMBER: _ClassVar[int]
     LIVE_INSTANCES_FIELD_NUMBER: _ClassVar[int]
     OFFLINE_INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    STALE_INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_SUSPECTED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     status: HealthStatus
     redis_ok: bool
     live_instances: int
     offline_instances: int
-    def __init__(self, status: _Optional[_Union[HealthStatus, str]] = ..., redis_ok: _Optional[bool] = ..., live_instances: _Optional[int] = ..., offline_instances: _Optional[int] = ...) -> None: ...
+    stale_instances: int
+    partition_suspected: bool
+    reason: str
+    def __init__(self, status: _Optional[_Union[HealthStatus, str]] = ..., redis_ok: _Optional[bool] = ..., live_instances: _Optional[int] = ..., offline_instances: _Optional[int] = ..., stale_instances: _Optional[int] = ..., partition_suspected: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class CoordinateBatchRequest(_message.Message):
     __slots__ = ("batch_id", "instance_id", "total_items", "processed_items", "done")
@@ -132,16 +138,18 @@ class CoordinateBatchRequest(_message.Message):
     def __init__(self, batch_id: _Optional[str] = ..., instance_id: _Optional[str] = ..., total_items: _Optional[int] = ..., processed_items: _Optional[int] = ..., done: _Optional[bool] = ...) -> None: ...
 
 class CoordinateBatchResponse(_message.Message):
-    __slots__ = ("acquired", "processor_id", "processed_items", "total_items")
+    __slots__ = ("acquired", "processor_id", "processed_items", "total_items", "completed")
     ACQUIRED_FIELD_NUMBER: _ClassVar[int]
     PROCESSOR_ID_FIELD_NUMBER: _ClassVar[int]
     PROCESSED_ITEMS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
     acquired: bool
     processor_id: str
     processed_items: int
     total_items: int
-    def __init__(self, acquired: _Optional[bool] = ..., processor_id: _Optional[str] = ..., processed_items: _Optional[int] = ..., total_items: _Optional[int] = ...) -> None: ...
+    completed: bool
+    def __init__(self, acquired: _Optional[bool] = ..., processor_id: _Optional[str] = ..., processed_items: _Optional[int] = ..., total_items: _Optional[int] = ..., completed: _Optional[bool] = ...) -> None: ...
 
 class QuorumVoteRequest(_message.Message):
     __slots__ = ("decision_id", "instance_id", "value", "total_instances")
@@ -156,24 +164,30 @@ class QuorumVoteRequest(_message.Message):
     def __init__(self, decision_id: _Optional[str] = ..., instance_id: _Optional[str] = ..., value: _Optional[str] = ..., total_instances: _Optional[int] = ...) -> None: ...
 
 class QuorumVoteResponse(_message.Message):
-    __slots__ = ("voted", "quorum_reached", "final_decision", "vote_count", "agreeing_votes")
+    __slots__ = ("voted", "quorum_reached", "final_decision", "vote_count", "agreeing_votes", "total_instances")
     VOTED_FIELD_NUMBER: _ClassVar[int]
     QUORUM_REACHED_FIELD_NUMBER: _ClassVar[int]
     FINAL_DECISION_FIELD_NUMBER: _ClassVar[int]
     VOTE_COUNT_FIELD_NUMBER: _ClassVar[int]
     AGREEING_VOTES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_INSTANCES_FIELD_NUMBER: _ClassVar[int]
     voted: bool
     quorum_reached: bool
     final_decision: str
     vote_count: int
     agreeing_votes: int
-    def __init__(self, voted: _Optional[bool] = ..., quorum_reached: _Optional[bool] = ..., final_decision: _Optional[str] = ..., vote_count: _Optional[int] = ..., agreeing_votes: _Optional[int] = ...) -> None: ...
+    total_instances: int
+    def __init__(self, voted: _Optional[bool] = ..., quorum_reached: _Optional[bool] = ..., final_decision: _Optional[str] = ..., vote_count: _Optional[int] = ..., agreeing_votes: _Optional[int] = ..., total_instances: _Optional[int] = ...) -> None: ...
 
 class GetStateRequest(_message.Message):
-    __slots__ = ("recent_events",)
+    __slots__ = ("recent_events", "page_size", "page_token")
     RECENT_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     recent_events: int
-    def __init__(self, recent_events: _Optional[int] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, recent_events: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class InstanceState(_message.Message):
     __slots__ = ("instance_id", "roles", "status", "max_tasks", "held_tasks", "last_seen")
@@ -192,7 +206,7 @@ class InstanceState(_message.Message):
     def __init__(self, instance_id: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., status: _Optional[str] = ..., max_tasks: _Optional[int] = ..., held_tasks: _Optional[int] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetStateResponse(_message.Message):
-    __slots__ = ("instances", "task_counts", "recent_events", "state_version")
+    __slots__ = ("instances", "task_counts", "recent_events", "state_version", "next_page_token")
     class TaskCountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -204,11 +218,13 @@ class GetStateResponse(_message.Message):
     TASK_COUNTS_FIELD_NUMBER: _ClassVar[int]
     RECENT_EVENTS_FIELD_NUMBER: _ClassVar[int]
     STATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     instances: _containers.RepeatedCompositeFieldContainer[InstanceState]
     task_counts: _containers.ScalarMap[str, int]
     recent_events: _containers.RepeatedCompositeFieldContainer[_tasks_pb2.TaskEvent]
     state_version: int
-    def __init__(self, instances: _Optional[_Iterable[_Union[InstanceState, _Mapping]]] = ..., task_counts: _Optional[_Mapping[str, int]] = ..., recent_events: _Optional[_Iterable[_Union[_tasks_pb2.TaskEvent, _Mapping]]] = ..., state_version: _Optional[int] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, instances: _Optional[_Iterable[_Union[InstanceState, _Mapping]]] = ..., task_counts: _Optional[_Mapping[str, int]] = ..., recent_events: _Optional[_Iterable[_Union[_tasks_pb2.TaskEvent, _Mapping]]] = ..., state_version: _Optional[int] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetMetricsRequest(_message.Message):
     __slots__ = ()
@@ -226,8 +242,20 @@ class ScriptMetrics(_message.Message):
     average_ms: float
     def __init__(self, calls: _Optional[int] = ..., total_ms: _Optional[float] = ..., errors: _Optional[int] = ..., average_ms: _Optional[float] = ...) -> None: ...
 
+class InstanceMetrics(_message.Message):
+    __slots__ = ("instance_id", "held_tasks", "tasks_completed", "tasks_failed")
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    HELD_TASKS_FIELD_NUMBER: _ClassVar[int]
+    TASKS_COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FAILED_FIELD_NUMBER: _ClassVar[int]
+    instance_id: str
+    held_tasks: int
+    tasks_completed: int
+    tasks_failed: int
+    def __init__(self, instance_id: _Optional[str] = ..., held_tasks: _Optional[int] = ..., tasks_completed: _Optional[int] = ..., tasks_failed: _Optional[int] = ...) -> None: ...
+
 class GetMetricsResponse(_message.Message):
-    __slots__ = ("task_counts", "throughput_per_second", "average_wait_ms", "scripts")
+    __slots__ = ("task_counts", "throughput_per_second", "average_wait_ms", "scripts", "completed_total", "failed_total", "live_instances", "stale_instances", "offline_instances", "event_stream_length", "instances")
     class TaskCountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -246,8 +274,22 @@ class GetMetricsResponse(_message.Message):
     THROUGHPUT_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     AVERAGE_WAIT_MS_FIELD_NUMBER: _ClassVar[int]
     SCRIPTS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    FAILED_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    LIVE_INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    STALE_INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    OFFLINE_INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    EVENT_STREAM_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    INSTANCES_FIELD_NUMBER: _ClassVar[int]
     task_counts: _containers.ScalarMap[str, int]
     throughput_per_second: float
     average_wait_ms: float
     scripts: _containers.MessageMap[str, ScriptMetrics]
-    def __init__(self, task_counts: _Optional[_Mapping[str, int]] = ..., throughput_per_second: _Optional[float] = ..., average_wait_ms: _Optional[float] = ..., scripts: _Optional[_Mapping[str, ScriptMetrics]] = ...) -> None: ...
+    completed_total: int
+    failed_total: int
+    live_instances: int
+    stale_instances: int
+    offline_instances: int
+    event_stream_length: int
+    instances: _containers.RepeatedCompositeFieldContainer[InstanceMetrics]
+    def __init__(self, task_counts: _Optional[_Mapping[str, int]] = ..., throughput_per_second: _Optional[float] = ..., average_wait_ms: _Optional[float] = ..., scripts: _Optional[_Mapping[str, ScriptMetrics]] = ..., completed_total: _Optional[int] = ..., failed_total: _Optional[int] = ..., live_instances: _Optional[int] = ..., stale_instances: _Optional[int] = ..., offline_instances: _Optional[int] = ..., event_stream_length: _Optional[int] = ..., instances: _Optional[_Iterable[_Union[InstanceMetrics, _Mapping]]] = ...) -> None: ...
