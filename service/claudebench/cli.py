@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
 from claudebench.config import from_environment
+from claudebench.logs import configure_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,6 +19,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--redis-url", help="Redis to use; without one an embedded redis-server is started")
     serve.add_argument("--data-dir", type=Path, help="embedded Redis data (default .claudebench)")
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    serve.add_argument("--log-format", choices=("text", "json"), help="log lines as text or JSON")
+    serve.add_argument("--metrics-listen", help="host:port for a Prometheus scrape endpoint (/metrics)")
 
     watch = commands.add_parser("watch", help="print task events as they come")
     watch.add_argument("--server", default="127.0.0.1:50051", help="host:port of a claudebench server")
@@ -65,11 +67,11 @@ def main(argv: list[str] | None = None) -> None:
             "redis_url": args.redis_url,
             "data_dir": args.data_dir,
             "log_level": args.log_level,
+            "log_format": args.log_format,
+            "metrics_listen": args.metrics_listen,
         }
     )
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     if args.command == "serve":
         from claudebench.server import serve
 

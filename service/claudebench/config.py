@@ -44,6 +44,16 @@ class Settings:
     shutdown_grace_s: float = 5.0
     max_pending_rpcs: int = 10_000
     log_level: str = "INFO"
+    # "text" or "json" (one object per line); both carry the trace and span ids of a request.
+    log_format: str = "text"
+    # Per-script totals are flushed to cb:metrics:lua this often (no Redis call per script call).
+    metrics_flush_interval_s: float = 5.0
+    # host:port of a Prometheus scrape endpoint (/metrics); None: no endpoint.
+    metrics_listen: str | None = None
+    # The standard OpenTelemetry variables (read under their own names, see _ENV_NAMES).
+    otel_traces_exporter: str = "none"
+    otel_metrics_exporter: str = "none"
+    otel_exporter_otlp_protocol: str = "grpc"
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         """A copy with every non-None override applied (used for command-line flags)."""
@@ -51,6 +61,12 @@ class Settings:
 
 
 _ENV_PREFIX = "CLAUDEBENCH_"
+# Settings read under the OpenTelemetry specification's names rather than CLAUDEBENCH_*.
+_ENV_NAMES = {
+    "otel_traces_exporter": "OTEL_TRACES_EXPORTER",
+    "otel_metrics_exporter": "OTEL_METRICS_EXPORTER",
+    "otel_exporter_otlp_protocol": "OTEL_EXPORTER_OTLP_PROTOCOL",
+}
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> Settings:
@@ -59,7 +75,8 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Settings:
     defaults = Settings()
     values: dict[str, Any] = {}
     for f in fields(Settings):
-        raw = env.get(_ENV_PREFIX + f.name.upper())
+        name = _ENV_NAMES.get(f.name, _ENV_PREFIX + f.name.upper())
+        raw = env.get(name)
         if raw is None or raw == "":
             continue
         current = getattr(defaults, f.name)
@@ -75,5 +92,5 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Settings:
             else:
                 values[f.name] = raw
         except ValueError:
-            raise SystemExit(f"{_ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid value") from None
+            raise SystemExit(f"{name}={raw!r} is not a valid value") from None
     return replace(defaults, **values)

@@ -10,8 +10,12 @@ import grpc
 import redis.asyncio as aioredis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from opentelemetry.instrumentation.grpc import filters as grpc_filters
+from opentelemetry.metrics import Observation
 from redis import exceptions as redis_errors
 
+from claudebench.api.rpc_metrics import RpcMetricsInterceptor
 from claudebench.api.system_service import SystemService
 from claudebench.api.task_service import TaskService
 from claudebench.api.watch import TaskWatcher
@@ -25,6 +29,7 @@ from claudebench.store.coordination import CoordinationSettings, CoordinationSto
 from claudebench.store.instances import FleetSettings, InstanceStore
 from claudebench.store.recovery import FleetRecovery
 from claudebench.store.tasks import TaskStore, TaskStoreSettings
+from claudebench.telemetry import ServerInstruments, Telemetry, build_telemetry
 from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -39,8 +44,10 @@ SERVICE_NAMES = (
 class ClaudebenchServer:
     """One server process: start() loads the scripts, then serves; stop() drains and closes."""
 
-    def __init__(self, settings: Settings, redis_url: str) -> None:
+    def __init__(self, settings: Settings, redis_url: str, telemetry: Telemetry | None = None) -> None:
         self.settings = settings
+        self.telemetry = telemetry or Telemetry()
+        instruments = ServerInstruments.create(self.telemetry.meter("claudebench"))
         self.redis_url = redis_url
         self.port = 0
         # A bounded pool that makes callers wait for a free connection (up to the Redis timeout)
@@ -54,7 +61,14 @@ class ClaudebenchServer:
             socket_connect_timeout=settings.redis_timeout_s,
         )
         self.redis = aioredis.Redis(connection_pool=pool)
-        self.executor = ScriptExecutor(self.redis, load_scripts(settings.lua_dir))
+        self.executor = ScriptExecutor(
+            self.redis,
+            load_scripts(settings.lua_dir),
+            tracer=self.telemetry.tracer("claudebench.scripts"),
+            duration=instruments.script_duration,
+        )
+        self._keys = Keyspace(settings.key_prefix)
+        self.event_stream_length = 0
         self.hub = EventHub(
             redis_url,
             Keyspace(settings.key_prefix).events,
@@ -62,13 +76,32 @@ class ClaudebenchServer:
         )
         self.health = health.aio.HealthServicer()
         self._background: list[asyncio.Task[None]] = []
+        meter = self.telemetry.meter("claudebench")
+        meter.create_observable_gauge(
+            "claudebench.watch.subscribers",
+            callbacks=[lambda _: [Observation(self.hub.subscriber_count)]],
+            description="WatchTasks streams open on this server",
+        )
+        meter.create_observable_gauge(
+            "claudebench.events.stream_length",
+            callbacks=[lambda _: [Observation(self.event_stream_length)]],
+            description="Entries in the task event stream (sampled every few seconds)",
+        )
         self._server = grpc.aio.server(
+            interceptors=[
+                # One SERVER span per call, continuing the caller's traceparent (health excluded).
+                aio_server_interceptor(
+                    tracer_provider=self.telemetry.tracer_provider,
+                    filter_=grpc_filters.negate(grpc_filters.health_check()),
+                ),
+                RpcMetricsInterceptor(instruments.rpc_duration),
+            ],
             options=[
                 # gRPC core cancels (status CANCELLED, misleading to clients) every request beyond
                 # 1000 waiting for the application; a burst from many workers easily exceeds that.
                 ("grpc.server.max_pending_requests", settings.max_pending_rpcs),
                 ("grpc.server.max_pending_requests_hard_limit", 2 * settings.max_pending_rpcs),
-            ]
+            ],
         )
 
     async def start(self) -> int:
@@ -76,7 +109,7 @@ class ClaudebenchServer:
         shas = await self.executor.load_all()
         log.info("loaded %d Lua scripts: %s", len(shas), ", ".join(f"{n}={s[:12]}" for n, s in shas.items()))
         settings = self.settings
-        keys = Keyspace(settings.key_prefix)
+        keys = self._keys
         tasks = TaskStore(
             self.executor,
             self.redis,
@@ -143,6 +176,7 @@ class ClaudebenchServer:
                 name="claudebench-recovery",
             ),
             asyncio.create_task(self._watch_redis(), name="claudebench-redis-health"),
+            asyncio.create_task(self._flush_metrics_forever(), name="claudebench-metrics"),
         ]
         return self.port
 
@@ -152,6 +186,19 @@ class ClaudebenchServer:
         )
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, status)
+
+    async def _flush_metrics(self) -> None:
+        """Per-script totals to cb:metrics:lua (one pipelined write), and the stream length."""
+        await self.executor.stats.flush(self.redis, self._keys.script_metrics)
+        self.event_stream_length = int(await self.redis.xlen(self._keys.events))
+
+    async def _flush_metrics_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.metrics_flush_interval_s)
+            try:
+                await self._flush_metrics()
+            except redis_errors.RedisError as exc:
+                log.warning("metrics flush postponed: %s", exc)
 
     async def _watch_redis(self) -> None:
         """grpc.health.v1 tells the truth: NOT_SERVING while Redis does not answer."""
@@ -177,6 +224,10 @@ class ClaudebenchServer:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        try:
+            await self._flush_metrics()
+        except redis_errors.RedisError as exc:
+            log.warning("final metrics flush failed: %s", exc)
         await self.health.enter_graceful_shutdown()
         # Streams end first, with UNAVAILABLE and their resume cursor, instead of hanging until
         # the grace period runs out.
@@ -198,8 +249,14 @@ async def serve(settings: Settings) -> None:
             embedded.binary,
             settings.data_dir,
         )
+    telemetry = build_telemetry(
+        settings.otel_traces_exporter,
+        settings.otel_metrics_exporter,
+        settings.otel_exporter_otlp_protocol,
+        settings.metrics_listen,
+    )
     try:
-        app = ClaudebenchServer(settings, redis_url)
+        app = ClaudebenchServer(settings, redis_url, telemetry)
         port = await app.start()
         host = settings.listen.rsplit(":", 1)[0]
         log.info("claudebench serving on %s:%d", host, port)
@@ -211,5 +268,6 @@ async def serve(settings: Settings) -> None:
         log.info("shutting down")
         await app.stop()
     finally:
+        telemetry.shutdown()
         if embedded is not None:
             embedded.stop()

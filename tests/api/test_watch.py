@@ -26,7 +26,7 @@ Stream = Any  # grpc.aio.UnaryStreamCall[WatchTasksRequest, WatchTasksResponse]
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, bookmark_interval_s=0.2, watch_buffer_events=20)
+    return dataclasses.replace(settings, bookmark_interval_s=0.2, watch_buffer_events=200)
 
 
 async def subscribed(server: ClaudebenchServer, count: int) -> None:
@@ -231,7 +231,7 @@ async def test_a_slow_subscriber_is_cut_off_without_slowing_the_others(
     # (megabytes) and the slow subscriber's own buffer fills up.
     padding = struct_pb2.Struct()
     padding.update({"padding": "x" * 40_000})
-    total = 600
+    total = 800
     producers = asyncio.gather(
         *(
             s.CreateTask(pb.CreateTaskRequest(text=f"burst {n}-{i}", metadata=padding))

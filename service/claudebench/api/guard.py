@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TypeVar
 
 import grpc
@@ -51,18 +51,46 @@ def guarded(method: Handler[S, Req, Resp, R]) -> Handler[S, Req, Resp, R]:
             return await method(self, request, context)
         except grpc.aio.AbortError:
             raise
-        except InvalidArgument as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except DomainError as exc:
-            await context.abort(STATUS_FOR_CODE[exc.code], exc.message)
-        except redis_errors.RedisError as exc:
-            mapped = redis_fault_status(exc)
-            if mapped is None:
-                log.exception("Redis rejected a call of %s", method.__name__)
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error (logged by the server)")
-            await context.abort(*mapped)
-        except Exception:
-            log.exception("bug while serving %s", method.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error (logged by the server)")
+        except Exception as exc:
+            code, message = _failure_status(exc, method.__name__)
+            await context.abort(code, message)
+
+    return wrapper
+
+
+def _failure_status(exc: Exception, method: str) -> tuple[grpc.StatusCode, str]:
+    """The one status for anything a servicer method raised."""
+    if isinstance(exc, InvalidArgument):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    if isinstance(exc, DomainError):
+        return STATUS_FOR_CODE[exc.code], exc.message
+    if isinstance(exc, redis_errors.RedisError):
+        mapped = redis_fault_status(exc)
+        if mapped is not None:
+            return mapped
+        log.error("Redis rejected a call of %s", method, exc_info=exc)
+    else:
+        log.error("bug while serving %s", method, exc_info=exc)
+    return grpc.StatusCode.INTERNAL, "internal error (logged by the server)"
+
+
+StreamHandler = Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], AsyncGenerator[Resp, None]]
+
+
+def guarded_stream(method: StreamHandler[S, Req, Resp]) -> StreamHandler[S, Req, Resp]:
+    """The same mapping for a server-streaming method written as an async generator."""
+
+    @functools.wraps(method)
+    async def wrapper(
+        self: S, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
+    ) -> AsyncGenerator[Resp, None]:
+        try:
+            async for response in method(self, request, context):
+                yield response
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            code, message = _failure_status(exc, method.__name__)
+            await context.abort(code, message)
 
     return wrapper

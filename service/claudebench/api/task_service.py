@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 import grpc
 
 from claudebench.api import validation as check
 from claudebench.api.codec import STATUS_FROM_PROTO, task_from_snapshot, value_to_json
-from claudebench.api.guard import guarded
+from claudebench.api.guard import guarded, guarded_stream
 from claudebench.api.watch import TaskWatcher
 from claudebench.store.tasks import TaskStore
 from claudebench.v1 import tasks_pb2 as pb
@@ -157,8 +159,9 @@ class TaskService(tasks_pb2_grpc.TaskServiceServicer):
         await self._store.delete(check.identifier(request.task_id, "task_id"))
         return pb.DeleteTaskResponse()
 
-    @guarded
+    @guarded_stream
     async def WatchTasks(
         self, request: pb.WatchTasksRequest, context: Ctx[pb.WatchTasksRequest, pb.WatchTasksResponse]
-    ) -> None:
-        await self._watcher.watch(request, context)
+    ) -> AsyncGenerator[pb.WatchTasksResponse, None]:
+        async for response in self._watcher.watch(request, context):
+            yield response

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
 from typing import cast
 
 import grpc
@@ -57,6 +58,11 @@ def parse_cursor(text: str) -> StreamId | None:
         ) from None
 
 
+@dataclass
+class _Progress:
+    position: StreamId
+
+
 class TaskWatcher:
     """Serves one WatchTasks stream at a time per call of `watch`."""
 
@@ -74,7 +80,10 @@ class TaskWatcher:
         self._buffer_events = buffer_events
         self._bookmark_interval_s = bookmark_interval_s
 
-    async def watch(self, request: pb.WatchTasksRequest, context: Ctx) -> None:
+    async def watch(
+        self, request: pb.WatchTasksRequest, context: Ctx
+    ) -> AsyncGenerator[pb.WatchTasksResponse, None]:
+        """The stream of one WatchTasks call (an async generator: gRPC sends what it yields)."""
         matches = entry_filter(request)
         cursor = parse_cursor(request.after_event_id)
         try:
@@ -82,19 +91,27 @@ class TaskWatcher:
         except ConnectionAbortedError:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down; reconnect")
         try:
-            if cursor is None:
-                position = subscription.live_from
-            else:
-                position = await self._replay(context, matches, cursor, subscription.live_from)
-            await self._follow(context, subscription, position)
+            position = subscription.live_from
+            if cursor is not None:
+                progress = _Progress(cursor)
+                async for response in self._replay(context, matches, progress, subscription.live_from):
+                    yield response
+                position = progress.position
+            async for response in self._follow(context, subscription, position):
+                yield response
         finally:
             self._hub.unsubscribe(subscription)
 
     async def _replay(
-        self, context: Ctx, matches: Callable[[Fields], bool], cursor: StreamId, until: StreamId
-    ) -> StreamId:
-        """Send the stored entries after `cursor` up to `until` (where live delivery starts)."""
-        position = cursor
+        self,
+        context: Ctx,
+        matches: Callable[[Fields], bool],
+        progress: _Progress,
+        until: StreamId,
+    ) -> AsyncGenerator[pb.WatchTasksResponse, None]:
+        """The stored entries after the cursor up to `until` (where live delivery starts); leaves
+        in `progress` the position the live part continues from."""
+        cursor = position = progress.position
         checked = cursor == stream_ids.ZERO  # "0" asks for whatever is retained
         while position < until:
             page = cast(
@@ -116,11 +133,11 @@ class TaskWatcher:
                 break
             for entry_id, fields in page:
                 if matches(fields):
-                    await context.write(pb.WatchTasksResponse(event=event_from_entry(entry_id, fields)))
+                    yield pb.WatchTasksResponse(event=event_from_entry(entry_id, fields))
             position = stream_ids.parse(page[-1][0])
         if not checked:
             await self._ensure_retained(context, cursor)
-        return max(position, until)
+        progress.position = max(position, until)
 
     async def _ensure_retained(self, context: Ctx, cursor: StreamId) -> None:
         try:
@@ -143,16 +160,18 @@ class TaskWatcher:
                 "the stream was reset; re-list with ListTasks and watch from after_event_id=" + newest,
             )
 
-    async def _follow(self, context: Ctx, subscription: Subscription, position: StreamId) -> None:
-        """Send live entries as the hub buffers them; a bookmark when the filter matched nothing."""
+    async def _follow(
+        self, context: Ctx, subscription: Subscription, position: StreamId
+    ) -> AsyncGenerator[pb.WatchTasksResponse, None]:
+        """Live entries as the hub buffers them; a bookmark when the filter matched nothing."""
         # `position`: the newest id the client has been sent (an event or a bookmark), or its cursor.
         while True:
             while subscription.buffer:
                 entry = subscription.buffer.popleft()
                 if entry.key <= position:
                     continue  # already sent from history
-                await context.write(entry.response())
                 position = entry.key
+                yield entry.response()
             if subscription.ended is not None:
                 code, reason = subscription.ended
                 await context.abort(
@@ -167,4 +186,4 @@ class TaskWatcher:
                     bookmark = pb.TaskEvent(
                         event_id=stream_ids.render(position), type=pb.TASK_EVENT_TYPE_BOOKMARK
                     )
-                    await context.write(pb.WatchTasksResponse(event=bookmark))
+                    yield pb.WatchTasksResponse(event=bookmark)

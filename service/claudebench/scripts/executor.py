@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 
 import redis.asyncio as aioredis
-from opentelemetry import trace
-from redis.exceptions import NoScriptError
+from opentelemetry import metrics, trace
+from opentelemetry.trace import Status, StatusCode
+from redis.exceptions import NoScriptError, RedisError
 
 from claudebench.scripts.registry import ScriptSpec
 from claudebench.scripts.results import ResultCode, ScriptContractError, ScriptResult
+from claudebench.scripts.stats import ScriptStats
 
 log = logging.getLogger(__name__)
-_tracer = trace.get_tracer("claudebench.scripts")
 
 ArgValue = str | int
 
@@ -21,9 +23,18 @@ ArgValue = str | int
 class ScriptExecutor:
     """Calls scripts by name with named KEYS and ARGV, checked against each script's header."""
 
-    def __init__(self, client: aioredis.Redis, scripts: Mapping[str, ScriptSpec]) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        scripts: Mapping[str, ScriptSpec],
+        tracer: trace.Tracer | None = None,
+        duration: metrics.Histogram | None = None,
+    ) -> None:
         self._client = client
         self._scripts = dict(scripts)
+        self._tracer = tracer or trace.get_tracer("claudebench.scripts")
+        self._duration = duration
+        self.stats = ScriptStats()
         kwargs = client.connection_pool.connection_kwargs
         self._server_address = str(kwargs.get("host", kwargs.get("path", "")))
         self._server_port = int(kwargs.get("port", 0) or 0)
@@ -54,7 +65,11 @@ class ScriptExecutor:
         spec = self._scripts[name]
         key_list = self._ordered(spec, "KEYS", spec.keys, keys, spec.variadic_keys, extra_keys)
         arg_list = self._ordered(spec, "ARGV", spec.args, args, spec.variadic_args, extra_args)
-        with _tracer.start_as_current_span(
+        started = time.perf_counter()
+        outcome = "error"
+        # Domain outcomes (NOT_FOUND, ...) are results, not span errors; Redis faults and contract
+        # bugs are errors, recorded with error.type.
+        with self._tracer.start_as_current_span(
             f"EVALSHA {name}",
             kind=trace.SpanKind.CLIENT,
             attributes={
@@ -65,18 +80,35 @@ class ScriptExecutor:
                 "server.address": self._server_address,
                 "server.port": self._server_port,
             },
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
             try:
-                reply = await self._client.evalsha(spec.sha, len(key_list), *key_list, *arg_list)
-            except NoScriptError:
-                # Redis restarted, failed over or flushed its script cache: load and retry once.
-                span.add_event("NOSCRIPT: script reloaded")
-                log.info("script %s was missing from Redis; reloading it", name)
-                await self._client.script_load(spec.source)
-                reply = await self._client.evalsha(spec.sha, len(key_list), *key_list, *arg_list)
-            result = self._parse(spec, reply)
-            span.set_attribute("claudebench.script.result", result.code.value)
-            return result
+                try:
+                    reply = await self._client.evalsha(spec.sha, len(key_list), *key_list, *arg_list)
+                except NoScriptError:
+                    # Redis restarted, failed over or flushed its script cache: load, retry once.
+                    span.add_event("NOSCRIPT: script reloaded")
+                    span.set_attribute("claudebench.script.reloaded", True)
+                    log.info("script %s was missing from Redis; reloading it", name)
+                    await self._client.script_load(spec.source)
+                    reply = await self._client.evalsha(spec.sha, len(key_list), *key_list, *arg_list)
+                result = self._parse(spec, reply)
+            except (RedisError, ScriptContractError) as exc:
+                outcome = type(exc).__name__
+                span.set_attribute("error.type", outcome)
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                raise
+            else:
+                outcome = result.code.value
+                span.set_attribute("claudebench.script.result", outcome)
+                return result
+            finally:
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                self.stats.record(name, elapsed_ms, error=outcome not in ResultCode.__members__)
+                if self._duration is not None:
+                    self._duration.record(elapsed_ms, {"script": name, "result": outcome})
 
     @staticmethod
     def _ordered(
