@@ -39,6 +39,14 @@ class Settings:
     system_event_retention: int = 10_000
     batch_lock_ttl_ms: int = 30_000
     record_retention_ms: int = 24 * 3600 * 1000
+    # Hooks: calls per instance per window, the error window and threshold that open a tool's
+    # circuit, its cool-down, and what PreToolUse answers when Redis is unreachable.
+    hook_rate_limit: int = 100
+    hook_rate_window_s: int = 60
+    hook_error_window_s: int = 60
+    hook_error_threshold: int = 5
+    hook_circuit_cooldown_s: int = 30
+    hook_fail_open: bool = False
     redis_timeout_s: float = 5.0
     redis_max_connections: int = 64
     shutdown_grace_s: float = 5.0

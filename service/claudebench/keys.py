@@ -27,6 +27,12 @@ builds them here and passes them in KEYS.
 | cb:batch:{id}:lock / cb:batch:{id} | STRING / HASH | a batch's holder (TTL) / its progress (24 h) |
 | cb:quorum:{id}:votes / cb:quorum:{id} | HASH | votes per instance / the decision (24 h)          |
 | cb:lease:{name}                   | STRING | a replica's lease on a background job (TTL)           |
+| cb:hook:config:{tool}             | STRING | the tool's hook configuration (JSON, validated)       |
+| cb:hook:circuit:{tool}            | HASH   | circuit breaker: state, openedAt, until, errors       |
+| cb:hook:rate:{instance}[:{tool}]:{window} | STRING | calls in one rate-limit window (TTL 2 windows) |
+| cb:hook:errors:{tool}             | ZSET   | errors in the sliding window (TTL one window)         |
+| cb:hook:log:{tool}                | LIST   | last 100 results, newest first (TTL 24 h)             |
+| cb:hook:stats:{tool}              | HASH   | validated, rateLimited, circuitDenied, executions, errors |
 
 Task hash fields: id, seq, text, priority, status (pending|in_progress|completed|failed), assignedTo,
 attempts, createdAt, updatedAt, assignedAt, completedAt (all times epoch ms), result (JSON text),
@@ -143,3 +149,22 @@ class Keyspace:
 
     def lease(self, name: str) -> str:
         return f"{self.prefix}:lease:{name}"
+
+    def hook_circuit(self, tool: str) -> str:
+        return f"{self.prefix}:hook:circuit:{tool}"
+
+    def hook_config(self, tool: str) -> str:
+        return f"{self.prefix}:hook:config:{tool}"
+
+    def hook_rate(self, instance_id: str, window: int, tool: str | None = None) -> str:
+        scope = f"{instance_id}:{tool}" if tool else instance_id
+        return f"{self.prefix}:hook:rate:{scope}:{window}"
+
+    def hook_stats(self, tool: str) -> str:
+        return f"{self.prefix}:hook:stats:{tool}"
+
+    def hook_errors(self, tool: str) -> str:
+        return f"{self.prefix}:hook:errors:{tool}"
+
+    def hook_log(self, tool: str) -> str:
+        return f"{self.prefix}:hook:log:{tool}"

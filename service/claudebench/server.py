@@ -15,6 +15,7 @@ from opentelemetry.instrumentation.grpc import filters as grpc_filters
 from opentelemetry.metrics import Observation
 from redis import exceptions as redis_errors
 
+from claudebench.api.hook_service import HookService
 from claudebench.api.rpc_metrics import RpcMetricsInterceptor
 from claudebench.api.system_service import SystemService
 from claudebench.api.task_service import TaskService
@@ -26,11 +27,20 @@ from claudebench.keys import Keyspace
 from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.registry import load_scripts
 from claudebench.store.coordination import CoordinationSettings, CoordinationStore
+from claudebench.store.hooks import HookSettings, HookStore
 from claudebench.store.instances import FleetSettings, InstanceStore
 from claudebench.store.recovery import FleetRecovery
 from claudebench.store.tasks import TaskStore, TaskStoreSettings
+from claudebench.tasks_util import cancel_and_wait
 from claudebench.telemetry import ServerInstruments, Telemetry, build_telemetry
-from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
+from claudebench.v1 import (
+    hooks_pb2,
+    hooks_pb2_grpc,
+    system_pb2,
+    system_pb2_grpc,
+    tasks_pb2,
+    tasks_pb2_grpc,
+)
 
 log = logging.getLogger(__name__)
 REDIS_HEALTH_INTERVAL_S = 2.0
@@ -38,6 +48,7 @@ REDIS_HEALTH_INTERVAL_S = 2.0
 SERVICE_NAMES = (
     tasks_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name,
     system_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
+    hooks_pb2.DESCRIPTOR.services_by_name["HookService"].full_name,
 )
 
 
@@ -160,6 +171,22 @@ class ClaudebenchServer:
             ),
             self._server,
         )
+        hooks = HookStore(
+            self.executor,
+            self.redis,
+            keys,
+            HookSettings(
+                rate_limit=settings.hook_rate_limit,
+                rate_window_ms=settings.hook_rate_window_s * 1000,
+                error_window_ms=settings.hook_error_window_s * 1000,
+                error_threshold=settings.hook_error_threshold,
+                cooldown_ms=settings.hook_circuit_cooldown_s * 1000,
+                system_event_retention=settings.system_event_retention,
+            ),
+        )
+        hooks_pb2_grpc.add_HookServiceServicer_to_server(
+            HookService(hooks, settings.hook_fail_open), self._server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
@@ -221,9 +248,7 @@ class ClaudebenchServer:
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Report NOT_SERVING, let calls in flight finish within the grace period, close Redis."""
-        for task in self._background:
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await cancel_and_wait(self._background)
         try:
             await self._flush_metrics()
         except redis_errors.RedisError as exc:

@@ -8,8 +8,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from claudebench.v1 import hooks_pb2, hooks_pb2_grpc, system_pb2_grpc
 from claudebench.v1 import system_pb2 as pb
+from claudebench.v1 import system_pb2_grpc
 from tests.api.helpers import rpc_error
 
 System = system_pb2_grpc.SystemServiceStub
@@ -40,14 +40,14 @@ async def test_register_and_heartbeat_errors(system: System) -> None:
         assert message in await rpc_error(system.Register(request), grpc.StatusCode.INVALID_ARGUMENT)
 
 
-async def test_services_not_served_yet_say_so(channel: grpc.aio.Channel) -> None:
-    hooks = hooks_pb2_grpc.HookServiceStub(channel)
-    await rpc_error(hooks.PreToolUse(hooks_pb2.PreToolUseRequest(tool="bash")), grpc.StatusCode.UNIMPLEMENTED)
-
-
 async def test_health_serving_and_reflection(channel: grpc.aio.Channel) -> None:
     health: Any = health_pb2_grpc.HealthStub(channel)  # the typeshed stub lacks its methods
-    for service in ("", "claudebench.v1.TaskService", "claudebench.v1.SystemService"):
+    for service in (
+        "",
+        "claudebench.v1.TaskService",
+        "claudebench.v1.SystemService",
+        "claudebench.v1.HookService",
+    ):
         reply = await health.Check(health_pb2.HealthCheckRequest(service=service))
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 

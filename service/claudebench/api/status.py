@@ -19,4 +19,8 @@ STATUS_FOR_CODE: dict[ResultCode, grpc.StatusCode] = {
     ResultCode.INVALID_TRANSITION: grpc.StatusCode.FAILED_PRECONDITION,
     # A concurrent change won every retry: the client may simply call again.
     ResultCode.STALE: grpc.StatusCode.ABORTED,
+    # PreToolUse answers these as allow=false with the reason (a decision, not a failure); the
+    # statuses apply only where a caller raises them.
+    ResultCode.CIRCUIT_OPEN: grpc.StatusCode.UNAVAILABLE,
+    ResultCode.RATE_LIMITED: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }

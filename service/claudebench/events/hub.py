@@ -21,6 +21,7 @@ from redis import exceptions as redis_errors
 from claudebench.api.codec import event_from_entry
 from claudebench.events import stream_ids
 from claudebench.events.stream_ids import StreamId
+from claudebench.tasks_util import cancel_and_wait
 from claudebench.v1 import tasks_pb2
 
 log = logging.getLogger(__name__)
@@ -112,8 +113,7 @@ class EventHub:
             subscription.end(grpc.StatusCode.UNAVAILABLE, "the server is shutting down")
         self._subscriptions.clear()
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait([self._task])
         await self._client.aclose()
 
     def subscribe(self, matches: EntryFilter, capacity: int) -> Subscription:
@@ -135,7 +135,7 @@ class EventHub:
 
     async def _read_forever(self) -> None:
         delay = 0.05
-        while True:
+        while not self._closing:
             try:
                 reply = await self._client.xread(
                     {self._stream_key: stream_ids.render(self._position)},

@@ -21,6 +21,8 @@ class ResultCode(StrEnum):
     ALREADY_FINISHED = "ALREADY_FINISHED"
     INVALID_TRANSITION = "INVALID_TRANSITION"
     STALE = "STALE"
+    CIRCUIT_OPEN = "CIRCUIT_OPEN"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Tool-use hooks: the rule engine and the stored per-tool configuration."""
