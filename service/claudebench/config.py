@@ -52,6 +52,9 @@ class Settings:
     shutdown_grace_s: float = 5.0
     max_pending_rpcs: int = 10_000
     log_level: str = "INFO"
+    # Server processes sharing the listening port (SO_REUSEPORT, the kernel spreads connections):
+    # the way a Python gRPC server uses more than one core.
+    workers: int = 1
     # "text" or "json" (one object per line); both carry the trace and span ids of a request.
     log_format: str = "text"
     # Per-script totals are flushed to cb:metrics:lua this often (no Redis call per script call).

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import subprocess
+import sys
 
 import grpc
 import redis.asyncio as aioredis
@@ -72,11 +74,13 @@ class ClaudebenchServer:
             socket_connect_timeout=settings.redis_timeout_s,
         )
         self.redis = aioredis.Redis(connection_pool=pool)
+        tracing = self.telemetry.tracer_provider is not None
+        measuring = self.telemetry.meter_provider is not None
         self.executor = ScriptExecutor(
             self.redis,
             load_scripts(settings.lua_dir),
-            tracer=self.telemetry.tracer("claudebench.scripts"),
-            duration=instruments.script_duration,
+            tracer=self.telemetry.tracer("claudebench.scripts") if tracing else None,
+            duration=instruments.script_duration if measuring else None,
         )
         self._keys = Keyspace(settings.key_prefix)
         self.event_stream_length = 0
@@ -98,15 +102,20 @@ class ClaudebenchServer:
             callbacks=[lambda _: [Observation(self.event_stream_length)]],
             description="Entries in the task event stream (sampled every few seconds)",
         )
-        self._server = grpc.aio.server(
-            interceptors=[
-                # One SERVER span per call, continuing the caller's traceparent (health excluded).
+        # Interceptors only for what is configured: each costs Python work on every call.
+        interceptors: list[grpc.aio.ServerInterceptor] = []
+        if tracing:
+            # One SERVER span per call, continuing the caller's traceparent (health excluded).
+            interceptors.append(
                 aio_server_interceptor(
                     tracer_provider=self.telemetry.tracer_provider,
                     filter_=grpc_filters.negate(grpc_filters.health_check()),
-                ),
-                RpcMetricsInterceptor(instruments.rpc_duration),
-            ],
+                )
+            )
+        if measuring:
+            interceptors.append(RpcMetricsInterceptor(instruments.rpc_duration))
+        self._server = grpc.aio.server(
+            interceptors=interceptors,
             options=[
                 # gRPC core cancels (status CANCELLED, misleading to clients) every request beyond
                 # 1000 waiting for the application; a burst from many workers easily exceeds that.
@@ -261,9 +270,32 @@ class ClaudebenchServer:
         await self.redis.aclose(close_connection_pool=True)
 
 
+def _start_sibling_workers(settings: Settings, redis_url: str, port: int) -> list[subprocess.Popen[bytes]]:
+    """settings.workers - 1 more server processes on the same port (gRPC sets SO_REUSEPORT)."""
+    host = settings.listen.rsplit(":", 1)[0]
+    command = [
+        sys.executable, "-m", "claudebench", "serve", "--workers", "1",
+        "--listen", f"{host}:{port}", "--redis-url", redis_url,
+    ]  # fmt: skip
+    return [subprocess.Popen(command) for _ in range(settings.workers - 1)]
+
+
+def _stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    for child in processes:
+        child.terminate()
+    for child in processes:
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
 async def serve(settings: Settings) -> None:
     """Run until SIGINT or SIGTERM; with no Redis URL, around an embedded redis-server."""
+    if settings.workers < 1:
+        raise SystemExit("--workers must be at least 1")
     embedded = None
+    siblings: list[subprocess.Popen[bytes]] = []
     redis_url = settings.redis_url
     if redis_url is None:
         embedded = EmbeddedRedis(settings.data_dir).start()
@@ -284,7 +316,9 @@ async def serve(settings: Settings) -> None:
         app = ClaudebenchServer(settings, redis_url, telemetry)
         port = await app.start()
         host = settings.listen.rsplit(":", 1)[0]
-        log.info("claudebench serving on %s:%d", host, port)
+        if settings.workers > 1:
+            siblings = _start_sibling_workers(settings, redis_url, port)
+        log.info("claudebench serving on %s:%d (%d processes)", host, port, settings.workers)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -293,6 +327,7 @@ async def serve(settings: Settings) -> None:
         log.info("shutting down")
         await app.stop()
     finally:
+        _stop_processes(siblings)
         telemetry.shutdown()
         if embedded is not None:
             embedded.stop()

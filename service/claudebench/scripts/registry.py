@@ -38,10 +38,7 @@ class ScriptSpec:
     variadic_args: str | None
     codes: frozenset[ResultCode]
     source: str
-
-    @property
-    def sha(self) -> str:
-        return hashlib.sha1(self.source.encode()).hexdigest()
+    sha: str
 
 
 def _ordered(found: dict[int, str], kind: str, path: Path) -> tuple[str, ...]:
@@ -95,7 +92,8 @@ def parse_script(path: Path) -> ScriptSpec:
         args=_ordered(fixed["ARGV"], "ARGV", path),
         variadic_args=variadic["ARGV"],
         codes=frozenset(codes),
-        source="\n".join(parts),
+        source=(source := "\n".join(parts)),
+        sha=hashlib.sha1(source.encode()).hexdigest(),
     )
 
 

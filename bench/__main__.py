@@ -1,0 +1,364 @@
+"""`python -m bench [--quick]`: start Redis, ceiling servers and claudebench, run the scenarios,
+write bench/results/<date>.json and BENCHMARKS.md. Bounded: each measurement lasts seconds."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import struct_pb2
+
+from bench import bare, load
+from bench.report import write_report
+from claudebench.embedded_redis import EmbeddedRedis, free_port
+from claudebench.v1 import hooks_pb2, hooks_pb2_grpc, system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str] | None = None, ready: str = "ready") -> Iterator[None]:
+    """A child process that prints `ready` (or serves gRPC health) once it is up."""
+    child = subprocess.Popen(
+        [sys.executable, *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert child.stdout is not None
+        deadline = time.monotonic() + 30
+        for raw in child.stdout:
+            if ready in raw.decode():
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{args} did not start")
+        yield
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+@contextmanager
+def claudebench_server(redis_url: str, port: int, env: dict[str, str] | None = None) -> Iterator[None]:
+    args = ["-m", "claudebench", "serve", "--listen", f"127.0.0.1:{port}", "--redis-url", redis_url]
+    with process(args, env={"CLAUDEBENCH_LOG_LEVEL": "INFO", **(env or {})}, ready="claudebench serving on"):
+        yield
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+async def ceilings(redis_url: str, seconds: float) -> dict[str, Any]:
+    """The bare grpc.aio figures this run's ratios are taken against."""
+    out: dict[str, Any] = {}
+    for kind, method in (("echo", bare.ECHO), ("evalsha", bare.EVALSHA)):
+        port = free_port()
+        with process(["-m", "bench.bare", kind, str(port), redis_url]):
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = channel.unary_unary(
+                    method, request_serializer=_identity, response_deserializer=_identity
+                )
+
+                async def call(i: int, stub: Any = stub) -> Any:
+                    return await stub(b"ping")
+
+                lat = await load.latency(call, seconds)
+                out[kind] = {
+                    "p50_ms": lat.p50_ms,
+                    "p99_ms": lat.p99_ms,
+                    "calls_per_s_1": round(lat.calls / seconds, 1),
+                    "calls_per_s_16": await load.throughput(call, 16, seconds),
+                }
+    port = free_port()
+    with process(["-m", "bench.bare", "stream", str(port)]):
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stream = channel.unary_stream(
+                bare.STREAM, request_serializer=_identity, response_deserializer=_identity
+            )
+            count = 50_000
+            started = time.perf_counter()
+            received = 0
+            async for _ in stream(str(count).encode()):
+                received += 1
+            out["stream"] = {"msgs_per_s": round(received / (time.perf_counter() - started), 1)}
+    return out
+
+
+async def seed(tasks: Any, system: Any, count: int, workers: int) -> list[str]:
+    """Create `count` tasks, 64 at a time; then register `workers` workers with room for them."""
+    ids: list[str] = []
+    for start in range(0, count, 64):
+        replies = await asyncio.gather(
+            *(
+                tasks.CreateTask(tasks_pb2.CreateTaskRequest(text=f"seed {i}"))
+                for i in range(start, min(count, start + 64))
+            )
+        )
+        ids.extend(r.task.id for r in replies)
+    for w in range(workers):
+        await system.Register(
+            system_pb2.RegisterRequest(instance_id=f"bench-w{w}", roles=["bench"], max_tasks=1000)
+        )
+    return ids
+
+
+async def heartbeat_forever(system: Any, instance_ids: list[str]) -> None:
+    """Keep the bench's workers live (the liveness TTL is 30 s; a run is longer)."""
+    while True:
+        await asyncio.sleep(5)
+        for instance_id in instance_ids:
+            await system.Heartbeat(system_pb2.HeartbeatRequest(instance_id=instance_id))
+
+
+async def per_rpc(address: str, seconds: float) -> dict[str, Any]:
+    """Scenario 1: latency at 1 in flight and throughput at 16 and 64 in flight, per RPC."""
+    results: dict[str, Any] = {}
+    async with grpc.aio.insecure_channel(address) as channel:
+        tasks = tasks_pb2_grpc.TaskServiceStub(channel)
+        system = system_pb2_grpc.SystemServiceStub(channel)
+        hooks = hooks_pb2_grpc.HookServiceStub(channel)
+        # Enough tasks for the claims, the completions and the assignments at any rate reachable
+        # here (a phase is the latency run plus two throughput runs: about 4 x seconds).
+        budget = int(4 * seconds * 2500) + 1000
+        pending = await seed(tasks, system, 3 * budget, workers=3 * budget // 1000 + 1)
+        assignees = [f"bench-a{n}" for n in range(budget // 1000 + 2)]
+        for name in assignees:
+            await system.Register(system_pb2.RegisterRequest(instance_id=name, max_tasks=1000))
+        held: list[tuple[str, str]] = []
+        sample = pending[0]
+        worker_slots = [f"bench-w{w}" for w in range(3 * budget // 1000 + 1)]
+        # Claims take tasks from the head of the queue (creation order): assign from the tail.
+        pending_iter = iter(reversed(pending[1:]))
+        beating = asyncio.create_task(heartbeat_forever(system, worker_slots + assignees))
+
+        async def claim(i: int) -> Any:
+            reply = await tasks.ClaimTask(
+                tasks_pb2.ClaimTaskRequest(worker_id=worker_slots[i % len(worker_slots)])
+            )
+            held.extend((t.id, t.assigned_to) for t in reply.tasks)
+            return reply
+
+        async def top_up_held(target: int) -> None:
+            for worker in worker_slots:
+                while len(held) < target:
+                    try:
+                        reply = await tasks.ClaimTask(
+                            tasks_pb2.ClaimTaskRequest(worker_id=worker, max_tasks=100)
+                        )
+                    except grpc.aio.AioRpcError as exc:
+                        if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                            raise
+                        break  # this worker is full: the next one
+                    if not reply.tasks:
+                        break
+                    held.extend((t.id, t.assigned_to) for t in reply.tasks)
+
+        async def complete(i: int) -> Any:
+            task_id, worker = held.pop()
+            return await tasks.CompleteTask(
+                tasks_pb2.CompleteTaskRequest(
+                    task_id=task_id, worker_id=worker, result=struct_pb2.Value(number_value=1)
+                )
+            )
+
+        async def assign(i: int) -> Any:
+            return await tasks.AssignTask(
+                tasks_pb2.AssignTaskRequest(
+                    task_id=next(pending_iter), instance_id=assignees[i % len(assignees)]
+                )
+            )
+
+        calls: dict[str, Any] = {
+            "CreateTask": lambda i: tasks.CreateTask(
+                tasks_pb2.CreateTaskRequest(text=f"bench {i}", priority=i % 101)
+            ),
+            "GetTask": lambda i: tasks.GetTask(tasks_pb2.GetTaskRequest(task_id=sample)),
+            "ClaimTask": claim,
+            "CompleteTask": complete,
+            "UpdateTask": lambda i: tasks.UpdateTask(
+                tasks_pb2.UpdateTaskRequest(task_id=sample, text=f"v{i}")
+            ),
+            "AssignTask": assign,
+            "Register": lambda i: system.Register(system_pb2.RegisterRequest(instance_id=f"bench-r{i % 64}")),
+            "Heartbeat": lambda i: system.Heartbeat(system_pb2.HeartbeatRequest(instance_id="bench-w0")),
+            "PreToolUse": lambda i: hooks.PreToolUse(
+                hooks_pb2.PreToolUseRequest(
+                    tool="Bash", params=struct_pb2.Value(string_value="ls -la"), instance_id=f"bench-h{i}"
+                )
+            ),
+            "GetMetrics": lambda i: system.GetMetrics(system_pb2.GetMetricsRequest()),
+            "GetState": lambda i: system.GetState(system_pb2.GetStateRequest()),
+        }
+        for name, call in calls.items():
+            if name == "CompleteTask":
+                await top_up_held(budget)
+            lat = await load.latency(call, seconds)
+            results[name] = {
+                "p50_ms": lat.p50_ms,
+                "p99_ms": lat.p99_ms,
+                "p999_ms": lat.p999_ms,
+                "calls_per_s_16": await load.throughput(call, 16, seconds),
+                "calls_per_s_64": await load.throughput(call, 64, seconds),
+            }
+        beating.cancel()
+    return results
+
+
+async def lifecycle(address: str, seconds: float, workers: int) -> dict[str, Any]:
+    """Scenario 2 (unary): tasks/s through create -> claim -> complete with N workers."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        tasks = tasks_pb2_grpc.TaskServiceStub(channel)
+        system = system_pb2_grpc.SystemServiceStub(channel)
+        for w in range(workers):
+            await system.Register(system_pb2.RegisterRequest(instance_id=f"life-{w}", max_tasks=10))
+
+        async def one(i: int) -> None:
+            worker = f"life-{i % workers}"
+            await tasks.CreateTask(tasks_pb2.CreateTaskRequest(text=f"life {i}"))
+            claimed = (await tasks.ClaimTask(tasks_pb2.ClaimTaskRequest(worker_id=worker))).tasks
+            for task in claimed:
+                await tasks.CompleteTask(
+                    tasks_pb2.CompleteTaskRequest(
+                        task_id=task.id, worker_id=worker, result=struct_pb2.Value(bool_value=True)
+                    )
+                )
+
+        rate = await load.throughput(one, workers, seconds)
+    return {"workers": workers, "tasks_per_s": rate}
+
+
+async def events(address: str, seconds: float) -> dict[str, Any]:
+    """Scenario 4: CreateTask returning -> event arriving, with 1 and 100 subscribers; and the
+    events/s one subscriber receives from a backlog."""
+    out: dict[str, Any] = {}
+    async with grpc.aio.insecure_channel(address) as channel:
+        tasks = tasks_pb2_grpc.TaskServiceStub(channel)
+        for subscribers in (1, 100):
+            returned: dict[str, float] = {}
+            latencies: list[float] = []
+            sink = (returned, latencies)
+            calls = [
+                tasks.WatchTasks(tasks_pb2.WatchTasksRequest(types=[tasks_pb2.TASK_EVENT_TYPE_CREATED]))
+                for _ in range(subscribers)
+            ]
+            await asyncio.sleep(0.5)
+
+            async def consume(call: Any, sink: tuple[dict[str, float], list[float]]) -> None:
+                sent_at, measured = sink
+                async for response in call:
+                    arrived = time.perf_counter()
+                    sent = sent_at.get(response.event.task_id)
+                    if sent is not None:
+                        measured.append((arrived - sent) * 1000)
+
+            consumers = [asyncio.create_task(consume(c, sink)) for c in calls]
+            deadline = time.perf_counter() + seconds
+            interval = 1 / 1000  # about 1,000 events/s
+            i = 0
+            while time.perf_counter() < deadline:
+                task = (await tasks.CreateTask(tasks_pb2.CreateTaskRequest(text=f"ev {i}"))).task
+                returned[task.id] = time.perf_counter()
+                i += 1
+                await asyncio.sleep(interval)
+            await asyncio.sleep(1.0)
+            for call in calls:
+                call.cancel()
+            await asyncio.gather(*consumers, return_exceptions=True)
+            out[f"subscribers_{subscribers}"] = {
+                "events_per_s_offered": round(i / seconds, 1),
+                "p50_ms": round(load.percentile(latencies, 0.5), 3) if latencies else None,
+                "p99_ms": round(load.percentile(latencies, 0.99), 3) if latencies else None,
+                "deliveries": len(latencies),
+            }
+        started = time.perf_counter()
+        received = 0
+        async for _ in tasks.WatchTasks(tasks_pb2.WatchTasksRequest(after_event_id="0")):
+            received += 1
+            if received >= 20_000:
+                break
+        out["one_subscriber_backlog_events_per_s"] = round(received / (time.perf_counter() - started), 1)
+    return out
+
+
+async def create_throughput(address: str, seconds: float) -> float:
+    async with grpc.aio.insecure_channel(address) as channel:
+        tasks = tasks_pb2_grpc.TaskServiceStub(channel)
+
+        async def call(i: int) -> Any:
+            return await tasks.CreateTask(tasks_pb2.CreateTaskRequest(text=f"t {i}"))
+
+        return await load.throughput(call, 16, seconds)
+
+
+async def run(seconds: float) -> dict[str, Any]:
+    random.seed(7)
+    results: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "seconds_per_measurement": seconds,
+    }
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp), persistent=False) as redis_server:
+        results["ceilings"] = await ceilings(redis_server.url, seconds)
+        port = free_port()
+        address = f"127.0.0.1:{port}"
+        with claudebench_server(redis_server.url, port):
+            results["rpcs"] = await per_rpc(address, seconds)
+            results["lifecycle_unary"] = await lifecycle(address, seconds, workers=16)
+            results["events"] = await events(address, seconds)
+            untraced = await create_throughput(address, seconds)
+        otlp_port = free_port()
+        traced_port = free_port()
+        with process(["-m", "bench.bare", "otlp", str(otlp_port)]):
+            env = {
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}",
+                "OTEL_EXPORTER_OTLP_INSECURE": "true",
+            }
+            with claudebench_server(redis_server.url, traced_port, env):
+                traced = await create_throughput(f"127.0.0.1:{traced_port}", seconds)
+        results["tracing"] = {
+            "create_per_s_16_off": untraced,
+            "create_per_s_16_on": traced,
+            "on_over_off": round(traced / untraced, 3),
+        }
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=2.0, help="length of each measurement")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    results = asyncio.run(run(args.seconds))
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = results["date"][:10]
+    (args.out / f"{stamp}.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_report(results, ROOT / "BENCHMARKS.md")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""BENCHMARKS.md from one run's results: absolute figures and ratios against the run's ceilings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _ratio(value: float | None, ceiling: float | None) -> str:
+    if not value or not ceiling:
+        return "n/a"
+    return f"{value / ceiling:.2f}"
+
+
+def write_report(results: dict[str, Any], path: Path) -> None:
+    c = results["ceilings"]
+    evalsha, echo, stream = c["evalsha"], c["echo"], c["stream"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Run {results['date']} on {results['machine']['cpus']} CPUs, Python {results['machine']['python']}; "
+        f"{results['seconds_per_measurement']} s per measurement. Regenerate with `python -m bench` "
+        "(raw figures in `bench/results/`). Client and server share this machine, as do Redis and the "
+        "ceiling servers; every ratio is against a ceiling measured in the same run.",
+        "",
+        "## Ceilings (bare grpc.aio, no claudebench)",
+        "",
+        "| ceiling | p50 ms | p99 ms | calls/s at 1 in flight | calls/s at 16 in flight |",
+        "|---|---|---|---|---|",
+        f"| unary echo | {echo['p50_ms']} | {echo['p99_ms']} | {echo['calls_per_s_1']} | "
+        f"{echo['calls_per_s_16']} |",
+        f"| unary + one EVALSHA | {evalsha['p50_ms']} | {evalsha['p99_ms']} | {evalsha['calls_per_s_1']} | "
+        f"{evalsha['calls_per_s_16']} |",
+        f"| server streaming to one subscriber | | | {stream['msgs_per_s']} msgs/s | |",
+        "",
+        "## Per RPC",
+        "",
+        "Targets: p50 <= 1.25 x the EVALSHA ceiling's p50; throughput at 16 in flight >= 0.85 x its ceiling.",
+        "",
+        "| RPC | p50 ms | p99 ms | p999 ms | p50 / ceiling | calls/s @16 | @16 / ceiling | calls/s @64 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results["rpcs"].items():
+        lines.append(
+            f"| {name} | {r['p50_ms']} | {r['p99_ms']} | {r['p999_ms']} | "
+            f"{_ratio(r['p50_ms'], evalsha['p50_ms'])} | {r['calls_per_s_16']} | "
+            f"{_ratio(r['calls_per_s_16'], evalsha['calls_per_s_16'])} | {r['calls_per_s_64']} |"
+        )
+    life = results["lifecycle_unary"]
+    ev = results["events"]
+    tr = results["tracing"]
+    lines += [
+        "",
+        "## Task lifecycle (unary: CreateTask -> ClaimTask -> CompleteTask, one task per call)",
+        "",
+        f"{life['tasks_per_s']} tasks/s with {life['workers']} workers (3 RPCs per task).",
+        "",
+        "## Events (WatchTasks)",
+        "",
+        "| subscribers | events/s offered | p50 ms (CreateTask returned -> event received) | p99 ms "
+        "| deliveries |",
+        "|---|---|---|---|---|",
+    ]
+    for key in ("subscribers_1", "subscribers_100"):
+        e = ev[key]
+        lines.append(
+            f"| {key.split('_')[1]} | {e['events_per_s_offered']} | {e['p50_ms']} | {e['p99_ms']} "
+            f"| {e['deliveries']} |"
+        )
+    backlog = ev["one_subscriber_backlog_events_per_s"]
+    lines += [
+        "",
+        f"One subscriber reading a backlog: {backlog} events/s = {_ratio(backlog, stream['msgs_per_s'])} "
+        "x the bare streaming ceiling (target >= 0.5).",
+        "",
+        "## Tracing overhead",
+        "",
+        f"CreateTask at 16 in flight: {tr['create_per_s_16_off']}/s with tracing off, "
+        f"{tr['create_per_s_16_on']}/s "
+        f"with every span exported over OTLP/gRPC (batch processor) = {tr['on_over_off']} x "
+        "(target >= 0.90).",
+        "",
+    ]
+    path.write_text("\n".join(lines))
