@@ -44,6 +44,20 @@ def start_server(
             time.sleep(0.1)
 
 
+def processes_with(fragment: str) -> list[int]:
+    """Pids whose command line contains `fragment` (read from /proc: no pgrep needed)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if fragment in command:
+                found.append(int(entry.name))
+    return found
+
+
 def stop_server(process: subprocess.Popen[bytes]) -> str:
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=20)
@@ -108,18 +122,9 @@ def test_workers_share_the_port_and_stop_together(tmp_path: Path) -> None:
                 stub = tasks_pb2_grpc.TaskServiceStub(channel)
                 ids.add(stub.CreateTask(tasks_pb2.CreateTaskRequest(text="w"), timeout=10).task.id)
         assert len(ids) == 6
-        children = subprocess.run(
-            ["pgrep", "-f", f"claudebench serve --workers 1 --listen 127.0.0.1:{port}"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-        assert len(children) == 1
+        assert len(processes_with(f"serve --workers 1 --listen 127.0.0.1:{port}")) == 1
     finally:
         output = stop_server(server)
     assert "(2 processes)" in output
     time.sleep(0.5)
-    leftover = subprocess.run(
-        ["pgrep", "-f", f"--listen 127.0.0.1:{port}"], capture_output=True, text=True, check=False
-    ).stdout.split()
-    assert leftover == []
+    assert processes_with(f"--listen 127.0.0.1:{port}") == []
