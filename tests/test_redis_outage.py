@@ -3,17 +3,21 @@ recovers by itself when Redis is back, reloading its scripts."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from claudebench.config import Settings
 from claudebench.embedded_redis import EmbeddedRedis
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
+from tests.api.helpers import close_channel
 
 
 @pytest.fixture
@@ -44,4 +48,30 @@ async def test_outage_gives_unavailable_then_recovers(private_redis: EmbeddedRed
             created = await stub.CreateTask(tasks_pb2.CreateTaskRequest(text="after"), timeout=10)
             assert created.task.text == "after"
     finally:
+        await app.stop(grace_s=0)
+
+
+async def test_grpc_health_reports_redis_going_away_and_coming_back(private_redis: EmbeddedRedis) -> None:
+    settings = Settings(listen="127.0.0.1:0", redis_url=private_redis.url, redis_timeout_s=1.0)
+    app = ClaudebenchServer(settings, private_redis.url)
+    await app.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
+    health: Any = health_pb2_grpc.HealthStub(channel)
+
+    async def status_becomes(expected: int) -> None:
+        for _ in range(100):
+            reply = await health.Check(health_pb2.HealthCheckRequest(service="claudebench.v1.TaskService"))
+            if reply.status == expected:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"health never became {expected}")
+
+    try:
+        await status_becomes(health_pb2.HealthCheckResponse.SERVING)
+        private_redis.stop()
+        await status_becomes(health_pb2.HealthCheckResponse.NOT_SERVING)
+        private_redis.start()
+        await status_becomes(health_pb2.HealthCheckResponse.SERVING)
+    finally:
+        await close_channel(channel)
         await app.stop(grace_s=0)

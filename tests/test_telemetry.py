@@ -23,11 +23,14 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from redis import exceptions as redis_errors
 
 from claudebench.config import Settings
 from claudebench.embedded_redis import free_port
 from claudebench.keys import Keyspace
 from claudebench.logs import configure_logging
+from claudebench.scripts.executor import ScriptExecutor
+from claudebench.scripts.registry import load_scripts
 from claudebench.server import ClaudebenchServer
 from claudebench.telemetry import Telemetry, build_telemetry
 from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
@@ -326,3 +329,20 @@ def test_json_logs_carry_trace_and_span_ids(capsys: pytest.CaptureFixture[str]) 
     assert inside["trace_id"] == format(context.trace_id, "032x")
     assert inside["span_id"] == format(context.span_id, "016x")
     assert (outside["trace_id"], outside["span_id"]) == ("", "")
+
+
+async def test_a_redis_fault_marks_the_script_span_as_an_error(spans: InMemorySpanExporter) -> None:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    dead = aioredis.Redis(port=free_port(), socket_connect_timeout=0.5, decode_responses=True)
+    executor = ScriptExecutor(dead, load_scripts(), tracer=provider.get_tracer("test"))
+    with pytest.raises(redis_errors.ConnectionError):
+        await executor.run(
+            "LEASE_ACQUIRE", keys={"lease": "cb:lease:x"}, args={"owner": "me", "ttl_ms": 1000}
+        )
+    await dead.aclose()
+    (span,) = spans.get_finished_spans()
+    assert span.name == "EVALSHA LEASE_ACQUIRE"
+    assert span.status.status_code == StatusCode.ERROR
+    assert dict(span.attributes or {})["error.type"] == "ConnectionError"
+    assert [e.name for e in span.events] == ["exception"]

@@ -3,13 +3,16 @@ unregistering, and bad input (default liveness TTL)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 from google.protobuf import duration_pb2, struct_pb2
 
+from claudebench.server import ClaudebenchServer
 from claudebench.v1 import system_pb2 as pb
 from claudebench.v1 import system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
-from tests.api.helpers import create, pending_ids, rpc_error
+from tests.api.helpers import close_channel, create, pending_ids, rpc_error
 
 System = system_pb2_grpc.SystemServiceStub
 Tasks = tasks_pb2_grpc.TaskServiceStub
@@ -151,3 +154,22 @@ async def test_bad_input(system: System, method: str, request_: object, message:
 
 async def test_unknown_instance(system: System) -> None:
     await rpc_error(system.Heartbeat(pb.HeartbeatRequest(instance_id="nobody")), grpc.StatusCode.NOT_FOUND)
+
+
+async def test_racing_instances_get_one_batch_holder(server: ClaudebenchServer) -> None:
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") for _ in range(5)]
+    try:
+        replies = await asyncio.gather(
+            *(
+                system_pb2_grpc.SystemServiceStub(channels[n % 5]).CoordinateBatch(
+                    pb.CoordinateBatchRequest(batch_id="contested", instance_id=f"i{n}", total_items=10)
+                )
+                for n in range(20)
+            )
+        )
+    finally:
+        for channel in channels:
+            await close_channel(channel)
+    holders = [r for r in replies if r.acquired]
+    assert len(holders) == 1
+    assert {r.processor_id for r in replies} == {holders[0].processor_id}
