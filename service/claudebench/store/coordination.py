@@ -6,11 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, cast
 
-import redis.asyncio as aioredis
-
-from claudebench.keys import TASK_STATUSES, Keyspace
-from claudebench.scripts.executor import ScriptExecutor
-from claudebench.store.clock import Clock, wall_clock_ms
+from claudebench.keys import TASK_STATUSES
+from claudebench.store.base import Store
 from claudebench.store.errors import ok_payload
 
 
@@ -42,22 +39,8 @@ class QuorumState:
     total: int
 
 
-class CoordinationStore:
+class CoordinationStore(Store[CoordinationSettings]):
     """Runs the fleet-wide scripts: batch locks, quorum, leases, state version, metrics, health."""
-
-    def __init__(
-        self,
-        executor: ScriptExecutor,
-        client: aioredis.Redis,
-        keys: Keyspace,
-        settings: CoordinationSettings,
-        clock: Clock = wall_clock_ms,
-    ) -> None:
-        self._run = executor.run
-        self._client = client
-        self._keys = keys
-        self._settings = settings
-        self._clock = clock
 
     async def coordinate_batch(
         self, batch_id: str, instance_id: str, total: int, processed: int, done: bool

@@ -7,12 +7,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-import redis.asyncio as aioredis
-
-from claudebench.keys import Keyspace
-from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.results import ScriptResult
-from claudebench.store.clock import Clock, wall_clock_ms
+from claudebench.store.base import Store
 from claudebench.store.errors import ok_payload
 
 LOG_CAP = 100
@@ -30,22 +26,8 @@ class HookSettings:
     system_event_retention: int = 10_000
 
 
-class HookStore:
+class HookStore(Store[HookSettings]):
     """The Redis side of PreToolUse, PostToolUse and ConfigureHook."""
-
-    def __init__(
-        self,
-        executor: ScriptExecutor,
-        client: aioredis.Redis,
-        keys: Keyspace,
-        settings: HookSettings,
-        clock: Clock = wall_clock_ms,
-    ) -> None:
-        self._run = executor.run
-        self._client = client
-        self._keys = keys
-        self._settings = settings
-        self._clock = clock
 
     async def validate(self, tool: str, instance_id: str) -> ScriptResult:
         """Circuit, rate limit, configuration and stats. OK carries {"config", "circuit"}; the

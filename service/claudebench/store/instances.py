@@ -7,12 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-import redis.asyncio as aioredis
-
-from claudebench.keys import Keyspace
-from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.results import ResultCode
-from claudebench.store.clock import Clock, wall_clock_ms
+from claudebench.store.base import Store
 from claudebench.store.errors import DomainError, ok_payload
 
 # Retries of an unregister/recovery whose instance's held set changed between read and script.
@@ -41,22 +37,8 @@ class Recovery:
     failed: int
 
 
-class InstanceStore:
+class InstanceStore(Store[FleetSettings]):
     """Registers instances, records heartbeats, and recovers the tasks of instances that died."""
-
-    def __init__(
-        self,
-        executor: ScriptExecutor,
-        client: aioredis.Redis,
-        keys: Keyspace,
-        settings: FleetSettings,
-        clock: Clock = wall_clock_ms,
-    ) -> None:
-        self._run = executor.run
-        self._client = client
-        self._keys = keys
-        self._settings = settings
-        self._clock = clock
 
     def _instance_keys(self, instance_id: str) -> dict[str, str]:
         k = self._keys

@@ -7,12 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, cast
 
-import redis.asyncio as aioredis
-
 from claudebench.keys import TASK_STATUSES, Keyspace
-from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.results import ResultCode
-from claudebench.store.clock import Clock, wall_clock_ms
+from claudebench.store.base import Store
 from claudebench.store.errors import DomainError, ok_payload
 from claudebench.store.ids import new_task_id
 
@@ -44,22 +41,8 @@ class TaskPage:
     total: int
 
 
-class TaskStore:
+class TaskStore(Store[TaskStoreSettings]):
     """Creates, claims, assigns, updates, completes, releases, deletes and lists tasks."""
-
-    def __init__(
-        self,
-        executor: ScriptExecutor,
-        client: aioredis.Redis,
-        keys: Keyspace,
-        settings: TaskStoreSettings,
-        clock: Clock = wall_clock_ms,
-    ) -> None:
-        self._run = executor.run
-        self._client = client
-        self._keys = keys
-        self._settings = settings
-        self._clock = clock
 
     async def create(
         self,
