@@ -17,4 +17,7 @@ ENV PATH=/venv/bin:$PATH \
 USER claudebench
 VOLUME /data
 EXPOSE 50051
+# Speaks grpc.health.v1: healthy once the scripts are loaded and while Redis answers.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["claudebench", "health", "--server", "127.0.0.1:50051"]
 ENTRYPOINT ["claudebench", "serve"]

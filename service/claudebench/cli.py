@@ -25,6 +25,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--metrics-listen", help="host:port for a Prometheus scrape endpoint (/metrics)")
 
+    health = commands.add_parser(
+        "health", help="ask a server's grpc.health.v1 service; exit 0 when SERVING (a container probe)"
+    )
+    health.add_argument("--server", default="127.0.0.1:50051", help="host:port of a claudebench server")
+    health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the answer")
+
     watch = commands.add_parser("watch", help="print task events as they come")
     watch.add_argument("--server", default="127.0.0.1:50051", help="host:port of a claudebench server")
     watch.add_argument(
@@ -43,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "health":
+        from claudebench.commands.health import probe
+
+        sys.exit(probe(args.server, args.timeout))
     if args.command == "watch":
         from claudebench.commands.watch import event_types, watch
 

@@ -1,4 +1,4 @@
-"""`claudebench watch` as a person or a script runs it, against a real server."""
+"""The `claudebench` client commands (watch, health) as a person or a script runs them."""
 
 from __future__ import annotations
 
@@ -55,3 +55,20 @@ async def test_watch_reports_bad_input(server: ClaudebenchServer) -> None:
     code, _, err = await run_cli("--server", address, "--after", "not-an-id")
     assert code == 1
     assert "INVALID_ARGUMENT" in err
+
+
+async def test_health_probe(server: ClaudebenchServer) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "claudebench", "health", "--server", f"127.0.0.1:{server.port}",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(process.communicate(), 30)
+    assert (process.returncode, out.decode().strip()) == (0, f"127.0.0.1:{server.port}: SERVING")
+
+    nobody = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "claudebench", "health", "--server", "127.0.0.1:1", "--timeout", "0.5",
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(nobody.communicate(), 30)
+    assert nobody.returncode == 1
+    assert "no answer" in err.decode()
