@@ -6,7 +6,12 @@ import asyncio
 import json
 import sys
 
-from claudebench.server import ClaudebenchServer
+import pytest
+import redis.asyncio as aioredis
+
+from claudebench.config import Settings
+from claudebench.keys import Keyspace
+from claudebench.server import ClaudebenchServer, IncompatibleSchemaError
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
 
 
@@ -72,3 +77,46 @@ async def test_health_probe(server: ClaudebenchServer) -> None:
     _, err = await asyncio.wait_for(nobody.communicate(), 30)
     assert nobody.returncode == 1
     assert "no answer" in err.decode()
+
+
+async def run_command(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "claudebench", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_scripts_list_load_and_verify(
+    server: ClaudebenchServer, redis_server_url: str, redis_client: aioredis.Redis
+) -> None:
+    code, listed, _ = await run_command("scripts", "list")
+    assert code == 0
+    assert f"version {server.script_version}" in listed
+    assert "TASK_CLAIM" in listed
+
+    await redis_client.script_flush()
+    code, loaded, _ = await run_command("scripts", "load", "--redis-url", redis_server_url)
+    assert code == 0
+    claim_sha = server.executor.scripts["TASK_CLAIM"].sha
+    assert "TASK_CLAIM" in loaded
+    assert claim_sha in loaded
+    assert (await redis_client.script_exists(claim_sha)) == [True]
+
+    code, verified, _ = await run_command("scripts", "verify", "--server", f"127.0.0.1:{server.port}")
+    assert code == 0
+    assert server.script_version in verified
+
+
+async def test_a_server_refuses_data_of_another_key_schema(
+    settings: Settings, redis_client: aioredis.Redis, keys: Keyspace
+) -> None:
+    await redis_client.set(keys.schema_version, "999")
+    assert settings.redis_url is not None
+    app = ClaudebenchServer(settings, settings.redis_url)
+    with pytest.raises(IncompatibleSchemaError, match="key-schema version 999"):
+        await app.start()
+    await app.redis.aclose(close_connection_pool=True)
+    await app.hub.close()

@@ -31,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     health.add_argument("--server", default="127.0.0.1:50051", help="host:port of a claudebench server")
     health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the answer")
 
+    scripts = commands.add_parser("scripts", help="list, load or verify the Lua scripts")
+    scripts.add_argument("action", choices=("list", "load", "verify"))
+    scripts.add_argument("--redis-url", help="load: the Redis to load the scripts into")
+    scripts.add_argument("--server", default="127.0.0.1:50051", help="verify: a running server")
+
     watch = commands.add_parser("watch", help="print task events as they come")
     watch.add_argument("--server", default="127.0.0.1:50051", help="host:port of a claudebench server")
     watch.add_argument(
@@ -53,6 +58,17 @@ def main(argv: list[str] | None = None) -> None:
         from claudebench.commands.health import probe
 
         sys.exit(probe(args.server, args.timeout))
+    if args.command == "scripts":
+        from claudebench.commands import scripts as script_commands
+
+        lua_dir = from_environment().lua_dir
+        if args.action == "list":
+            sys.exit(script_commands.list_scripts(lua_dir))
+        if args.action == "load":
+            if not args.redis_url:
+                parser.error("scripts load needs --redis-url")
+            sys.exit(script_commands.load_into(lua_dir, args.redis_url))
+        sys.exit(script_commands.verify(lua_dir, args.server))
     if args.command == "watch":
         from claudebench.commands.watch import event_types, watch
 

@@ -27,6 +27,7 @@ builds them here and passes them in KEYS.
 | cb:batch:{id}:lock / cb:batch:{id} | STRING / HASH | a batch's holder (TTL) / its progress (24 h) |
 | cb:quorum:{id}:votes / cb:quorum:{id} | HASH | votes per instance / the decision (24 h)          |
 | cb:lease:{name}                   | STRING | a replica's lease on a background job (TTL)           |
+| cb:schema:version                 | STRING | the key-schema version the data was written with      |
 | cb:hook:config:{tool}             | STRING | the tool's hook configuration (JSON, validated)       |
 | cb:hook:circuit:{tool}            | HASH   | circuit breaker: state, openedAt, until, errors       |
 | cb:hook:rate:{instance}[:{tool}]:{window} | STRING | calls in one rate-limit window (TTL 2 windows) |
@@ -49,6 +50,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 TASK_STATUSES = ("pending", "in_progress", "completed", "failed")
+# Bumped whenever the layout below changes incompatibly; a server refuses a Redis holding another.
+KEY_SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,3 +171,7 @@ class Keyspace:
 
     def hook_log(self, tool: str) -> str:
         return f"{self.prefix}:hook:log:{tool}"
+
+    @property
+    def schema_version(self) -> str:
+        return f"{self.prefix}:schema:version"

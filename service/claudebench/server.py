@@ -7,6 +7,7 @@ import logging
 import signal
 import subprocess
 import sys
+from typing import cast
 
 import grpc
 import redis.asyncio as aioredis
@@ -25,9 +26,9 @@ from claudebench.api.watch import TaskWatcher
 from claudebench.config import Settings
 from claudebench.embedded_redis import EmbeddedRedis
 from claudebench.events.hub import EventHub
-from claudebench.keys import Keyspace
+from claudebench.keys import KEY_SCHEMA_VERSION, Keyspace
 from claudebench.scripts.executor import ScriptExecutor
-from claudebench.scripts.registry import load_scripts
+from claudebench.scripts.registry import load_scripts, script_version
 from claudebench.store.coordination import CoordinationSettings, CoordinationStore
 from claudebench.store.hooks import HookSettings, HookStore
 from claudebench.store.instances import FleetSettings, InstanceStore
@@ -52,6 +53,10 @@ SERVICE_NAMES = (
     system_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
     hooks_pb2.DESCRIPTOR.services_by_name["HookService"].full_name,
 )
+
+
+class IncompatibleSchemaError(RuntimeError):
+    """The Redis data was written by an incompatible server version."""
 
 
 class ClaudebenchServer:
@@ -91,6 +96,7 @@ class ClaudebenchServer:
         )
         self.health = health.aio.HealthServicer()
         self._background: list[asyncio.Task[None]] = []
+        self._server: grpc.aio.Server | None = None
         meter = self.telemetry.meter("claudebench")
         meter.create_observable_gauge(
             "claudebench.watch.subscribers",
@@ -114,20 +120,18 @@ class ClaudebenchServer:
             )
         if measuring:
             interceptors.append(RpcMetricsInterceptor(instruments.rpc_duration))
-        self._server = grpc.aio.server(
-            interceptors=interceptors,
-            options=[
-                # gRPC core cancels (status CANCELLED, misleading to clients) every request beyond
-                # 1000 waiting for the application; a burst from many workers easily exceeds that.
-                ("grpc.server.max_pending_requests", settings.max_pending_rpcs),
-                ("grpc.server.max_pending_requests_hard_limit", 2 * settings.max_pending_rpcs),
-            ],
-        )
+        self._interceptors = interceptors
 
     async def start(self) -> int:
         """Load every script into Redis (failing fast), then serve. Returns the bound port."""
+        await self._claim_key_schema()
         shas = await self.executor.load_all()
-        log.info("loaded %d Lua scripts: %s", len(shas), ", ".join(f"{n}={s[:12]}" for n, s in shas.items()))
+        log.info(
+            "loaded %d Lua scripts, version %s: %s",
+            len(shas),
+            self.script_version,
+            ", ".join(f"{n}={s[:12]}" for n, s in shas.items()),
+        )
         settings = self.settings
         keys = self._keys
         tasks = TaskStore(
@@ -159,6 +163,16 @@ class ClaudebenchServer:
                 record_retention_ms=settings.record_retention_ms,
             ),
         )
+        # Created only now: a gRPC server object that never started cannot be cleaned up quietly.
+        server = self._server = grpc.aio.server(
+            interceptors=self._interceptors,
+            options=[
+                # gRPC core cancels (status CANCELLED, misleading to clients) every request beyond
+                # 1000 waiting for the application; a burst from many workers easily exceeds that.
+                ("grpc.server.max_pending_requests", self.settings.max_pending_rpcs),
+                ("grpc.server.max_pending_requests_hard_limit", 2 * self.settings.max_pending_rpcs),
+            ],
+        )
         self.recovery = FleetRecovery(instances, coordination)
         await self.hub.start()
         watcher = TaskWatcher(
@@ -168,7 +182,7 @@ class ClaudebenchServer:
             settings.watch_buffer_events,
             settings.bookmark_interval_s,
         )
-        tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskService(tasks, watcher), self._server)
+        tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskService(tasks, watcher), server)
         system_pb2_grpc.add_SystemServiceServicer_to_server(
             SystemService(
                 instances,
@@ -177,8 +191,9 @@ class ClaudebenchServer:
                 self.recovery,
                 settings.instance_ttl_ms,
                 settings.heartbeat_interval_ms,
+                self.script_version,
             ),
-            self._server,
+            server,
         )
         hooks = HookStore(
             self.executor,
@@ -193,17 +208,15 @@ class ClaudebenchServer:
                 system_event_retention=settings.system_event_retention,
             ),
         )
-        hooks_pb2_grpc.add_HookServiceServicer_to_server(
-            HookService(hooks, settings.hook_fail_open), self._server
-        )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        hooks_pb2_grpc.add_HookServiceServicer_to_server(HookService(hooks, settings.hook_fail_open), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        self.port = self._server.add_insecure_port(settings.listen)
+        self.port = server.add_insecure_port(settings.listen)
         if self.port == 0:
             raise OSError(f"could not listen on {settings.listen}")
-        await self._server.start()
+        await server.start()
         # SERVING only now that the scripts are loaded and the servicers are in place.
         await self._set_serving(True)
         self._background = [
@@ -215,6 +228,22 @@ class ClaudebenchServer:
             asyncio.create_task(self._flush_metrics_forever(), name="claudebench-metrics"),
         ]
         return self.port
+
+    @property
+    def script_version(self) -> str:
+        return script_version(dict(self.executor.scripts))
+
+    async def _claim_key_schema(self) -> None:
+        """Record our key-schema version in an empty Redis; refuse to serve data of another one."""
+        key = self._keys.schema_version
+        await self.redis.set(key, KEY_SCHEMA_VERSION, nx=True)
+        stored = cast(str | None, await self.redis.get(key))
+        if stored != str(KEY_SCHEMA_VERSION):
+            raise IncompatibleSchemaError(
+                f"Redis holds claudebench data in key-schema version {stored} under prefix "
+                f"'{self._keys.prefix}', but this server uses version {KEY_SCHEMA_VERSION}: migrate "
+                "the data, or use another Redis database or key prefix"
+            )
 
     async def _set_serving(self, serving: bool) -> None:
         status = (
@@ -266,7 +295,8 @@ class ClaudebenchServer:
         # Streams end first, with UNAVAILABLE and their resume cursor, instead of hanging until
         # the grace period runs out.
         await self.hub.close()
-        await self._server.stop(self.settings.shutdown_grace_s if grace_s is None else grace_s)
+        if self._server is not None:
+            await self._server.stop(self.settings.shutdown_grace_s if grace_s is None else grace_s)
         await self.redis.aclose(close_connection_pool=True)
 
 

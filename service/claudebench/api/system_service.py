@@ -13,7 +13,7 @@ from redis import exceptions as redis_errors
 from claudebench.api import validation as check
 from claudebench.api.codec import event_from_entry, task_from_snapshot
 from claudebench.api.guard import guarded
-from claudebench.keys import TASK_STATUSES
+from claudebench.keys import KEY_SCHEMA_VERSION, TASK_STATUSES
 from claudebench.store.coordination import CoordinationStore
 from claudebench.store.instances import InstanceStore
 from claudebench.store.recovery import FleetRecovery
@@ -73,6 +73,7 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
         recovery: FleetRecovery,
         ttl_ms: int,
         heartbeat_interval_ms: int,
+        script_version: str,
     ) -> None:
         self._instances = instances
         self._tasks = tasks
@@ -80,6 +81,7 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
         self._recovery = recovery
         self._ttl_ms = ttl_ms
         self._heartbeat_interval_ms = heartbeat_interval_ms
+        self._script_version = script_version
 
     @guarded
     async def Register(
@@ -243,6 +245,8 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
                 for entry_id, flat in state["events"]
             ],
             state_version=int(state["version"]),
+            script_version=self._script_version,
+            key_schema_version=KEY_SCHEMA_VERSION,
             next_page_token=(
                 check.encode_page_token(offset + page_size, "instances") if len(ids) > page_size else ""
             ),

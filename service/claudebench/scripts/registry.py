@@ -97,6 +97,13 @@ def parse_script(path: Path) -> ScriptSpec:
     )
 
 
+def script_version(scripts: dict[str, ScriptSpec]) -> str:
+    """The version of a set of scripts: 12 hex digits of a digest of every name=SHA, sorted. Two
+    servers with the same version run exactly the same Lua."""
+    lines = "\n".join(f"{name}={spec.sha}" for name, spec in sorted(scripts.items()))
+    return hashlib.sha256(lines.encode()).hexdigest()[:12]
+
+
 def load_scripts(lua_dir: Path | None = None) -> dict[str, ScriptSpec]:
     """Every script under lua_dir (helpers under lua/lib are not scripts), keyed by name."""
     directory = lua_dir or default_lua_dir()

@@ -206,7 +206,7 @@ class InstanceState(_message.Message):
     def __init__(self, instance_id: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., status: _Optional[str] = ..., max_tasks: _Optional[int] = ..., held_tasks: _Optional[int] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetStateResponse(_message.Message):
-    __slots__ = ("instances", "task_counts", "recent_events", "state_version", "next_page_token")
+    __slots__ = ("instances", "task_counts", "recent_events", "state_version", "next_page_token", "script_version", "key_schema_version")
     class TaskCountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -219,12 +219,16 @@ class GetStateResponse(_message.Message):
     RECENT_EVENTS_FIELD_NUMBER: _ClassVar[int]
     STATE_VERSION_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SCRIPT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    KEY_SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
     instances: _containers.RepeatedCompositeFieldContainer[InstanceState]
     task_counts: _containers.ScalarMap[str, int]
     recent_events: _containers.RepeatedCompositeFieldContainer[_tasks_pb2.TaskEvent]
     state_version: int
     next_page_token: str
-    def __init__(self, instances: _Optional[_Iterable[_Union[InstanceState, _Mapping]]] = ..., task_counts: _Optional[_Mapping[str, int]] = ..., recent_events: _Optional[_Iterable[_Union[_tasks_pb2.TaskEvent, _Mapping]]] = ..., state_version: _Optional[int] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    script_version: str
+    key_schema_version: int
+    def __init__(self, instances: _Optional[_Iterable[_Union[InstanceState, _Mapping]]] = ..., task_counts: _Optional[_Mapping[str, int]] = ..., recent_events: _Optional[_Iterable[_Union[_tasks_pb2.TaskEvent, _Mapping]]] = ..., state_version: _Optional[int] = ..., next_page_token: _Optional[str] = ..., script_version: _Optional[str] = ..., key_schema_version: _Optional[int] = ...) -> None: ...
 
 class GetMetricsRequest(_message.Message):
     __slots__ = ()
