@@ -1,0 +1,166 @@
+"""An asyncio client: typed methods over the generated stubs, with deadlines and retries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import grpc
+from google.protobuf import json_format, struct_pb2
+
+from claudebench.client.channel import OPTIONS
+from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
+
+_RESUMABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+
+def to_value(value: Any) -> struct_pb2.Value:
+    return json_format.ParseDict(value, struct_pb2.Value())
+
+
+def to_struct(mapping: Mapping[str, Any] | None) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    if mapping:
+        struct.update(mapping)
+    return struct
+
+
+class AsyncClient:
+    """`async with AsyncClient("127.0.0.1:50051") as client: await client.create_task("...")`.
+
+    Every call has a deadline (`timeout`, seconds); idempotent calls are retried on UNAVAILABLE by
+    gRPC itself (see claudebench.client.channel). Errors are grpc.aio.AioRpcError with the
+    server's status and message.
+    """
+
+    def __init__(self, address: str, timeout: float = 10.0) -> None:
+        self._channel = grpc.aio.insecure_channel(address, options=OPTIONS)
+        self.tasks = tasks_pb2_grpc.TaskServiceStub(self._channel)
+        self.system = system_pb2_grpc.SystemServiceStub(self._channel)
+        self.timeout = timeout
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def create_task(
+        self,
+        text: str,
+        priority: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        task_id: str | None = None,
+    ) -> tasks_pb2.Task:
+        request = tasks_pb2.CreateTaskRequest(text=text, metadata=to_struct(metadata))
+        if priority is not None:
+            request.priority = priority
+        if task_id is not None:
+            request.task_id = task_id
+        response: tasks_pb2.CreateTaskResponse = await self.tasks.CreateTask(request, timeout=self.timeout)
+        return response.task
+
+    async def get_task(self, task_id: str) -> tasks_pb2.Task:
+        response: tasks_pb2.GetTaskResponse = await self.tasks.GetTask(
+            tasks_pb2.GetTaskRequest(task_id=task_id), timeout=self.timeout
+        )
+        return response.task
+
+    async def list_tasks(
+        self, status: tasks_pb2.TaskStatus | None = None, page_size: int = 100
+    ) -> AsyncGenerator[tasks_pb2.Task, None]:
+        """Every task (of one status), page after page."""
+        token = ""
+        while True:
+            request = tasks_pb2.ListTasksRequest(page_size=page_size, page_token=token)
+            if status is not None:
+                request.status = status
+            page: tasks_pb2.ListTasksResponse = await self.tasks.ListTasks(request, timeout=self.timeout)
+            for task in page.tasks:
+                yield task
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def claim(self, worker_id: str, max_tasks: int = 1) -> Sequence[tasks_pb2.Task]:
+        response: tasks_pb2.ClaimTaskResponse = await self.tasks.ClaimTask(
+            tasks_pb2.ClaimTaskRequest(worker_id=worker_id, max_tasks=max_tasks), timeout=self.timeout
+        )
+        return response.tasks
+
+    async def complete(self, task_id: str, worker_id: str, result: Any = None) -> tasks_pb2.Task:
+        response: tasks_pb2.CompleteTaskResponse = await self.tasks.CompleteTask(
+            tasks_pb2.CompleteTaskRequest(task_id=task_id, worker_id=worker_id, result=to_value(result)),
+            timeout=self.timeout,
+        )
+        return response.task
+
+    async def fail(self, task_id: str, worker_id: str, error: str) -> tasks_pb2.Task:
+        response: tasks_pb2.CompleteTaskResponse = await self.tasks.CompleteTask(
+            tasks_pb2.CompleteTaskRequest(task_id=task_id, worker_id=worker_id, error=error),
+            timeout=self.timeout,
+        )
+        return response.task
+
+    async def release(self, task_id: str, worker_id: str, reason: str = "") -> tasks_pb2.Task:
+        response: tasks_pb2.ReleaseTaskResponse = await self.tasks.ReleaseTask(
+            tasks_pb2.ReleaseTaskRequest(task_id=task_id, worker_id=worker_id, reason=reason),
+            timeout=self.timeout,
+        )
+        return response.task
+
+    async def delete_task(self, task_id: str) -> None:
+        await self.tasks.DeleteTask(tasks_pb2.DeleteTaskRequest(task_id=task_id), timeout=self.timeout)
+
+    async def register(
+        self, instance_id: str, roles: Sequence[str] = (), max_tasks: int = 10
+    ) -> system_pb2.RegisterResponse:
+        response: system_pb2.RegisterResponse = await self.system.Register(
+            system_pb2.RegisterRequest(instance_id=instance_id, roles=list(roles), max_tasks=max_tasks),
+            timeout=self.timeout,
+        )
+        return response
+
+    async def heartbeat(self, instance_id: str) -> system_pb2.HeartbeatResponse:
+        response: system_pb2.HeartbeatResponse = await self.system.Heartbeat(
+            system_pb2.HeartbeatRequest(instance_id=instance_id), timeout=self.timeout
+        )
+        return response
+
+    async def unregister(self, instance_id: str) -> int:
+        response: system_pb2.UnregisterResponse = await self.system.Unregister(
+            system_pb2.UnregisterRequest(instance_id=instance_id), timeout=self.timeout
+        )
+        return response.tasks_released
+
+    async def watch(
+        self,
+        after_event_id: str = "",
+        types: Sequence[tasks_pb2.TaskEventType] = (),
+        task_id: str | None = None,
+        include_bookmarks: bool = False,
+    ) -> AsyncGenerator[tasks_pb2.TaskEvent, None]:
+        """Task events, resuming by itself after UNAVAILABLE/RESOURCE_EXHAUSTED from the last id
+        received (bookmarks included), so nothing is missed or repeated. OUT_OF_RANGE is raised."""
+        cursor = after_event_id
+        while True:
+            request = tasks_pb2.WatchTasksRequest(after_event_id=cursor, types=list(types))
+            if task_id is not None:
+                request.task_id = task_id
+            try:
+                async for response in self.tasks.WatchTasks(request):
+                    cursor = response.event.event_id
+                    if include_bookmarks or response.event.type != tasks_pb2.TASK_EVENT_TYPE_BOOKMARK:
+                        yield response.event
+                return
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in _RESUMABLE:
+                    raise
+                await asyncio.sleep(0.5)
