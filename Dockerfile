@@ -14,7 +14,7 @@ ENV PATH=/venv/bin:$PATH \
     CLAUDEBENCH_LUA_DIR=/app/lua \
     CLAUDEBENCH_LISTEN=0.0.0.0:50051 \
     CLAUDEBENCH_DATA_DIR=/data
-USER claudebench
+USER 10001
 VOLUME /data
 EXPOSE 50051
 # Speaks grpc.health.v1: healthy once the scripts are loaded and while Redis answers.

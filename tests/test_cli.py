@@ -9,6 +9,7 @@ import sys
 import pytest
 import redis.asyncio as aioredis
 
+from claudebench.client import Client
 from claudebench.config import Settings
 from claudebench.keys import Keyspace
 from claudebench.server import ClaudebenchServer, IncompatibleSchemaError
@@ -120,3 +121,43 @@ async def test_a_server_refuses_data_of_another_key_schema(
         await app.start()
     await app.redis.aclose(close_connection_pool=True)
     await app.hub.close()
+
+
+async def test_task_commands_for_people_and_machines(server: ClaudebenchServer) -> None:
+    address = ("--server", f"127.0.0.1:{server.port}")
+    code, out, _ = await run_command(
+        "task", "create", "write docs", "--priority", "7", "--id", "cli-1", *address
+    )
+    assert code == 0
+    assert out.splitlines()[0].split() == ["ID", "STATUS", "PRIORITY", "ASSIGNED", "TO", "TEXT"]
+    assert out.splitlines()[1].split()[:3] == ["cli-1", "pending", "7"]
+
+    code, out, _ = await run_command("task", "get", "cli-1", "--json", *address)
+    assert json.loads(out)["task"]["text"] == "write docs"
+
+    def register_worker() -> None:
+        with Client(f"127.0.0.1:{server.port}") as client:
+            client.register("cli-w", max_tasks=5)
+
+    await asyncio.to_thread(register_worker)  # blocking client: off the server's event loop
+    code, out, _ = await run_command("task", "claim", "cli-w", "--json", *address)
+    assert json.loads(out)["tasks"][0]["id"] == "cli-1"
+    code, out, _ = await run_command(
+        "task", "complete", "cli-1", "cli-w", "--result", '{"ok": true}', "--json", *address
+    )
+    assert json.loads(out)["task"]["result"] == {"ok": True}
+    code, out, _ = await run_command("task", "list", "--status", "completed", *address)
+    assert "cli-1" in out
+    code, out, _ = await run_command("state", *address)
+    assert "completed 1" in out
+    assert server.script_version in out
+    code, out, _ = await run_command("metrics", "--json", *address)
+    assert json.loads(out)["taskCounts"]["completed"] == "1"
+
+    code, _, err = await run_command("task", "get", "nope", *address)
+    assert (code, err.strip()) == (1, "error: NOT_FOUND: Task nope does not exist")
+    code, _, err = await run_command("task", "create", "", *address)
+    assert code == 1
+    assert err.startswith("error: INVALID_ARGUMENT: text must not be empty")
+    code, out, _ = await run_command("task", "delete", "cli-1", *address)
+    assert (code, out.strip()) == (0, "deleted cli-1")

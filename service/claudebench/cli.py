@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     health.add_argument("--server", default="127.0.0.1:50051", help="host:port of a claudebench server")
     health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the answer")
 
+    from claudebench.commands.tasks import add_parsers
+
+    add_parsers(commands)
     scripts = commands.add_parser("scripts", help="list, load or verify the Lua scripts")
     scripts.add_argument("action", choices=("list", "load", "verify"))
     scripts.add_argument("--redis-url", help="load: the Redis to load the scripts into")
@@ -54,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command in ("task", "state", "metrics"):
+        from claudebench.commands.tasks import run
+
+        sys.exit(run(args))
     if args.command == "health":
         from claudebench.commands.health import probe
 
