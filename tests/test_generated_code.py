@@ -20,3 +20,9 @@ def test_generated_code_is_up_to_date(tmp_path: Path) -> None:
     assert fresh == committed
     stale = [str(p) for p in fresh if not filecmp.cmp(tmp_path / p, committed_dir / p, shallow=False)]
     assert not stale, f"regenerate with `python -m tools.gen_protos`: {stale} differ"
+
+
+def test_script_reference_is_up_to_date() -> None:
+    from tools.gen_docs import OUTPUT, render
+
+    assert OUTPUT.read_text() == render(), "regenerate with `python -m tools.gen_docs`"
