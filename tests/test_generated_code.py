@@ -23,6 +23,7 @@ def test_generated_code_is_up_to_date(tmp_path: Path) -> None:
 
 
 def test_script_reference_is_up_to_date() -> None:
-    from tools.gen_docs import OUTPUT, render
+    from tools.gen_docs import KEYSPACE, OUTPUT, render, render_keyspace
 
     assert OUTPUT.read_text() == render(), "regenerate with `python -m tools.gen_docs`"
+    assert KEYSPACE.read_text() == render_keyspace(), "regenerate with `python -m tools.gen_docs`"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -128,3 +130,37 @@ def test_workers_share_the_port_and_stop_together(tmp_path: Path) -> None:
     assert "(2 processes)" in output
     time.sleep(0.5)
     assert processes_with(f"--listen 127.0.0.1:{port}") == []
+
+
+def test_the_images_entry_and_health_commands_work_on_the_host(tmp_path: Path) -> None:
+    """No Docker engine here: run the Dockerfile's ENTRYPOINT and HEALTHCHECK commands directly,
+    with its ENV (paths and the port adapted to this host)."""
+    dockerfile = (Path(__file__).parent.parent / "Dockerfile").read_text().replace("\\\n", " ")
+    env = dict(re.findall(r"(CLAUDEBENCH_\w+)=(\S+)", dockerfile.split("ENV", 1)[1].split("USER")[0]))
+    entry = json.loads(re.search(r"^ENTRYPOINT (.+)$", dockerfile, re.M).group(1))  # type: ignore[union-attr]
+    probe = json.loads(re.search(r"HEALTHCHECK .*CMD (\[.+\])", dockerfile).group(1))  # type: ignore[union-attr]
+    assert entry == ["claudebench", "serve"]
+    assert env["CLAUDEBENCH_LISTEN"] == "0.0.0.0:50051"
+    port = free_port()
+    env |= {
+        "CLAUDEBENCH_LISTEN": f"127.0.0.1:{port}",
+        "CLAUDEBENCH_DATA_DIR": str(tmp_path / "data"),
+        "CLAUDEBENCH_LUA_DIR": str(Path(__file__).parent.parent / "lua"),
+    }
+    bin_dir = Path(sys.executable).parent
+    process = subprocess.Popen(
+        [str(bin_dir / entry[0]), *entry[1:]],
+        env={**os.environ, "CLAUDEBENCH_REDIS_URL": "", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        probe = [str(bin_dir / probe[0]), *probe[1:-1], f"127.0.0.1:{port}"]
+        for _ in range(100):
+            if subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the HEALTHCHECK command never reported SERVING")
+    finally:
+        stop_server(process)
