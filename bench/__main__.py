@@ -246,6 +246,42 @@ async def lifecycle(address: str, seconds: float, workers: int) -> dict[str, Any
     return {"workers": workers, "tasks_per_s": rate}
 
 
+async def lifecycle_batched(address: str, seconds: float, workers: int, batch: int = 100) -> dict[str, Any]:
+    """Scenario 2 (batched): CreateTasks, ClaimTask(max_tasks=batch), CompleteTasks; tasks/s."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        tasks = tasks_pb2_grpc.TaskServiceStub(channel)
+        system = system_pb2_grpc.SystemServiceStub(channel)
+        for w in range(workers):
+            await system.Register(system_pb2.RegisterRequest(instance_id=f"batch-{w}", max_tasks=batch))
+        done = 0
+
+        async def one(i: int) -> None:
+            nonlocal done
+            worker = f"batch-{i % workers}"
+            await tasks.CreateTasks(
+                tasks_pb2.CreateTasksRequest(
+                    tasks=[tasks_pb2.CreateTaskRequest(text=f"b {i}.{j}") for j in range(batch)]
+                )
+            )
+            claimed = (
+                await tasks.ClaimTask(tasks_pb2.ClaimTaskRequest(worker_id=worker, max_tasks=batch))
+            ).tasks
+            if claimed:
+                await tasks.CompleteTasks(
+                    tasks_pb2.CompleteTasksRequest(
+                        completions=[
+                            tasks_pb2.CompleteTaskRequest(
+                                task_id=t.id, worker_id=worker, result=struct_pb2.Value(bool_value=True)
+                            )
+                            for t in claimed
+                        ]
+                    )
+                )
+
+        rounds = await load.throughput(one, workers, seconds)
+    return {"workers": workers, "batch": batch, "tasks_per_s": round(rounds * batch, 1)}
+
+
 async def events(address: str, seconds: float) -> dict[str, Any]:
     """Scenario 4: CreateTask returning -> event arriving, with 1 and 100 subscribers; and the
     events/s one subscriber receives from a backlog."""
@@ -327,6 +363,7 @@ async def run(seconds: float) -> dict[str, Any]:
         with claudebench_server(redis_server.url, port):
             results["rpcs"] = await per_rpc(address, seconds)
             results["lifecycle_unary"] = await lifecycle(address, seconds, workers=16)
+            results["lifecycle_batched"] = await lifecycle_batched(address, seconds, workers=4)
             results["events"] = await events(address, seconds)
             untraced = await create_throughput(address, seconds)
         otlp_port = free_port()

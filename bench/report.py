@@ -55,6 +55,9 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "",
         f"{life['tasks_per_s']} tasks/s with {life['workers']} workers (3 RPCs per task).",
         "",
+        f"Batched (CreateTasks, ClaimTask max_tasks={results['lifecycle_batched']['batch']}, CompleteTasks): "
+        f"{results['lifecycle_batched']['tasks_per_s']} tasks/s with {results['lifecycle_batched']['workers']} workers.",
+        "",
         "## Events (WatchTasks)",
         "",
         "| subscribers | events/s offered | p50 ms (CreateTask returned -> event received) | p99 ms "

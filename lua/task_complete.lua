@@ -27,50 +27,19 @@
 -- Events: COMPLETED or FAILED
 -- include: lib/task.lua
 -- include: lib/metrics.lua
+-- include: lib/completion.lua
 
-local task_key, held_key, idx_in_progress_key, idx_completed_key, idx_failed_key, events_key =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local queue_metrics_key, throughput_key, instance_key = KEYS[7], KEYS[8], KEYS[9]
+local task_key, held_key, instance_key = KEYS[1], KEYS[2], KEYS[9]
+local k = {idx_in_progress = KEYS[3], idx_completed = KEYS[4], idx_failed = KEYS[5],
+  events = KEYS[6], queue_metrics = KEYS[7], throughput = KEYS[8]}
 local task_id, worker_id, now_ms, maxlen, outcome, value =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 
-local task = redis.call('HMGET', task_key, 'status', 'assignedTo', 'seq')
-local status, assigned_to, seq = task[1], task[2] or '', task[3]
-if not status then
-  return {'NOT_FOUND', 'Task ' .. task_id .. ' does not exist'}
+local refusal = completion_refusal(task_key, task_id, worker_id)
+if refusal == 'replay' then
+  return {'OK', task_snapshot(task_key)}
+elseif refusal then
+  return refusal
 end
-if status == 'completed' or status == 'failed' then
-  if assigned_to == worker_id then
-    return {'OK', task_snapshot(task_key)}
-  end
-  return {'ALREADY_FINISHED', 'Task ' .. task_id .. ' is already ' .. status}
-end
-if status ~= 'in_progress' or assigned_to ~= worker_id then
-  local holder = 'nobody'
-  if assigned_to ~= '' then
-    holder = assigned_to
-  end
-  return {'NOT_HELD', 'Task ' .. task_id .. ' is not held by ' .. worker_id .. ' (status ' ..
-    status .. ', held by ' .. holder .. ')'}
-end
-
-local final_status, idx_key, counter = 'completed', idx_completed_key, 'tasksCompleted'
-if outcome == 'error' then
-  final_status, idx_key, counter = 'failed', idx_failed_key, 'tasksFailed'
-  redis.call('HSET', task_key, 'error', value)
-else
-  redis.call('HSET', task_key, 'result', value)
-end
-redis.call('HSET', task_key, 'status', final_status, 'completedAt', now_ms, 'updatedAt', now_ms)
-redis.call('ZREM', held_key, task_id)
-redis.call('ZREM', idx_in_progress_key, task_id)
-redis.call('ZADD', idx_key, seq, task_id)
-redis.call('HINCRBY', queue_metrics_key, final_status, 1)
-count_finished(throughput_key, now_ms)
-if redis.call('EXISTS', instance_key) == 1 then  -- never recreate an unregistered instance
-  redis.call('HINCRBY', instance_key, counter, 1)
-end
-
-local snapshot = task_snapshot(task_key)
-append_event(events_key, maxlen, final_status, task_id, worker_id, now_ms, snapshot)
-return {'OK', snapshot}
+return {'OK', finish_task(task_key, held_key, instance_key, task_id, worker_id, outcome, value,
+  now_ms, maxlen, k)}

@@ -21,26 +21,15 @@
 -- Events: CREATED
 -- include: lib/task.lua
 
-local task_key, pending_key, all_key, idx_pending_key, events_key, seq_key =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local task_key = KEYS[1]
+local k = {pending = KEYS[2], all_tasks = KEYS[3], idx_pending = KEYS[4], events = KEYS[5], seq = KEYS[6]}
 local task_id, text, priority, now_ms, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 
 if redis.call('EXISTS', task_key) == 1 then
   return {'ALREADY_EXISTS', 'Task ' .. task_id .. ' already exists'}
 end
-
-local seq = redis.call('INCR', seq_key)
-local fields = {'id', task_id, 'seq', seq, 'text', text, 'priority', priority, 'status', 'pending',
-  'assignedTo', '', 'attempts', 0, 'createdAt', now_ms, 'updatedAt', now_ms}
-for i = 6, #ARGV - 1, 2 do
-  fields[#fields + 1] = 'm:' .. ARGV[i]
-  fields[#fields + 1] = ARGV[i + 1]
+local metadata = {}
+for i = 6, #ARGV do
+  metadata[#metadata + 1] = ARGV[i]
 end
-redis.call('HSET', task_key, unpack(fields))
-redis.call('ZADD', pending_key, pending_score(priority, seq), task_id)
-redis.call('ZADD', all_key, seq, task_id)
-redis.call('ZADD', idx_pending_key, seq, task_id)
-
-local snapshot = task_snapshot(task_key)
-append_event(events_key, maxlen, 'created', task_id, '', now_ms, snapshot)
-return {'OK', snapshot}
+return {'OK', insert_task(task_key, task_id, text, priority, now_ms, metadata, maxlen, k)}

@@ -120,3 +120,23 @@ local function requeue(task_key, task_id, now_ms, k)
   redis.call('HDEL', task_key, 'assignedAt')
   redis.call('HSET', task_key, 'status', 'pending', 'assignedTo', '', 'updatedAt', now_ms)
 end
+
+-- Write a new pending task (the caller checked that its key is free) and append its CREATED event.
+-- fields: extra hash fields (metadata as 'm:' fields). k: pending, all_tasks, idx_pending, events,
+-- seq. Returns its snapshot.
+local function insert_task(task_key, task_id, text, priority, now_ms, metadata_pairs, maxlen, k)
+  local seq = redis.call('INCR', k.seq)
+  local fields = {'id', task_id, 'seq', seq, 'text', text, 'priority', priority, 'status', 'pending',
+    'assignedTo', '', 'attempts', 0, 'createdAt', now_ms, 'updatedAt', now_ms}
+  for i = 1, #metadata_pairs - 1, 2 do
+    fields[#fields + 1] = 'm:' .. metadata_pairs[i]
+    fields[#fields + 1] = metadata_pairs[i + 1]
+  end
+  redis.call('HSET', task_key, unpack(fields))
+  redis.call('ZADD', k.pending, pending_score(priority, seq), task_id)
+  redis.call('ZADD', k.all_tasks, seq, task_id)
+  redis.call('ZADD', k.idx_pending, seq, task_id)
+  local snapshot = task_snapshot(task_key)
+  append_event(k.events, maxlen, 'created', task_id, '', now_ms, snapshot)
+  return snapshot
+end

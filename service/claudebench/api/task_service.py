@@ -10,11 +10,43 @@ from claudebench.api import validation as check
 from claudebench.api.codec import STATUS_FROM_PROTO, task_from_snapshot, value_to_json
 from claudebench.api.guard import guarded, guarded_stream
 from claudebench.api.watch import TaskWatcher
-from claudebench.store.tasks import TaskStore
+from claudebench.store.tasks import Completion, NewTask, TaskStore
 from claudebench.v1 import tasks_pb2 as pb
 from claudebench.v1 import tasks_pb2_grpc
 
 Ctx = grpc.aio.ServicerContext
+
+
+MAX_BATCH = 1000
+
+
+def _new_task(request: pb.CreateTaskRequest, where: str = "") -> NewTask:
+    """A validated CreateTaskRequest (`where` prefixes field names in messages of batches)."""
+    try:
+        return NewTask(
+            text=check.task_text(request.text),
+            priority=(
+                check.priority(request.priority) if request.HasField("priority") else check.DEFAULT_PRIORITY
+            ),
+            metadata=check.metadata(request.metadata),
+            task_id=check.identifier(request.task_id, "task_id") if request.HasField("task_id") else None,
+        )
+    except check.InvalidArgument as exc:
+        raise check.InvalidArgument(f"{where}{exc}") from None
+
+
+def _completion(request: pb.CompleteTaskRequest, where: str = "") -> Completion:
+    try:
+        task_id = check.identifier(request.task_id, "task_id")
+        worker_id = check.identifier(request.worker_id, "worker_id")
+        outcome = request.WhichOneof("outcome")
+        if outcome == "result":
+            return Completion(task_id, worker_id, "result", check.result_json(value_to_json(request.result)))
+        if outcome == "error":
+            return Completion(task_id, worker_id, "error", check.error_message(request.error))
+        raise check.InvalidArgument("set either result (the task succeeded) or error (it failed)")
+    except check.InvalidArgument as exc:
+        raise check.InvalidArgument(f"{where}{exc}") from None
 
 
 def _status(value: pb.TaskStatus, field: str = "status") -> str:
@@ -36,14 +68,21 @@ class TaskService(tasks_pb2_grpc.TaskServiceServicer):
         request: pb.CreateTaskRequest,
         context: Ctx[pb.CreateTaskRequest, pb.CreateTaskResponse],
     ) -> pb.CreateTaskResponse:
-        text = check.task_text(request.text)
-        priority = (
-            check.priority(request.priority) if request.HasField("priority") else check.DEFAULT_PRIORITY
-        )
-        metadata = check.metadata(request.metadata)
-        task_id = check.identifier(request.task_id, "task_id") if request.HasField("task_id") else None
-        snapshot = await self._store.create(text, priority, metadata, task_id)
+        new = _new_task(request)
+        snapshot = await self._store.create(new.text, new.priority, new.metadata, new.task_id)
         return pb.CreateTaskResponse(task=task_from_snapshot(snapshot))
+
+    @guarded
+    async def CreateTasks(
+        self, request: pb.CreateTasksRequest, context: Ctx[pb.CreateTasksRequest, pb.CreateTasksResponse]
+    ) -> pb.CreateTasksResponse:
+        check.in_range(len(request.tasks), "the number of tasks", 1, MAX_BATCH)
+        items = [_new_task(item, f"tasks[{i}].") for i, item in enumerate(request.tasks)]
+        chosen = [item.task_id for item in items if item.task_id]
+        if len(set(chosen)) != len(chosen):
+            raise check.InvalidArgument("task ids in one batch must differ")
+        snapshots = await self._store.create_many(items)
+        return pb.CreateTasksResponse(tasks=[task_from_snapshot(s) for s in snapshots])
 
     @guarded
     async def GetTask(
@@ -124,18 +163,22 @@ class TaskService(tasks_pb2_grpc.TaskServiceServicer):
         request: pb.CompleteTaskRequest,
         context: Ctx[pb.CompleteTaskRequest, pb.CompleteTaskResponse],
     ) -> pb.CompleteTaskResponse:
-        task_id = check.identifier(request.task_id, "task_id")
-        worker_id = check.identifier(request.worker_id, "worker_id")
-        outcome = request.WhichOneof("outcome")
-        if outcome == "result":
-            value = check.result_json(value_to_json(request.result))
-            snapshot = await self._store.complete(task_id, worker_id, "result", value)
-        elif outcome == "error":
-            error = check.error_message(request.error)
-            snapshot = await self._store.complete(task_id, worker_id, "error", error)
-        else:
-            raise check.InvalidArgument("set either result (the task succeeded) or error (it failed)")
+        c = _completion(request)
+        snapshot = await self._store.complete(c.task_id, c.worker_id, c.outcome, c.value)
         return pb.CompleteTaskResponse(task=task_from_snapshot(snapshot))
+
+    @guarded
+    async def CompleteTasks(
+        self,
+        request: pb.CompleteTasksRequest,
+        context: Ctx[pb.CompleteTasksRequest, pb.CompleteTasksResponse],
+    ) -> pb.CompleteTasksResponse:
+        check.in_range(len(request.completions), "the number of completions", 1, MAX_BATCH)
+        items = [_completion(item, f"completions[{i}].") for i, item in enumerate(request.completions)]
+        if len({item.task_id for item in items}) != len(items):
+            raise check.InvalidArgument("a batch may complete each task only once")
+        snapshots = await self._store.complete_many(items)
+        return pb.CompleteTasksResponse(tasks=[task_from_snapshot(s) for s in snapshots])
 
     @guarded
     async def ReleaseTask(

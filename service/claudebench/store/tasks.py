@@ -35,6 +35,22 @@ class TaskStoreSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class NewTask:
+    text: str
+    priority: int
+    metadata: Mapping[str, str]
+    task_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    task_id: str
+    worker_id: str
+    outcome: Literal["result", "error"]
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
 class TaskPage:
     tasks: list[TaskSnapshot]
     next_after_seq: int | None
@@ -74,6 +90,54 @@ class TaskStore(Store[TaskStoreSettings]):
             extra_args=_pairs(metadata),
         )
         return _snapshot(ok_payload(result))
+
+    async def create_many(self, items: list[NewTask]) -> list[TaskSnapshot]:
+        """Create every task or none (TASK_CREATE_BATCH)."""
+        k = self._keys
+        ids = [item.task_id or new_task_id() for item in items]
+        args: list[str | int] = []
+        for task_id, item in zip(ids, items, strict=True):
+            args += [task_id, item.text, item.priority, len(item.metadata), *_pairs(item.metadata)]
+        result = await self._run(
+            "TASK_CREATE_BATCH",
+            keys={
+                "pending": k.pending,
+                "all_tasks": k.all_tasks,
+                "idx_pending": k.status_index("pending"),
+                "events": k.events,
+                "seq": k.task_seq,
+            },
+            args={"now_ms": self._clock(), "maxlen": self._settings.event_retention},
+            extra_keys=[k.task(task_id) for task_id in ids],
+            extra_args=args,
+        )
+        snapshots: list[TaskSnapshot] = json.loads(ok_payload(result))
+        return snapshots
+
+    async def complete_many(self, items: list[Completion]) -> list[TaskSnapshot]:
+        """Record every completion or none (TASK_COMPLETE_BATCH)."""
+        k = self._keys
+        keys: list[str] = []
+        args: list[str | int] = []
+        for item in items:
+            keys += [k.task(item.task_id), k.held(item.worker_id), k.instance(item.worker_id)]
+            args += [item.task_id, item.worker_id, item.outcome, item.value]
+        result = await self._run(
+            "TASK_COMPLETE_BATCH",
+            keys={
+                "idx_in_progress": k.status_index("in_progress"),
+                "idx_completed": k.status_index("completed"),
+                "idx_failed": k.status_index("failed"),
+                "events": k.events,
+                "queue_metrics": k.queue_metrics,
+                "throughput": k.throughput,
+            },
+            args={"now_ms": self._clock(), "maxlen": self._settings.event_retention},
+            extra_keys=keys,
+            extra_args=args,
+        )
+        snapshots: list[TaskSnapshot] = json.loads(ok_payload(result))
+        return snapshots
 
     async def get(self, task_id: str) -> TaskSnapshot:
         snapshot = cast(TaskSnapshot, await self._client.hgetall(self._keys.task(task_id)))

@@ -85,6 +85,16 @@ class TaskServiceStub:
                 request_serializer=claudebench_dot_v1_dot_tasks__pb2.WatchTasksRequest.SerializeToString,
                 response_deserializer=claudebench_dot_v1_dot_tasks__pb2.WatchTasksResponse.FromString,
                 _registered_method=True)
+        self.CreateTasks = channel.unary_unary(
+                '/claudebench.v1.TaskService/CreateTasks',
+                request_serializer=claudebench_dot_v1_dot_tasks__pb2.CreateTasksRequest.SerializeToString,
+                response_deserializer=claudebench_dot_v1_dot_tasks__pb2.CreateTasksResponse.FromString,
+                _registered_method=True)
+        self.CompleteTasks = channel.unary_unary(
+                '/claudebench.v1.TaskService/CompleteTasks',
+                request_serializer=claudebench_dot_v1_dot_tasks__pb2.CompleteTasksRequest.SerializeToString,
+                response_deserializer=claudebench_dot_v1_dot_tasks__pb2.CompleteTasksResponse.FromString,
+                _registered_method=True)
 
 
 class TaskServiceServicer:
@@ -151,6 +161,20 @@ class TaskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateTasks(self, request, context):
+        """Many CreateTask in one atomic step (all or none), for throughput.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteTasks(self, request, context):
+        """Many CompleteTask in one atomic step (all or none), for throughput.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TaskServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -203,6 +227,16 @@ def add_TaskServiceServicer_to_server(servicer, server):
                     servicer.WatchTasks,
                     request_deserializer=claudebench_dot_v1_dot_tasks__pb2.WatchTasksRequest.FromString,
                     response_serializer=claudebench_dot_v1_dot_tasks__pb2.WatchTasksResponse.SerializeToString,
+            ),
+            'CreateTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTasks,
+                    request_deserializer=claudebench_dot_v1_dot_tasks__pb2.CreateTasksRequest.FromString,
+                    response_serializer=claudebench_dot_v1_dot_tasks__pb2.CreateTasksResponse.SerializeToString,
+            ),
+            'CompleteTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteTasks,
+                    request_deserializer=claudebench_dot_v1_dot_tasks__pb2.CompleteTasksRequest.FromString,
+                    response_serializer=claudebench_dot_v1_dot_tasks__pb2.CompleteTasksResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -476,6 +510,60 @@ class TaskService:
             '/claudebench.v1.TaskService/WatchTasks',
             claudebench_dot_v1_dot_tasks__pb2.WatchTasksRequest.SerializeToString,
             claudebench_dot_v1_dot_tasks__pb2.WatchTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/claudebench.v1.TaskService/CreateTasks',
+            claudebench_dot_v1_dot_tasks__pb2.CreateTasksRequest.SerializeToString,
+            claudebench_dot_v1_dot_tasks__pb2.CreateTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/claudebench.v1.TaskService/CompleteTasks',
+            claudebench_dot_v1_dot_tasks__pb2.CompleteTasksRequest.SerializeToString,
+            claudebench_dot_v1_dot_tasks__pb2.CompleteTasksResponse.FromString,
             options,
             channel_credentials,
             insecure,

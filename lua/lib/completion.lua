@@ -1,0 +1,53 @@
+-- Finishing a held task: shared by TASK_COMPLETE and TASK_COMPLETE_BATCH (prepended after
+-- lib/task.lua and lib/metrics.lua).
+
+-- Whether worker_id may finish the task: nil (yes), 'replay' (it already did: return the stored
+-- task, write nothing), or the {code, message} refusal.
+local function completion_refusal(task_key, task_id, worker_id)
+  local task = redis.call('HMGET', task_key, 'status', 'assignedTo')
+  local status, assigned_to = task[1], task[2] or ''
+  if not status then
+    return {'NOT_FOUND', 'Task ' .. task_id .. ' does not exist'}
+  end
+  if status == 'completed' or status == 'failed' then
+    if assigned_to == worker_id then
+      return 'replay'
+    end
+    return {'ALREADY_FINISHED', 'Task ' .. task_id .. ' is already ' .. status}
+  end
+  if status ~= 'in_progress' or assigned_to ~= worker_id then
+    local holder = 'nobody'
+    if assigned_to ~= '' then
+      holder = assigned_to
+    end
+    return {'NOT_HELD', 'Task ' .. task_id .. ' is not held by ' .. worker_id .. ' (status ' ..
+      status .. ', held by ' .. holder .. ')'}
+  end
+  return nil
+end
+
+-- Finish a task the worker holds (checked by completion_refusal) with a result or an error;
+-- move it between the indexes, count it, append its event. Returns its snapshot.
+-- k: idx_in_progress, idx_completed, idx_failed, events, queue_metrics, throughput.
+local function finish_task(task_key, held_key, instance_key, task_id, worker_id, outcome, value,
+                           now_ms, maxlen, k)
+  local final_status, idx_key, counter = 'completed', k.idx_completed, 'tasksCompleted'
+  if outcome == 'error' then
+    final_status, idx_key, counter = 'failed', k.idx_failed, 'tasksFailed'
+    redis.call('HSET', task_key, 'error', value)
+  else
+    redis.call('HSET', task_key, 'result', value)
+  end
+  redis.call('HSET', task_key, 'status', final_status, 'completedAt', now_ms, 'updatedAt', now_ms)
+  redis.call('ZREM', held_key, task_id)
+  redis.call('ZREM', k.idx_in_progress, task_id)
+  redis.call('ZADD', idx_key, redis.call('HGET', task_key, 'seq'), task_id)
+  redis.call('HINCRBY', k.queue_metrics, final_status, 1)
+  count_finished(k.throughput, now_ms)
+  if redis.call('EXISTS', instance_key) == 1 then  -- never recreate an unregistered instance
+    redis.call('HINCRBY', instance_key, counter, 1)
+  end
+  local snapshot = task_snapshot(task_key)
+  append_event(k.events, maxlen, final_status, task_id, worker_id, now_ms, snapshot)
+  return snapshot
+end
