@@ -47,6 +47,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
             f"{_ratio(r['calls_per_s_16'], evalsha['calls_per_s_16'])} | {r['calls_per_s_64']} |"
         )
     life = results["lifecycle_unary"]
+    batched = results["lifecycle_batched"]
     ev = results["events"]
     tr = results["tracing"]
     lines += [
@@ -55,8 +56,8 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "",
         f"{life['tasks_per_s']} tasks/s with {life['workers']} workers (3 RPCs per task).",
         "",
-        f"Batched (CreateTasks, ClaimTask max_tasks={results['lifecycle_batched']['batch']}, CompleteTasks): "
-        f"{results['lifecycle_batched']['tasks_per_s']} tasks/s with {results['lifecycle_batched']['workers']} workers.",
+        f"Batched (CreateTasks, ClaimTask max_tasks={batched['batch']}, CompleteTasks): "
+        f"{batched['tasks_per_s']} tasks/s with {batched['workers']} workers.",
         "",
         "## Events (WatchTasks)",
         "",
