@@ -47,6 +47,8 @@ class Settings:
     hook_error_threshold: int = 5
     hook_circuit_cooldown_s: int = 30
     hook_fail_open: bool = False
+    # Bearer tokens with roles: "token:role,..." or a file of "token role" lines; None: no auth.
+    auth_tokens: str | None = None
     redis_timeout_s: float = 5.0
     redis_max_connections: int = 64
     shutdown_grace_s: float = 5.0

@@ -18,6 +18,7 @@ from opentelemetry.instrumentation.grpc import filters as grpc_filters
 from opentelemetry.metrics import Observation
 from redis import exceptions as redis_errors
 
+from claudebench.api.auth import BearerAuthInterceptor, parse_tokens
 from claudebench.api.hook_service import HookService
 from claudebench.api.rpc_metrics import RpcMetricsInterceptor
 from claudebench.api.system_service import SystemService
@@ -110,6 +111,9 @@ class ClaudebenchServer:
         )
         # Interceptors only for what is configured: each costs Python work on every call.
         interceptors: list[grpc.aio.ServerInterceptor] = []
+        if settings.auth_tokens:
+            # First: an unauthenticated call does no other work.
+            interceptors.append(BearerAuthInterceptor(parse_tokens(settings.auth_tokens)))
         if tracing:
             # One SERVER span per call, continuing the caller's traceparent (health excluded).
             interceptors.append(

@@ -1,0 +1,104 @@
+"""Optional bearer-token authentication with roles, as a server interceptor.
+
+Tokens come from settings (`auth_tokens`: "token:role,token:role" or a file of "token role" lines).
+Without tokens the server is open. Health and reflection stay open either way. A call without a
+valid `authorization: Bearer <token>` header fails with UNAUTHENTICATED; a token whose role does
+not allow the method fails with PERMISSION_DENIED. Tokens are never logged or echoed.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+# method name -> roles allowed (admin may call everything).
+READER_METHODS = {
+    "GetTask", "ListTasks", "WatchTasks", "GetHealth", "GetState", "GetMetrics",
+}  # fmt: skip
+WORKER_METHODS = READER_METHODS | {
+    "CreateTask", "CreateTasks", "ClaimTask", "AssignTask", "UpdateTask", "CompleteTask", "CompleteTasks",
+    "ReleaseTask", "Register", "Heartbeat", "Unregister", "CheckHealth", "CoordinateBatch", "QuorumVote",
+    "PreToolUse", "PostToolUse",
+}  # fmt: skip
+ROLES: Mapping[str, set[str] | None] = {"admin": None, "worker": WORKER_METHODS, "reader": READER_METHODS}
+OPEN_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.")
+
+HandlerContinuation = Callable[[grpc.HandlerCallDetails], Awaitable["grpc.RpcMethodHandler[Any, Any] | None"]]
+
+
+def parse_tokens(spec: str) -> dict[str, str]:
+    """'token:role,...' or a path to a file of 'token role' lines -> {token: role}."""
+    text = Path(spec).read_text() if Path(spec).is_file() else spec.replace(",", "\n").replace(":", " ")
+    tokens: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) != 2 or parts[1] not in ROLES:
+            raise SystemExit(
+                f"auth tokens, entry {number}: expected 'TOKEN ROLE' with ROLE one of {sorted(ROLES)}"
+            )
+        tokens[parts[0]] = parts[1]
+    if not tokens:
+        raise SystemExit("auth tokens are configured but none was found")
+    return tokens
+
+
+def _refusal(
+    handler: grpc.RpcMethodHandler[Any, Any], code: grpc.StatusCode, message: str
+) -> grpc.RpcMethodHandler[Any, Any]:
+    async def abort(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await context.abort(code, message)
+
+    async def abort_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await context.abort(code, message)
+        yield  # pragma: no cover (makes this an async generator)
+
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(
+            abort_stream, handler.request_deserializer, handler.response_serializer
+        )
+    return grpc.unary_unary_rpc_method_handler(
+        abort, handler.request_deserializer, handler.response_serializer
+    )
+
+
+class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, tokens: Mapping[str, str]) -> None:
+        self._tokens = dict(tokens)
+
+    def _role(self, presented: str) -> str | None:
+        for token, role in self._tokens.items():
+            if hmac.compare_digest(token.encode(), presented.encode()):
+                return role
+        return None
+
+    async def intercept_service(
+        self, continuation: HandlerContinuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        full = handler_call_details.method.lstrip("/")
+        if handler is None or full.startswith(OPEN_SERVICES):
+            return handler
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        header = str(metadata.get("authorization", ""))
+        scheme, _, presented = header.partition(" ")
+        role = self._role(presented.strip()) if scheme.lower() == "bearer" and presented else None
+        if role is None:
+            return _refusal(
+                handler,
+                grpc.StatusCode.UNAUTHENTICATED,
+                "a valid 'authorization: Bearer <token>' header is required",
+            )
+        method = full.rsplit("/", 1)[-1]
+        allowed = ROLES[role]
+        if allowed is not None and method not in allowed:
+            return _refusal(
+                handler, grpc.StatusCode.PERMISSION_DENIED, f"the {role} role may not call {method}"
+            )
+        return handler
