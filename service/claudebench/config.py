@@ -47,6 +47,11 @@ class Settings:
     hook_error_threshold: int = 5
     hook_circuit_cooldown_s: int = 30
     hook_fail_open: bool = False
+    # TLS for the gRPC listener (PEM files); with tls_client_ca_file, clients must present a
+    # certificate signed by that CA (mutual TLS).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
     # Bearer tokens with roles: "token:role,..." or a file of "token role" lines; None: no auth.
     auth_tokens: str | None = None
     redis_timeout_s: float = 5.0
@@ -100,7 +105,7 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Settings:
                 values[f.name] = int(raw)
             elif isinstance(current, float):
                 values[f.name] = float(raw)
-            elif isinstance(current, Path):
+            elif isinstance(current, Path) or f.name.endswith("_file"):
                 values[f.name] = Path(raw)
             else:
                 values[f.name] = raw

@@ -56,6 +56,19 @@ SERVICE_NAMES = (
 )
 
 
+def server_credentials(settings: Settings) -> grpc.ServerCredentials:
+    """TLS from the PEM files of the settings; mutual TLS when a client CA is given."""
+    if settings.tls_key_file is None:
+        raise SystemExit("TLS needs both tls_cert_file and tls_key_file")
+    assert settings.tls_cert_file is not None
+    client_ca = settings.tls_client_ca_file.read_bytes() if settings.tls_client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
+
+
 class IncompatibleSchemaError(RuntimeError):
     """The Redis data was written by an incompatible server version."""
 
@@ -217,7 +230,11 @@ class ClaudebenchServer:
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        self.port = server.add_insecure_port(settings.listen)
+        self.port = (
+            server.add_secure_port(settings.listen, server_credentials(settings))
+            if settings.tls_cert_file
+            else server.add_insecure_port(settings.listen)
+        )
         if self.port == 0:
             raise OSError(f"could not listen on {settings.listen}")
         await server.start()
