@@ -48,9 +48,12 @@ class EmbeddedRedis:
     acknowledged writes can be lost if the machine itself crashes), so tasks survive a restart.
     """
 
-    def __init__(self, data_dir: Path, persistent: bool = True, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, persistent: bool = True, port: int | None = None, fsync: str = "everysec"
+    ) -> None:
         self.data_dir = data_dir
         self.persistent = persistent
+        self.fsync = fsync
         self.port = port or free_port()
         self.binary = find_redis_server()
         self._process: subprocess.Popen[bytes] | None = None
@@ -66,7 +69,7 @@ class EmbeddedRedis:
             "--bind", "127.0.0.1",
             "--dir", str(self.data_dir.resolve()),
             "--appendonly", "yes" if self.persistent else "no",
-            "--appendfsync", "everysec",
+            "--appendfsync", self.fsync,
             "--save", "",
             "--logfile", "redis.log",
             "--daemonize", "no",
@@ -112,6 +115,15 @@ class EmbeddedRedis:
             process.kill()
             process.wait()
         if process.stderr:
+            process.stderr.close()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: no shutdown, no final AOF write."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        if process is not None and process.stderr:
             process.stderr.close()
 
     def __enter__(self) -> EmbeddedRedis:

@@ -1,0 +1,110 @@
+"""A server replica killed (SIGKILL) with calls and streams open: clients of the other replica
+carry on, and the tasks of a worker that died with it come back through failure recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from claudebench.embedded_redis import free_port
+from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
+from tests.api.helpers import close_channel
+
+
+def replica(redis_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CLAUDEBENCH_INSTANCE_TTL_MS": "600",
+        "CLAUDEBENCH_RECOVERY_INTERVAL_S": "0.2",
+    }
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "claudebench",
+                "serve",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--redis-url",
+                redis_url,
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 20
+    while b"claudebench serving on" not in log.read_bytes():
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "the replica did not start"
+        time.sleep(0.05)
+    return process
+
+
+@pytest.fixture
+def replicas(
+    redis_server_url: str, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], int, subprocess.Popen[bytes], int]]:
+    import redis
+
+    redis.Redis.from_url(redis_server_url).flushdb()
+    port_a, port_b = free_port(), free_port()
+    a = replica(redis_server_url, port_a, tmp_path / "a.log")
+    b = replica(redis_server_url, port_b, tmp_path / "b.log")
+    yield a, port_a, b, port_b
+    for process in (a, b):
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@pytest.mark.timeout(60)
+async def test_killed_replica(
+    replicas: tuple[subprocess.Popen[bytes], int, subprocess.Popen[bytes], int],
+) -> None:
+    a, port_a, _b, port_b = replicas
+    to_a = grpc.aio.insecure_channel(f"127.0.0.1:{port_a}")
+    to_b = grpc.aio.insecure_channel(f"127.0.0.1:{port_b}")
+    tasks_a, tasks_b = tasks_pb2_grpc.TaskServiceStub(to_a), tasks_pb2_grpc.TaskServiceStub(to_b)
+    try:
+        ids = [
+            (await tasks_b.CreateTask(tasks_pb2.CreateTaskRequest(text=f"t{i}"))).task.id for i in range(5)
+        ]
+        # A worker living in replica A's process space: it talks only to A, and dies with it.
+        await system_pb2_grpc.SystemServiceStub(to_a).Register(
+            system_pb2.RegisterRequest(instance_id="dies-with-a", max_tasks=5)
+        )
+        held = (
+            await tasks_a.ClaimTask(tasks_pb2.ClaimTaskRequest(worker_id="dies-with-a", max_tasks=5))
+        ).tasks
+        assert {t.id for t in held} == set(ids)
+        stream = tasks_a.WatchTasks(tasks_pb2.WatchTasksRequest())
+
+        a.send_signal(signal.SIGKILL)
+        a.wait()
+
+        with pytest.raises(grpc.aio.AioRpcError) as cut:
+            await asyncio.wait_for(stream.read(), 10)
+        assert cut.value.code() == grpc.StatusCode.UNAVAILABLE
+        # Replica B is unaffected ...
+        assert (await tasks_b.CreateTask(tasks_pb2.CreateTaskRequest(text="still here"), timeout=5)).task.id
+        # ... and recovers the dead worker's tasks by itself.
+        for _ in range(100):
+            listed = await tasks_b.ListTasks(tasks_pb2.ListTasksRequest(status=tasks_pb2.TASK_STATUS_PENDING))
+            if set(ids) <= {t.id for t in listed.tasks}:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the dead worker's tasks did not come back")
+    finally:
+        await close_channel(to_a)
+        await close_channel(to_b)
