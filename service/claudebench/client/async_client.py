@@ -27,6 +27,18 @@ def to_struct(mapping: Mapping[str, Any] | None) -> struct_pb2.Struct:
     return struct
 
 
+def create_request(
+    text: str, priority: int | None, metadata: Mapping[str, Any] | None, task_id: str | None
+) -> tasks_pb2.CreateTaskRequest:
+    """A CreateTaskRequest, leaving priority and task_id unset (server defaults) when None."""
+    request = tasks_pb2.CreateTaskRequest(text=text, metadata=to_struct(metadata))
+    if priority is not None:
+        request.priority = priority
+    if task_id is not None:
+        request.task_id = task_id
+    return request
+
+
 class AsyncClient:
     """`async with AsyncClient("127.0.0.1:50051") as client: await client.create_task("...")`.
 
@@ -59,11 +71,7 @@ class AsyncClient:
         metadata: Mapping[str, Any] | None = None,
         task_id: str | None = None,
     ) -> tasks_pb2.Task:
-        request = tasks_pb2.CreateTaskRequest(text=text, metadata=to_struct(metadata))
-        if priority is not None:
-            request.priority = priority
-        if task_id is not None:
-            request.task_id = task_id
+        request = create_request(text, priority, metadata, task_id)
         response: tasks_pb2.CreateTaskResponse = await self.tasks.CreateTask(request, timeout=self.timeout)
         return response.task
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 
-from claudebench.client.async_client import to_struct, to_value
+from claudebench.client.async_client import create_request, to_value
 from claudebench.client.channel import OPTIONS
 from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 
@@ -40,11 +40,7 @@ class Client:
         metadata: Mapping[str, Any] | None = None,
         task_id: str | None = None,
     ) -> tasks_pb2.Task:
-        request = tasks_pb2.CreateTaskRequest(text=text, metadata=to_struct(metadata))
-        if priority is not None:
-            request.priority = priority
-        if task_id is not None:
-            request.task_id = task_id
+        request = create_request(text, priority, metadata, task_id)
         response: tasks_pb2.CreateTaskResponse = self.tasks.CreateTask(request, timeout=self.timeout)
         return response.task
 
