@@ -335,6 +335,80 @@ async def events(address: str, seconds: float) -> dict[str, Any]:
     return out
 
 
+async def cost_growth(address: str, redis_url: str, seconds: float) -> dict[str, Any]:
+    """Scenario 3: CreateTask/ClaimTask latency as the pending queue grows to 10^3, 10^5, 10^6
+    tasks; memory per task; GetState/GetMetrics/CheckHealth as the fleet grows to 10^4 instances."""
+    import redis.asyncio as aioredis
+
+    out: dict[str, Any] = {"pending": {}, "instances": {}}
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    base_memory = (await client.info("memory"))["used_memory"]
+    async with grpc.aio.insecure_channel(address) as channel:
+        tasks = tasks_pb2_grpc.TaskServiceStub(channel)
+        system = system_pb2_grpc.SystemServiceStub(channel)
+        await system.Register(system_pb2.RegisterRequest(instance_id="growth-w", max_tasks=1000))
+        pending = 0
+        for target in (1_000, 100_000, 1_000_000):
+            while pending < target:
+                size = min(1000, target - pending)
+                batches = [
+                    tasks.CreateTasks(
+                        tasks_pb2.CreateTasksRequest(
+                            tasks=[
+                                tasks_pb2.CreateTaskRequest(text=f"g{pending + b * size + j}")
+                                for j in range(size)
+                            ]
+                        )
+                    )
+                    for b in range(min(8, (target - pending) // size or 1))
+                ]
+                pending += size * len(batches)
+                await asyncio.gather(*batches)
+            # Seeding can outlast the liveness TTL: register again (keeps nothing stale).
+            await system.Register(system_pb2.RegisterRequest(instance_id="growth-w", max_tasks=1000))
+            create = await load.latency(
+                lambda i: tasks.CreateTask(tasks_pb2.CreateTaskRequest(text=f"probe {i}")), seconds / 2
+            )
+            claim = await load.latency(
+                lambda i: tasks.ClaimTask(tasks_pb2.ClaimTaskRequest(worker_id="growth-w")),
+                seconds / 2,
+                warmup=10,
+            )
+            out["pending"][str(target)] = {"create_p50_ms": create.p50_ms, "claim_p50_ms": claim.p50_ms}
+            # Claims fill the worker: release its capacity for the next size.
+            await system.Unregister(system_pb2.UnregisterRequest(instance_id="growth-w"))
+            await system.Register(system_pb2.RegisterRequest(instance_id="growth-w", max_tasks=1000))
+        used = (await client.info("memory"))["used_memory"] - base_memory
+        out["bytes_per_task"] = round(used / pending)
+        registered = 0
+        for target in (10, 1_000, 10_000):
+            while registered < target:
+                step = min(64, target - registered)
+                await asyncio.gather(
+                    *(
+                        system.Register(system_pb2.RegisterRequest(instance_id=f"fleet-{registered + j}"))
+                        for j in range(step)
+                    )
+                )
+                registered += step
+            state = await load.latency(lambda i: system.GetState(system_pb2.GetStateRequest()), seconds / 3)
+            metrics = await load.latency(
+                lambda i: system.GetMetrics(system_pb2.GetMetricsRequest()), seconds / 3
+            )
+            health = await load.latency(
+                lambda i: system.CheckHealth(system_pb2.CheckHealthRequest()), seconds / 3
+            )
+            out["instances"][str(target)] = {
+                "get_state_p50_ms": state.p50_ms,
+                "get_metrics_p50_ms": metrics.p50_ms,
+                "check_health_p50_ms": health.p50_ms,
+            }
+    await client.flushdb()
+    await client.aclose()
+    return out
+
+
 async def create_throughput(address: str, seconds: float) -> float:
     async with grpc.aio.insecure_channel(address) as channel:
         tasks = tasks_pb2_grpc.TaskServiceStub(channel)
@@ -366,6 +440,7 @@ async def run(seconds: float) -> dict[str, Any]:
             results["lifecycle_batched"] = await lifecycle_batched(address, seconds, workers=4)
             results["events"] = await events(address, seconds)
             untraced = await create_throughput(address, seconds)
+            results["cost_growth"] = await cost_growth(address, redis_server.url, seconds)
         otlp_port = free_port()
         traced_port = free_port()
         with process(["-m", "bench.bare", "otlp", str(otlp_port)]):

@@ -59,6 +59,27 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         f"Batched (CreateTasks, ClaimTask max_tasks={batched['batch']}, CompleteTasks): "
         f"{batched['tasks_per_s']} tasks/s with {batched['workers']} workers.",
         "",
+        "## Cost growth",
+        "",
+        "Target: ClaimTask p50 at 10^6 pending <= 1.2 x at 10^3.",
+        "",
+        "| pending tasks | CreateTask p50 ms | ClaimTask p50 ms |",
+        "|---|---|---|",
+        *(
+            f"| {n} | {g['create_p50_ms']} | {g['claim_p50_ms']} |"
+            for n, g in results["cost_growth"]["pending"].items()
+        ),
+        "",
+        f"Redis memory per task (10^6 small tasks, their indexes and events): "
+        f"{results['cost_growth']['bytes_per_task']} bytes.",
+        "",
+        "| instances | GetState p50 ms | GetMetrics p50 ms | CheckHealth p50 ms |",
+        "|---|---|---|---|",
+        *(
+            f"| {n} | {g['get_state_p50_ms']} | {g['get_metrics_p50_ms']} | {g['check_health_p50_ms']} |"
+            for n, g in results["cost_growth"]["instances"].items()
+        ),
+        "",
         "## Events (WatchTasks)",
         "",
         "| subscribers | events/s offered | p50 ms (CreateTask returned -> event received) | p99 ms "
