@@ -277,3 +277,20 @@ async def test_cancelling_a_stream_releases_its_subscription(server: Claudebench
     await subscribed(server, 1)
     call.cancel()
     await subscribed(server, 0)
+
+
+async def test_trimming_during_a_slow_replay_is_reported_not_skipped(
+    tasks: Tasks, redis_client: aioredis.Redis, keys: Keyspace
+) -> None:
+    await tasks.CreateTasks(
+        pb.CreateTasksRequest(tasks=[pb.CreateTaskRequest(text=f"t{i}") for i in range(900)])
+    )
+    ids = await stored_ids(redis_client, keys)
+    call = tasks.WatchTasks(pb.WatchTasksRequest(after_event_id=ids[0]))
+    first = await read(call, 1)  # the server has read its first page of history
+    await redis_client.xtrim(keys.events, maxlen=10, approximate=False)  # the rest is gone
+    received, ended = await read_until_ended(call)
+    assert ended.code() == grpc.StatusCode.OUT_OF_RANGE
+    got = [e.event_id for e in first + received]
+    assert got == ids[1 : 1 + len(got)]  # what it did send has no gap
+    assert len(got) < len(ids) - 1

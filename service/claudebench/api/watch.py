@@ -111,8 +111,8 @@ class TaskWatcher:
     ) -> AsyncGenerator[pb.WatchTasksResponse, None]:
         """The stored entries after the cursor up to `until` (where live delivery starts); leaves
         in `progress` the position the live part continues from."""
-        cursor = position = progress.position
-        checked = cursor == stream_ids.ZERO  # "0" asks for whatever is retained
+        position = progress.position
+        checked_once = False
         while position < until:
             page = cast(
                 list[tuple[str, Fields]],
@@ -123,20 +123,20 @@ class TaskWatcher:
                     count=HISTORY_PAGE,
                 ),
             )
-            if not checked:
-                # Checked after the first read: trimming only removes the oldest entries, so if the
-                # oldest retained entry is still at or before the cursor now, nothing after the
-                # cursor was gone when the page was read.
-                await self._ensure_retained(context, cursor)
-                checked = True
+            if position != stream_ids.ZERO:  # "0" asks for whatever is retained
+                # Checked after each read: trimming only removes the oldest entries, so if the
+                # oldest retained entry is still at or before `position` now, nothing after it was
+                # gone when the page was read (a slow replay racing the trimming is caught too).
+                await self._ensure_retained(context, position)
+                checked_once = True
             if not page:
                 break
             for entry_id, fields in page:
                 if matches(fields):
                     yield pb.WatchTasksResponse(event=event_from_entry(entry_id, fields))
             position = stream_ids.parse(page[-1][0])
-        if not checked:
-            await self._ensure_retained(context, cursor)
+        if not checked_once and position != stream_ids.ZERO:
+            await self._ensure_retained(context, position)
         progress.position = max(position, until)
 
     async def _ensure_retained(self, context: Ctx, cursor: StreamId) -> None:
