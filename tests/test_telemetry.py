@@ -204,6 +204,21 @@ class _Receiver(trace_service_pb2_grpc.TraceServiceServicer):
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
+async def create_one_task_and_flush(settings: Settings, telemetry: Telemetry) -> None:
+    """Serve with `telemetry`, make one CreateTask call, stop, and flush the exporters."""
+    assert settings.redis_url is not None
+    app = ClaudebenchServer(settings, settings.redis_url, telemetry)
+    await app.start()
+    try:
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
+        await tasks_pb2_grpc.TaskServiceStub(channel).CreateTask(tasks_pb2.CreateTaskRequest(text="exported"))
+        await close_channel(channel)
+    finally:
+        await app.stop(grace_s=0)
+        # The exporters are synchronous: flush them off the event loop the receivers may run on.
+        await asyncio.to_thread(telemetry.shutdown)
+
+
 async def test_spans_reach_a_real_otlp_grpc_receiver(
     settings: Settings, redis_client: aioredis.Redis, otel_env: pytest.MonkeyPatch
 ) -> None:
@@ -214,18 +229,9 @@ async def test_spans_reach_a_real_otlp_grpc_receiver(
     await collector.start()
     otel_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
     otel_env.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
-    telemetry = build_telemetry("otlp", "none", "grpc", None)
-    assert settings.redis_url is not None
-    app = ClaudebenchServer(settings, settings.redis_url, telemetry)
-    await app.start()
     try:
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
-        await tasks_pb2_grpc.TaskServiceStub(channel).CreateTask(tasks_pb2.CreateTaskRequest(text="exported"))
-        await close_channel(channel)
+        await create_one_task_and_flush(settings, build_telemetry("otlp", "none", "grpc", None))
     finally:
-        await app.stop(grace_s=0)
-        # The exporter is synchronous: flush it off the event loop the receiver runs on.
-        await asyncio.to_thread(telemetry.shutdown)
         await collector.stop(0)
     assert "EVALSHA TASK_CREATE" in receiver.names
     assert "/claudebench.v1.TaskService/CreateTask" in receiver.names
@@ -254,17 +260,9 @@ async def test_spans_reach_a_real_otlp_http_receiver(
     http = HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=http.serve_forever, daemon=True).start()
     otel_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{http.server_port}")
-    telemetry = build_telemetry("otlp", "none", "http/protobuf", None)
-    assert settings.redis_url is not None
-    app = ClaudebenchServer(settings, settings.redis_url, telemetry)
-    await app.start()
     try:
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
-        await tasks_pb2_grpc.TaskServiceStub(channel).CreateTask(tasks_pb2.CreateTaskRequest(text="exported"))
-        await close_channel(channel)
+        await create_one_task_and_flush(settings, build_telemetry("otlp", "none", "http/protobuf", None))
     finally:
-        await app.stop(grace_s=0)
-        await asyncio.to_thread(telemetry.shutdown)
         http.shutdown()
         http.server_close()
     assert "EVALSHA TASK_CREATE" in received

@@ -66,7 +66,6 @@ class Telemetry:
 
     tracer_provider: trace.TracerProvider | None = None
     meter_provider: metrics.MeterProvider | None = None
-    _prometheus: Any = None
     _closers: list[Any] = field(default_factory=list)
 
     def tracer(self, name: str) -> trace.Tracer:
@@ -118,7 +117,6 @@ def build_telemetry(
         readers.append(PrometheusMetricReader(registry=registry))
         host, _, port = metrics_listen.rpartition(":")
         server, thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
-        telemetry._prometheus = server
 
         def stop_scrape_endpoint() -> None:
             server.shutdown()
