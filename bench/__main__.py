@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from google.protobuf import struct_pb2
 from bench import bare, load
 from bench.report import write_report
 from claudebench.embedded_redis import EmbeddedRedis, free_port
+from claudebench.local_cluster import LocalCluster
 from claudebench.v1 import hooks_pb2, hooks_pb2_grpc, system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,8 +58,12 @@ def process(args: list[str], env: dict[str, str] | None = None, ready: str = "re
 
 
 @contextmanager
-def claudebench_server(redis_url: str, port: int, env: dict[str, str] | None = None) -> Iterator[None]:
+def claudebench_server(
+    redis_url: str, port: int, env: dict[str, str] | None = None, namespace: str | None = None
+) -> Iterator[None]:
     args = ["-m", "claudebench", "serve", "--listen", f"127.0.0.1:{port}", "--redis-url", redis_url]
+    if namespace is not None:
+        args += ["--namespace", namespace]
     with process(args, env={"CLAUDEBENCH_LOG_LEVEL": "INFO", **(env or {})}, ready="claudebench serving on"):
         yield
 
@@ -419,6 +424,36 @@ async def create_throughput(address: str, seconds: float) -> float:
         return await load.throughput(call, 16, seconds)
 
 
+def spread_namespaces(cluster: LocalCluster, count: int) -> list[str]:
+    """`count` namespaces whose slots are served by different primaries."""
+    chosen: dict[int, str] = {}
+    for n in range(1000):
+        owner = cluster.primary_of(f"cb:{{ns{n}}}:x")
+        chosen.setdefault(owner, f"ns{n}")
+        if len(chosen) == count:
+            break
+    return list(chosen.values())
+
+
+async def scale_out(standalone_url: str, seconds: float) -> dict[str, Any]:
+    """Redis Cluster: CreateTask/s at 16 in flight per namespace, with 1, 2 and 3 namespaces (one
+    server process each, on different primaries), against one namespace on standalone Redis."""
+    out: dict[str, Any] = {}
+    port = free_port()
+    with claudebench_server(standalone_url, port, namespace="solo"):
+        out["standalone_1_namespace"] = await create_throughput(f"127.0.0.1:{port}", seconds)
+    with tempfile.TemporaryDirectory() as tmp, LocalCluster(Path(tmp), primaries=3) as cluster:
+        namespaces = spread_namespaces(cluster, 3)
+        for count in (1, 2, 3):
+            ports = [free_port() for _ in range(count)]
+            with ExitStack() as stack:
+                for ns, ns_port in zip(namespaces, ports, strict=False):
+                    stack.enter_context(claudebench_server(cluster.url, ns_port, namespace=ns))
+                rates = await asyncio.gather(*(create_throughput(f"127.0.0.1:{p}", seconds) for p in ports))
+            out[f"cluster_{count}_namespaces"] = round(sum(rates), 1)
+    return out
+
+
 async def run(seconds: float) -> dict[str, Any]:
     random.seed(7)
     results: dict[str, Any] = {
@@ -456,6 +491,7 @@ async def run(seconds: float) -> dict[str, Any]:
             "create_per_s_16_on": traced,
             "on_over_off": round(traced / untraced, 3),
         }
+        results["scale_out"] = await scale_out(redis_server.url, seconds)
     return results
 
 

@@ -106,4 +106,23 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "(target >= 0.90).",
         "",
     ]
+    if "scale_out" in results:
+        s = results["scale_out"]
+        solo = s["standalone_1_namespace"]
+        lines += [
+            "## Scale-out on Redis Cluster (3 primaries)",
+            "",
+            "CreateTask/s at 16 in flight per namespace, one server process per namespace, the "
+            "namespaces on different primaries; all processes share this machine's cores.",
+            "",
+            "| layout | CreateTask/s | / standalone |",
+            "|---|---|---|",
+            f"| standalone Redis, 1 namespace | {solo} | 1.00 |",
+            *(
+                f"| cluster, {n} namespace{'s' if n > 1 else ''} | {s[f'cluster_{n}_namespaces']} | "
+                f"{_ratio(s[f'cluster_{n}_namespaces'], solo)} |"
+                for n in (1, 2, 3)
+            ),
+            "",
+        ]
     path.write_text("\n".join(lines))

@@ -10,14 +10,19 @@ import sys
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import cast
 
 import grpc
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from claudebench.config import Settings
 from claudebench.embedded_redis import EmbeddedRedis
 from claudebench.keys import Keyspace
+from claudebench.local_cluster import LocalCluster
+from claudebench.redis_connect import close as close_redis
+from claudebench.redis_connect import connect
 from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.registry import load_scripts
 from claudebench.server import ClaudebenchServer
@@ -40,12 +45,22 @@ async def dump_tasks_of_a_hung_test() -> AsyncIterator[None]:
     dog.cancel()
 
 
+# CLAUDEBENCH_TEST_BACKEND=cluster runs the suite against a 3-primary Redis Cluster (in namespace
+# "test", so every key carries the hash tag {test}) instead of one redis-server.
+ON_CLUSTER = os.environ.get("CLAUDEBENCH_TEST_BACKEND", "standalone") == "cluster"
+NAMESPACE = "test" if ON_CLUSTER else None
+
+
 @pytest.fixture(scope="session")
 def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A redis-server for the whole session: CLAUDEBENCH_TEST_REDIS_URL, else one we start."""
     url = os.environ.get("CLAUDEBENCH_TEST_REDIS_URL")
     if url:
         yield url
+        return
+    if ON_CLUSTER:
+        with LocalCluster(tmp_path_factory.mktemp("cluster")) as cluster:
+            yield cluster.url
         return
     with EmbeddedRedis(tmp_path_factory.mktemp("redis"), persistent=False) as server:
         yield server.url
@@ -54,15 +69,19 @@ def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 async def redis_client(redis_server_url: str) -> AsyncIterator[aioredis.Redis]:
     """A client on an empty database (flushed before each test)."""
-    client = aioredis.Redis.from_url(redis_server_url, decode_responses=True)
-    await client.flushdb()
-    yield client
-    await client.aclose()
+    client = connect(redis_server_url, timeout_s=5.0, max_connections=32)
+    if isinstance(client, RedisCluster):
+        await client.flushdb(target_nodes=RedisCluster.PRIMARIES)
+    else:
+        await client.flushdb()
+    # Typed as the standalone client: the tests use only commands both clients have.
+    yield cast(aioredis.Redis, client)
+    await close_redis(client)
 
 
 @pytest.fixture
 def keys() -> Keyspace:
-    return Keyspace()
+    return Keyspace.of("cb", NAMESPACE)
 
 
 @pytest.fixture
@@ -74,7 +93,7 @@ async def executor(redis_client: aioredis.Redis) -> ScriptExecutor:
 
 @pytest.fixture
 def settings(redis_server_url: str, tmp_path: Path) -> Settings:
-    return Settings(listen="127.0.0.1:0", redis_url=redis_server_url, data_dir=tmp_path)
+    return Settings(listen="127.0.0.1:0", redis_url=redis_server_url, data_dir=tmp_path, namespace=NAMESPACE)
 
 
 @pytest.fixture

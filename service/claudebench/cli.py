@@ -17,6 +17,15 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the gRPC server")
     serve.add_argument("--listen", help="host:port to serve on (default 127.0.0.1:50051)")
     serve.add_argument("--redis-url", help="Redis to use; without one an embedded redis-server is started")
+    serve.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        default=None,
+        help="--redis-url names a node of a Redis Cluster (same as a redis+cluster:// URL)",
+    )
+    serve.add_argument(
+        "--namespace", help="tenant/queue whose keys are cb:{namespace}:... (one cluster slot)"
+    )
     serve.add_argument("--data-dir", type=Path, help="embedded Redis data (default .claudebench)")
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     serve.add_argument("--log-format", choices=("text", "json"), help="log lines as text or JSON")
@@ -101,6 +110,8 @@ def main(argv: list[str] | None = None) -> None:
         {
             "listen": args.listen,
             "redis_url": args.redis_url,
+            "redis_cluster": args.redis_cluster,
+            "namespace": args.namespace,
             "data_dir": args.data_dir,
             "log_level": args.log_level,
             "log_format": args.log_format,

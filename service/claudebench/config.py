@@ -21,9 +21,14 @@ class Settings:
     listen: str = "127.0.0.1:50051"
     # None: start an embedded redis-server with its data under data_dir.
     redis_url: str | None = None
+    # True: redis_url names a node of a Redis Cluster (as a redis+cluster:// URL does).
+    redis_cluster: bool = False
     data_dir: Path = Path(".claudebench")
     lua_dir: Path = field(default_factory=default_lua_dir)
     key_prefix: str = "cb"
+    # A tenant or queue: its keys are "cb:{namespace}:...", one Redis Cluster slot. None: the seed's
+    # "cb:..." layout (standalone Redis only; on a cluster the namespace "default" is used).
+    namespace: str | None = None
     event_retention: int = 100_000
     # WatchTasks: events buffered per subscriber before it is cut off as too slow, and how long a
     # subscriber whose filter matches nothing waits before it is sent a bookmark.

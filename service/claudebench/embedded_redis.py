@@ -49,9 +49,15 @@ class EmbeddedRedis:
     """
 
     def __init__(
-        self, data_dir: Path, persistent: bool = True, port: int | None = None, fsync: str = "everysec"
+        self,
+        data_dir: Path,
+        persistent: bool = True,
+        port: int | None = None,
+        fsync: str = "everysec",
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.data_dir = data_dir
+        self.extra_args = extra_args
         self.persistent = persistent
         self.fsync = fsync
         self.port = port or free_port()
@@ -73,6 +79,7 @@ class EmbeddedRedis:
             "--save", "",
             "--logfile", "redis.log",
             "--daemonize", "no",
+            *self.extra_args,
         ]  # fmt: skip
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:

@@ -1,7 +1,8 @@
 """The Redis keyspace, in one place.
 
 Every key follows the seed's ``cb:{type}:{id}`` pattern. Scripts never build keys: the Python side
-builds them here and passes them in KEYS.
+builds them here and passes them in KEYS. In a namespace (required on Redis Cluster) the prefix is
+``cb:{ns}``: ``cb:{ns}:task:{id}`` and so on, every key of the namespace in the hash slot of ``ns``.
 
 | key                               | type   | holds                                                 |
 |-----------------------------------|--------|-------------------------------------------------------|
@@ -47,6 +48,7 @@ lastSeen, registeredAt, offlineAt, tasksCompleted, tasksFailed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 TASK_STATUSES = ("pending", "in_progress", "completed", "failed")
@@ -54,11 +56,32 @@ TASK_STATUSES = ("pending", "in_progress", "completed", "failed")
 KEY_SCHEMA_VERSION = 1
 
 
+_NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def namespace_prefix(key_prefix: str, namespace: str | None) -> str:
+    """The prefix of every key: ``cb`` standalone, ``cb:{ns}`` in a namespace.
+
+    The braces are a Redis Cluster hash tag: every key of a namespace hashes to the same slot, so
+    each script's keys live on one shard (no CROSSSLOT), and different namespaces spread over the
+    cluster. User input always comes after the prefix, so it cannot move a key to another slot.
+    """
+    if namespace is None:
+        return key_prefix
+    if not _NAMESPACE.fullmatch(namespace):
+        raise ValueError(f"namespace {namespace!r} must be 1 to 64 letters, digits, '_', '.' or '-'")
+    return f"{key_prefix}:{{{namespace}}}"
+
+
 @dataclass(frozen=True, slots=True)
 class Keyspace:
-    """Builds every key under one prefix (``cb`` by default)."""
+    """Builds every key under one prefix (``cb`` by default, ``cb:{ns}`` in a namespace)."""
 
     prefix: str = "cb"
+
+    @classmethod
+    def of(cls, key_prefix: str, namespace: str | None) -> Keyspace:
+        return cls(namespace_prefix(key_prefix, namespace))
 
     def task(self, task_id: str) -> str:
         return f"{self.prefix}:task:{task_id}"

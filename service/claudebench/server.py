@@ -10,13 +10,11 @@ import sys
 from typing import cast
 
 import grpc
-import redis.asyncio as aioredis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.instrumentation.grpc import filters as grpc_filters
 from opentelemetry.metrics import Observation
-from redis import exceptions as redis_errors
 
 from claudebench.api.auth import BearerAuthInterceptor, parse_tokens
 from claudebench.api.hook_service import HookService
@@ -27,7 +25,9 @@ from claudebench.api.watch import TaskWatcher
 from claudebench.config import Settings
 from claudebench.embedded_redis import EmbeddedRedis
 from claudebench.events.hub import EventHub
-from claudebench.keys import KEY_SCHEMA_VERSION, Keyspace
+from claudebench.keys import KEY_SCHEMA_VERSION, Keyspace, namespace_prefix
+from claudebench.redis_connect import REDIS_FAULTS, as_cluster_url, connect, is_cluster_url
+from claudebench.redis_connect import close as close_redis
 from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.registry import load_scripts, script_version
 from claudebench.store.coordination import CoordinationSettings, CoordinationStore
@@ -82,17 +82,9 @@ class ClaudebenchServer:
         instruments = ServerInstruments.create(self.telemetry.meter("claudebench"))
         self.redis_url = redis_url
         self.port = 0
-        # A bounded pool that makes callers wait for a free connection (up to the Redis timeout)
-        # rather than failing at once: bursts queue instead of opening a connection per request.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            redis_url,
-            decode_responses=True,
-            max_connections=settings.redis_max_connections,
-            timeout=settings.redis_timeout_s,
-            socket_timeout=settings.redis_timeout_s,
-            socket_connect_timeout=settings.redis_timeout_s,
+        self.redis = connect(
+            redis_url, timeout_s=settings.redis_timeout_s, max_connections=settings.redis_max_connections
         )
-        self.redis = aioredis.Redis(connection_pool=pool)
         tracing = self.telemetry.tracer_provider is not None
         measuring = self.telemetry.meter_provider is not None
         self.executor = ScriptExecutor(
@@ -101,11 +93,14 @@ class ClaudebenchServer:
             tracer=self.telemetry.tracer("claudebench.scripts") if tracing else None,
             duration=instruments.script_duration if measuring else None,
         )
-        self._keys = Keyspace(settings.key_prefix)
+        namespace = settings.namespace
+        if namespace is None and is_cluster_url(redis_url):
+            namespace = "default"  # a cluster needs every key of a script in one slot
+        self._keys = Keyspace.of(settings.key_prefix, namespace)
         self.event_stream_length = 0
         self.hub = EventHub(
             redis_url,
-            Keyspace(settings.key_prefix).events,
+            self._keys.events,
             redis_timeout_s=settings.redis_timeout_s,
         )
         self.health = health.aio.HealthServicer()
@@ -283,7 +278,7 @@ class ClaudebenchServer:
             await asyncio.sleep(self.settings.metrics_flush_interval_s)
             try:
                 await self._flush_metrics()
-            except redis_errors.RedisError as exc:
+            except REDIS_FAULTS as exc:
                 log.warning("metrics flush postponed: %s", exc)
 
     async def _watch_redis(self) -> None:
@@ -294,7 +289,7 @@ class ClaudebenchServer:
             try:
                 await self.redis.ping()
                 ok = True
-            except redis_errors.RedisError:
+            except REDIS_FAULTS:
                 ok = False
             if ok != serving:
                 serving = ok
@@ -310,7 +305,7 @@ class ClaudebenchServer:
         await cancel_and_wait(self._background)
         try:
             await self._flush_metrics()
-        except redis_errors.RedisError as exc:
+        except REDIS_FAULTS as exc:
             log.warning("final metrics flush failed: %s", exc)
         await self.health.enter_graceful_shutdown()
         # Streams end first, with UNAVAILABLE and their resume cursor, instead of hanging until
@@ -318,7 +313,7 @@ class ClaudebenchServer:
         await self.hub.close()
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_s if grace_s is None else grace_s)
-        await self.redis.aclose(close_connection_pool=True)
+        await close_redis(self.redis)
 
 
 def _start_sibling_workers(settings: Settings, redis_url: str, port: int) -> list[subprocess.Popen[bytes]]:
@@ -328,6 +323,8 @@ def _start_sibling_workers(settings: Settings, redis_url: str, port: int) -> lis
         sys.executable, "-m", "claudebench", "serve", "--workers", "1",
         "--listen", f"{host}:{port}", "--redis-url", redis_url,
     ]  # fmt: skip
+    if settings.namespace is not None:
+        command += ["--namespace", settings.namespace]
     return [subprocess.Popen(command) for _ in range(settings.workers - 1)]
 
 
@@ -345,9 +342,17 @@ async def serve(settings: Settings) -> None:
     """Run until SIGINT or SIGTERM; with no Redis URL, around an embedded redis-server."""
     if settings.workers < 1:
         raise SystemExit("--workers must be at least 1")
+    try:
+        namespace_prefix(settings.key_prefix, settings.namespace)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     embedded = None
     siblings: list[subprocess.Popen[bytes]] = []
     redis_url = settings.redis_url
+    if redis_url is not None and settings.redis_cluster:
+        redis_url = as_cluster_url(redis_url)
+    elif settings.redis_cluster:
+        raise SystemExit("--redis-cluster needs --redis-url (the embedded Redis is not a cluster)")
     if redis_url is None:
         embedded = EmbeddedRedis(settings.data_dir).start()
         redis_url = embedded.url

@@ -3,6 +3,7 @@ empty; print the ids it claimed as JSON. Run as: python claimer.py ADDRESS WORKE
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -42,6 +43,25 @@ def main() -> None:
                 )
             batch = []
     json.dump(claimed, sys.stdout)
+
+
+async def race(addresses: Sequence[str], workers: int) -> list[list[str]]:
+    """Run `workers` claimer processes (worker-N, capacity 1 + N % 4), spread over the server
+    addresses, until the queue is empty; the task ids each one claimed."""
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            addresses[n % len(addresses)],
+            f"worker-{n}",
+            str(1 + n % 4),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for n in range(workers)
+    ]
+    outputs = [await p.communicate() for p in processes]
+    assert all(p.returncode == 0 for p in processes), "a claimer process failed"
+    return [json.loads(out) for out, _ in outputs]
 
 
 if __name__ == "__main__":

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -17,9 +14,8 @@ from google.protobuf import struct_pb2
 from claudebench.keys import Keyspace
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
+from tests.concurrency.claimer import race
 from tests.invariants import assert_consistent, stream_events
-
-CLAIMER = Path(__file__).with_name("claimer.py")
 
 
 @pytest.fixture
@@ -56,21 +52,7 @@ async def test_eight_claiming_processes_take_every_task_exactly_once(
             for i in range(total)
         )
     )
-    workers = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(CLAIMER),
-            f"127.0.0.1:{server.port}",
-            f"worker-{n}",
-            str(1 + n % 4),
-            stdout=asyncio.subprocess.PIPE,
-        )
-        for n in range(8)
-    ]
-    outputs = [await w.communicate() for w in workers]
-    assert all(w.returncode == 0 for w in workers)
-
-    per_worker = [json.loads(out) for out, _ in outputs]
+    per_worker = await race([f"127.0.0.1:{server.port}"], workers=8)
     claimed = Counter(task_id for ids in per_worker for task_id in ids)
     all_ids = set(await redis_client.zrange(keys.all_tasks, 0, -1))
     assert set(claimed) == all_ids

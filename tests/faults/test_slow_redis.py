@@ -38,6 +38,7 @@ async def test_paused_redis(settings: Settings, redis_client: aioredis.Redis) ->
         await asyncio.sleep(3.0)  # the pause ends
         for i in range(20):
             await stub.CreateTask(tasks_pb2.CreateTaskRequest(text=f"after {i}"), timeout=5)
+        assert isinstance(app.redis, aioredis.Redis)
         pool = app.redis.connection_pool
         in_use = len(getattr(pool, "_in_use_connections", ()))
         assert in_use == 0, f"{in_use} Redis connections still checked out"

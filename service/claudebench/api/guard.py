@@ -13,6 +13,7 @@ from redis import exceptions as redis_errors
 
 from claudebench.api.status import STATUS_FOR_CODE
 from claudebench.api.validation import InvalidArgument
+from claudebench.redis_connect import REDIS_FAULTS
 from claudebench.store.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -27,11 +28,21 @@ Handler = Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[R]]
 _TRANSIENT_REPLIES = ("LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
 
 
-def redis_fault_status(exc: redis_errors.RedisError) -> tuple[grpc.StatusCode, str] | None:
+def redis_fault_status(exc: Exception) -> tuple[grpc.StatusCode, str] | None:
     """The status for a Redis fault, or None when the fault is a bug of ours (INTERNAL)."""
     if isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError):
         return grpc.StatusCode.UNAVAILABLE, f"Redis is unavailable ({exc}); retry with backoff"
     text = str(exc)
+    if isinstance(exc, redis_errors.ClusterDownError | redis_errors.TryAgainError):
+        # A primary failed and its replica is not promoted yet, or a slot is being migrated.
+        return (
+            grpc.StatusCode.UNAVAILABLE,
+            f"Redis Cluster cannot serve this namespace right now ({text}); retry with backoff",
+        )
+    if isinstance(exc, redis_errors.RedisClusterException) and "same" not in text:
+        # No node reachable, or a slot with no primary (the client's own checks); a cross-slot
+        # call ("keys ... do not hash to the same slot") is a bug of ours and stays INTERNAL.
+        return grpc.StatusCode.UNAVAILABLE, f"Redis Cluster is unavailable ({text}); retry with backoff"
     if text.startswith("OOM"):
         return grpc.StatusCode.RESOURCE_EXHAUSTED, "Redis is out of memory (maxmemory reached)"
     if text.startswith(_TRANSIENT_REPLIES):
@@ -64,7 +75,7 @@ def _failure_status(exc: Exception, method: str) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
     if isinstance(exc, DomainError):
         return STATUS_FOR_CODE[exc.code], exc.message
-    if isinstance(exc, redis_errors.RedisError):
+    if isinstance(exc, REDIS_FAULTS):
         mapped = redis_fault_status(exc)
         if mapped is not None:
             return mapped

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import cast
 
 import grpc
-import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 
 from claudebench.api import validation as check
@@ -16,6 +15,7 @@ from claudebench.api.codec import EVENT_TYPE_FROM_PROTO, event_from_entry
 from claudebench.events import stream_ids
 from claudebench.events.hub import EventHub, Fields, Subscription
 from claudebench.events.stream_ids import StreamId
+from claudebench.redis_connect import RedisClient
 from claudebench.v1 import tasks_pb2 as pb
 
 Ctx = grpc.aio.ServicerContext[pb.WatchTasksRequest, pb.WatchTasksResponse]
@@ -69,7 +69,7 @@ class TaskWatcher:
     def __init__(
         self,
         hub: EventHub,
-        client: aioredis.Redis,
+        client: RedisClient,
         stream_key: str,
         buffer_events: int,
         bookmark_interval_s: float,

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import grpc
-import redis.asyncio as aioredis
 
+from claudebench.redis_connect import connect
 from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.registry import load_scripts, script_version
 from claudebench.v1 import system_pb2, system_pb2_grpc
@@ -26,7 +26,7 @@ def load_into(lua_dir: Path, redis_url: str) -> int:
     """SCRIPT LOAD every script into the Redis at redis_url (fails on a compile error)."""
 
     async def run() -> dict[str, str]:
-        client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        client = connect(redis_url, timeout_s=5.0, max_connections=4)
         try:
             return await ScriptExecutor(client, load_scripts(lua_dir)).load_all()
         finally:

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import grpc
-import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 
 from claudebench.api.codec import event_from_entry
 from claudebench.events import stream_ids
 from claudebench.events.stream_ids import StreamId
+from claudebench.redis_connect import REDIS_FAULTS, connect_reader
 from claudebench.tasks_util import cancel_and_wait
 from claudebench.v1 import tasks_pb2
 
@@ -82,13 +82,7 @@ class EventHub:
         redis_timeout_s: float = 5.0,
     ) -> None:
         # Its own connection: a blocking XREAD must not hold one of the request pool's.
-        self._client = aioredis.Redis.from_url(
-            redis_url,
-            decode_responses=True,
-            single_connection_client=True,
-            socket_timeout=block_ms / 1000 + redis_timeout_s,
-            socket_connect_timeout=redis_timeout_s,
-        )
+        self._client = connect_reader(redis_url, timeout_s=redis_timeout_s, block_s=block_ms / 1000)
         self._stream_key = stream_key
         self._block_ms = block_ms
         self._batch = batch
@@ -145,7 +139,7 @@ class EventHub:
                 delay = 0.05
             except asyncio.CancelledError:
                 raise
-            except redis_errors.RedisError as exc:
+            except REDIS_FAULTS as exc:
                 log.warning("event reader: Redis error (%s); retrying in %.2f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
@@ -162,7 +156,7 @@ class EventHub:
             info = await self._client.xinfo_stream(self._stream_key)
         except redis_errors.ResponseError:
             info = {"last-generated-id": "0-0", "first-entry": None}
-        except redis_errors.RedisError:
+        except REDIS_FAULTS:
             return  # still down; checked again on the next failure or read
         last = stream_ids.parse(cast(str, info["last-generated-id"]))
         first = info.get("first-entry")

@@ -6,17 +6,18 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 
-import redis.asyncio as aioredis
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Status, StatusCode
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError
 
+from claudebench.redis_connect import REDIS_FAULTS, RedisClient, server_address
 from claudebench.scripts.registry import ScriptSpec
 from claudebench.scripts.results import ResultCode, ScriptContractError, ScriptResult
 from claudebench.scripts.stats import ScriptStats
 
 log = logging.getLogger(__name__)
 _CODES = frozenset(code.value for code in ResultCode)
+_FAILURES: tuple[type[Exception], ...] = (*REDIS_FAULTS, ScriptContractError)
 
 ArgValue = str | int
 
@@ -26,7 +27,7 @@ class ScriptExecutor:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         scripts: Mapping[str, ScriptSpec],
         tracer: trace.Tracer | None = None,
         duration: metrics.Histogram | None = None,
@@ -37,9 +38,7 @@ class ScriptExecutor:
         self._tracer = tracer
         self._duration = duration
         self.stats = ScriptStats()
-        kwargs = client.connection_pool.connection_kwargs
-        self._server_address = str(kwargs.get("host", kwargs.get("path", "")))
-        self._server_port = int(kwargs.get("port", 0) or 0)
+        self._server_address, self._server_port = server_address(client)
 
     @property
     def scripts(self) -> Mapping[str, ScriptSpec]:
@@ -87,7 +86,7 @@ class ScriptExecutor:
         ) as span:
             try:
                 result = await self._call(spec, key_list, arg_list, span)
-            except (RedisError, ScriptContractError) as exc:
+            except _FAILURES as exc:
                 span.set_attribute("error.type", type(exc).__name__)
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, str(exc)))
@@ -115,7 +114,7 @@ class ScriptExecutor:
             result = self._parse(spec, reply)
             outcome = result.code.value
             return result
-        except (RedisError, ScriptContractError) as exc:
+        except _FAILURES as exc:
             outcome = type(exc).__name__
             raise
         finally:

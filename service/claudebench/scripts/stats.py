@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-from redis import exceptions as redis_errors
+from claudebench.redis_connect import REDIS_FAULTS, RedisClient
 
 
 @dataclass
@@ -28,7 +27,7 @@ class ScriptStats:
         totals.total_ms += elapsed_ms
         totals.errors += int(error)
 
-    async def flush(self, client: aioredis.Redis, key: str) -> None:
+    async def flush(self, client: RedisClient, key: str) -> None:
         """Add the pending totals to the hash (fields {script}:calls, :totalMs, :errors). On a Redis
         failure they are kept and added by the next flush."""
         pending, self._pending = self._pending, {}
@@ -41,7 +40,7 @@ class ScriptStats:
                     pipe.hincrbyfloat(key, f"{name}:totalMs", round(totals.total_ms, 3))
                     pipe.hincrby(key, f"{name}:errors", totals.errors)
                 await pipe.execute()
-        except redis_errors.RedisError:
+        except REDIS_FAULTS:
             for name, totals in pending.items():
                 merged = self._pending.setdefault(name, _Totals())
                 merged.calls += totals.calls

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-import redis.asyncio as aioredis
-
 from claudebench.keys import Keyspace
+from claudebench.redis_connect import RedisClient
 from claudebench.scripts.executor import ScriptExecutor
 from claudebench.store.clock import Clock, wall_clock_ms
 
@@ -18,7 +17,7 @@ class Store(Generic[SettingsT]):
     def __init__(
         self,
         executor: ScriptExecutor,
-        client: aioredis.Redis,
+        client: RedisClient,
         keys: Keyspace,
         settings: SettingsT,
         clock: Clock = wall_clock_ms,

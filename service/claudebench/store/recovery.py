@@ -8,8 +8,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
-from redis import exceptions as redis_errors
-
+from claudebench.redis_connect import REDIS_FAULTS
 from claudebench.store.clock import Clock, wall_clock_ms
 from claudebench.store.coordination import CoordinationStore
 from claudebench.store.errors import DomainError
@@ -82,5 +81,5 @@ class FleetRecovery:
             try:
                 if await self._coordination.acquire_lease(LEASE, self.replica_id, lease_ms):
                     await self.check(timeout_ms)
-            except redis_errors.RedisError as exc:
+            except REDIS_FAULTS as exc:
                 log.warning("background recovery skipped this round: %s", exc)

@@ -1,0 +1,115 @@
+"""Redis clients for a standalone server and for Redis Cluster, from one URL.
+
+``redis://`` / ``rediss://`` (and ``unix://``) name one server; ``redis+cluster://`` and
+``rediss+cluster://`` name a cluster through one or more of its nodes
+(``redis+cluster://user:pass@10.0.0.1:7000,10.0.0.2:7000``). The cluster client (redis-py's) finds
+the other nodes itself and follows MOVED/ASK redirections and failovers.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
+
+RedisClient = aioredis.Redis | RedisCluster
+
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+def is_cluster_url(url: str) -> bool:
+    return urlsplit(url).scheme in _CLUSTER_SCHEMES
+
+
+def as_cluster_url(url: str) -> str:
+    """The redis+cluster:// form of a redis:// (or rediss://) URL naming one cluster node."""
+    if is_cluster_url(url):
+        return url
+    scheme, rest = url.split("://", 1)
+    if scheme not in ("redis", "rediss"):
+        raise SystemExit(f"a Redis Cluster is reached by redis:// or rediss://, not {scheme}://")
+    return f"{scheme}+cluster://{rest}"
+
+
+def _cluster_parts(url: str) -> tuple[str, list[ClusterNode]]:
+    """The URL of the first node (scheme, credentials and query kept) and the other nodes."""
+    parts = urlsplit(url)
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    first, *others = hosts.split(",")
+    netloc = f"{credentials}@{first}" if credentials else first
+    node_url = urlunsplit((_CLUSTER_SCHEMES[parts.scheme], netloc, "", parts.query, ""))
+    nodes = []
+    for other in others:
+        host, _, port = other.rpartition(":")
+        nodes.append(ClusterNode(host, int(port)))
+    return node_url, nodes
+
+
+def connect(url: str, *, timeout_s: float, max_connections: int) -> RedisClient:
+    """The request client: a bounded pool whose callers wait for a free connection (up to the Redis
+    timeout) rather than failing at once, so bursts queue instead of opening a connection each."""
+    if is_cluster_url(url):
+        node_url, others = _cluster_parts(url)
+        return RedisCluster.from_url(
+            node_url,
+            startup_nodes=others or None,
+            decode_responses=True,
+            max_connections=max_connections,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+        )
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        decode_responses=True,
+        max_connections=max_connections,
+        timeout=timeout_s,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
+def connect_reader(url: str, *, timeout_s: float, block_s: float) -> RedisClient:
+    """A client of its own for one blocking reader (XREAD BLOCK), whose socket timeout outlasts the
+    block; in a cluster the reader follows the stream key's slot to whichever node serves it."""
+    if is_cluster_url(url):
+        node_url, others = _cluster_parts(url)
+        return RedisCluster.from_url(
+            node_url,
+            startup_nodes=others or None,
+            decode_responses=True,
+            max_connections=4,
+            socket_timeout=block_s + timeout_s,
+            socket_connect_timeout=timeout_s,
+        )
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=True,
+        single_connection_client=True,
+        socket_timeout=block_s + timeout_s,
+        socket_connect_timeout=timeout_s,
+    )
+
+
+def server_address(client: RedisClient) -> tuple[str, int]:
+    """host and port for span attributes (a cluster: the first node we were given)."""
+    if isinstance(client, RedisCluster):
+        node = client.startup_nodes[0] if client.startup_nodes else None
+        return (node.host, int(node.port)) if node else ("", 0)
+    kwargs = client.connection_pool.connection_kwargs
+    return str(kwargs.get("host", kwargs.get("path", ""))), int(kwargs.get("port", 0) or 0)
+
+
+async def close(client: RedisClient) -> None:
+    """Close the client and every connection it opened."""
+    if isinstance(client, RedisCluster):
+        await client.aclose()
+    else:
+        await client.aclose(close_connection_pool=True)
+
+
+# What a Redis call can raise when Redis, not our code, is at fault. redis-py's cluster client raises
+# RedisClusterException (not a RedisError) when no node answers or a slot has no primary.
+REDIS_FAULTS: tuple[type[Exception], ...] = (RedisError, RedisClusterException)
