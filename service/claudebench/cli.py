@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from claudebench.config import from_environment
 from claudebench.logs import configure_logging
@@ -61,6 +63,20 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--json", action="store_true", help="one JSON object per line")
     watch.add_argument("--limit", type=int, help="exit after printing this many events")
     return parser
+
+
+def run_loop(main: Coroutine[Any, Any, None], event_loop: str) -> None:
+    """Run the server on uvloop (the default where it is installed) or on asyncio's own loop."""
+    if event_loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            sys.exit("event_loop=uvloop, but uvloop is not installed (set CLAUDEBENCH_EVENT_LOOP=asyncio)")
+        uvloop.run(main)
+    elif event_loop == "asyncio":
+        asyncio.run(main)
+    else:
+        sys.exit(f"CLAUDEBENCH_EVENT_LOOP must be uvloop or asyncio, not {event_loop!r}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -123,4 +139,4 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve":
         from claudebench.server import serve
 
-        asyncio.run(serve(settings))
+        run_loop(serve(settings), settings.event_loop)

@@ -6,6 +6,7 @@ Nothing else in the package reads the environment.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -64,6 +65,8 @@ class Settings:
     shutdown_grace_s: float = 5.0
     max_pending_rpcs: int = 10_000
     log_level: str = "INFO"
+    # "uvloop" (less Python work per call) or "asyncio" (the standard loop).
+    event_loop: str = "uvloop" if sys.platform != "win32" else "asyncio"
     # Server processes sharing the listening port (SO_REUSEPORT, the kernel spreads connections):
     # the way a Python gRPC server uses more than one core.
     workers: int = 1

@@ -102,6 +102,7 @@ class ClaudebenchServer:
             redis_url,
             self._keys.events,
             redis_timeout_s=settings.redis_timeout_s,
+            query_client=self.redis,
         )
         self.health = health.aio.HealthServicer()
         self._background: list[asyncio.Task[None]] = []

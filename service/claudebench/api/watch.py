@@ -87,7 +87,7 @@ class TaskWatcher:
         matches = entry_filter(request)
         cursor = parse_cursor(request.after_event_id)
         try:
-            subscription = self._hub.subscribe(matches, self._buffer_events)
+            subscription = await self._hub.subscribe(matches, self._buffer_events)
         except ConnectionAbortedError:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down; reconnect")
         try:

@@ -20,7 +20,7 @@ from redis import exceptions as redis_errors
 from claudebench.api.codec import event_from_entry
 from claudebench.events import stream_ids
 from claudebench.events.stream_ids import StreamId
-from claudebench.redis_connect import REDIS_FAULTS, connect_reader
+from claudebench.redis_connect import REDIS_FAULTS, RedisClient, connect_reader
 from claudebench.tasks_util import cancel_and_wait
 from claudebench.v1 import tasks_pb2
 
@@ -80,9 +80,12 @@ class EventHub:
         block_ms: int = 5_000,
         batch: int = 1_000,
         redis_timeout_s: float = 5.0,
+        query_client: RedisClient | None = None,
     ) -> None:
         # Its own connection: a blocking XREAD must not hold one of the request pool's.
         self._client = connect_reader(redis_url, timeout_s=redis_timeout_s, block_s=block_ms / 1000)
+        # For one-off reads while the reader's own connection may be blocked in XREAD.
+        self._query_client = query_client or self._client
         self._stream_key = stream_key
         self._block_ms = block_ms
         self._batch = batch
@@ -90,6 +93,9 @@ class EventHub:
         self._position: StreamId = stream_ids.ZERO
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        # Set while anyone is subscribed: with no subscriber the reader stops reading, so writes do
+        # not cost this process (and Redis) an XREAD each.
+        self._wanted = asyncio.Event()
 
     @property
     def subscriber_count(self) -> int:
@@ -106,23 +112,33 @@ class EventHub:
         for subscription in list(self._subscriptions):
             subscription.end(grpc.StatusCode.UNAVAILABLE, "the server is shutting down")
         self._subscriptions.clear()
+        self._wanted.set()  # a paused reader wakes, sees _closing and returns
         if self._task is not None:
             await cancel_and_wait([self._task])
         await self._client.aclose()
 
-    def subscribe(self, matches: EntryFilter, capacity: int) -> Subscription:
+    async def subscribe(self, matches: EntryFilter, capacity: int) -> Subscription:
         if self._closing:
             raise ConnectionAbortedError("the server is shutting down")
+        if not self._subscriptions:
+            # The reader was paused: it may be behind the stream. Live delivery starts after the
+            # newest entry that exists now (older entries it still returns are skipped by position).
+            self._position = max(self._position, await self._last_generated_id(self._query_client))
+            if self._closing:
+                raise ConnectionAbortedError("the server is shutting down")
         subscription = Subscription(matches, capacity, self._position, self._position)
         self._subscriptions.add(subscription)
+        self._wanted.set()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)
+        if not self._subscriptions:
+            self._wanted.clear()
 
-    async def _last_generated_id(self) -> StreamId:
+    async def _last_generated_id(self, client: RedisClient | None = None) -> StreamId:
         try:
-            info = await self._client.xinfo_stream(self._stream_key)
+            info = await (client or self._client).xinfo_stream(self._stream_key)
         except redis_errors.ResponseError:  # no such key: nothing was ever written
             return stream_ids.ZERO
         return stream_ids.parse(cast(str, info["last-generated-id"]))
@@ -130,6 +146,7 @@ class EventHub:
     async def _read_forever(self) -> None:
         delay = 0.05
         while not self._closing:
+            await self._wanted.wait()
             try:
                 reply = await self._client.xread(
                     {self._stream_key: stream_ids.render(self._position)},
@@ -170,6 +187,7 @@ class EventHub:
                     "re-list with ListTasks and watch again",
                 )
             self._subscriptions.clear()
+            self._wanted.clear()
             self._position = last
 
     def _fan_out(self, entries: list[Entry]) -> None:
@@ -185,11 +203,13 @@ class EventHub:
                             grpc.StatusCode.RESOURCE_EXHAUSTED,
                             f"the subscriber fell more than {subscription.capacity} events behind",
                         )
-                        self._subscriptions.discard(subscription)
+                        self.unsubscribe(subscription)
                         break
                     subscription.buffer.append(entry)
                     appended = True
             subscription.examined = newest
             if appended:  # a subscriber with nothing new sleeps on until its bookmark is due
                 subscription.wakeup.set()
-        self._position = newest
+        # Never backwards: a subscriber that arrived while this read was in flight may have moved
+        # the position past these entries.
+        self._position = max(self._position, newest)
