@@ -294,3 +294,23 @@ async def test_trimming_during_a_slow_replay_is_reported_not_skipped(
     got = [e.event_id for e in first + received]
     assert got == ids[1 : 1 + len(got)]  # what it did send has no gap
     assert len(got) < len(ids) - 1
+
+
+async def test_a_subscriber_after_an_idle_spell_sees_only_what_it_asked_for(
+    server: ClaudebenchServer, tasks: Tasks
+) -> None:
+    """With nobody watching the reader pauses; the next subscriber still gets exactly the events
+    after its start ('') or after its cursor, not what was written while the reader slept."""
+    first = tasks.WatchTasks(pb.WatchTasksRequest())
+    await subscribed(server, 1)
+    first.cancel()
+    await subscribed(server, 0)
+    idle = [(await tasks.CreateTask(pb.CreateTaskRequest(text=f"idle {i}"))).task.id for i in range(5)]
+    live = tasks.WatchTasks(pb.WatchTasksRequest())
+    replay = tasks.WatchTasks(pb.WatchTasksRequest(after_event_id="0"))
+    await subscribed(server, 2)
+    fresh = (await tasks.CreateTask(pb.CreateTaskRequest(text="fresh"))).task.id
+    assert [e.task_id for e in await read(live, 1)] == [fresh]
+    assert [e.task_id for e in await read(replay, 6)] == [*idle, fresh]
+    live.cancel()
+    replay.cancel()
