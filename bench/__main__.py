@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 from google.protobuf import struct_pb2
 
-from bench import bare, load
+from bench import bare, load, peers
 from bench.report import write_report
 from claudebench.embedded_redis import EmbeddedRedis, free_port
 from claudebench.local_cluster import LocalCluster
@@ -312,14 +312,24 @@ async def events(address: str, seconds: float) -> dict[str, Any]:
                         measured.append((arrived - sent) * 1000)
 
             consumers = [asyncio.create_task(consume(c, sink)) for c in calls]
-            deadline = time.perf_counter() + seconds
-            interval = 1 / 1000  # about 1,000 events/s
+            # About 1,000 events/s: 20 tasks (CreateTasks) every 20 ms, each batch sent on time
+            # whatever the previous one's latency.
+            started = time.perf_counter()
+            deadline = started + seconds
             i = 0
+            batches = 0
             while time.perf_counter() < deadline:
-                task = (await tasks.CreateTask(tasks_pb2.CreateTaskRequest(text=f"ev {i}"))).task
-                returned[task.id] = time.perf_counter()
-                i += 1
-                await asyncio.sleep(interval)
+                reply = await tasks.CreateTasks(
+                    tasks_pb2.CreateTasksRequest(
+                        tasks=[tasks_pb2.CreateTaskRequest(text=f"ev {i + j}") for j in range(20)]
+                    )
+                )
+                now = time.perf_counter()
+                for task in reply.tasks:
+                    returned[task.id] = now
+                i += len(reply.tasks)
+                batches += 1
+                await asyncio.sleep(max(0.0, started + batches * 0.020 - time.perf_counter()))
             await asyncio.sleep(1.0)
             for call in calls:
                 call.cancel()
@@ -414,14 +424,36 @@ async def cost_growth(address: str, redis_url: str, seconds: float) -> dict[str,
     return out
 
 
-async def create_throughput(address: str, seconds: float) -> float:
-    async with grpc.aio.insecure_channel(address) as channel:
-        tasks = tasks_pb2_grpc.TaskServiceStub(channel)
+async def create_throughput(address: str, seconds: float, connections: int = 1) -> float:
+    """CreateTask/s at 16 in flight, spread over `connections` separate TCP connections."""
+    # A local subchannel pool per channel: otherwise channels to one address share a connection.
+    channels = [
+        grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(connections)
+    ]
+    try:
+        stubs = [tasks_pb2_grpc.TaskServiceStub(c) for c in channels]
 
         async def call(i: int) -> Any:
-            return await tasks.CreateTask(tasks_pb2.CreateTaskRequest(text=f"t {i}"))
+            return await stubs[i % connections].CreateTask(tasks_pb2.CreateTaskRequest(text=f"t {i}"))
 
         return await load.throughput(call, 16, seconds)
+    finally:
+        for channel in channels:
+            await channel.close()
+
+
+async def processes_gain(redis_url: str, seconds: float) -> dict[str, Any]:
+    """CreateTask/s at 16 in flight over 4 connections with 1 and with 2 server processes sharing
+    the port (--workers, SO_REUSEPORT)."""
+    out: dict[str, Any] = {}
+    for workers in (1, 2):
+        port = free_port()
+        with claudebench_server(redis_url, port, env={"CLAUDEBENCH_WORKERS": str(workers)}):
+            await asyncio.sleep(2)  # the sibling processes start after the first one reports
+            out[f"workers_{workers}"] = await create_throughput(f"127.0.0.1:{port}", seconds, connections=4)
+    out["gain"] = round(out["workers_2"] / out["workers_1"], 3)
+    return out
 
 
 def spread_namespaces(cluster: LocalCluster, count: int) -> list[str]:
@@ -474,7 +506,6 @@ async def run(seconds: float) -> dict[str, Any]:
             results["lifecycle_unary"] = await lifecycle(address, seconds, workers=16)
             results["lifecycle_batched"] = await lifecycle_batched(address, seconds, workers=4)
             results["events"] = await events(address, seconds)
-            untraced = await create_throughput(address, seconds)
             results["cost_growth"] = await cost_growth(address, redis_server.url, seconds)
         otlp_port = free_port()
         traced_port = free_port()
@@ -486,12 +517,25 @@ async def run(seconds: float) -> dict[str, Any]:
             }
             with claudebench_server(redis_server.url, traced_port, env):
                 traced = await create_throughput(f"127.0.0.1:{traced_port}", seconds)
+            # The same with a 10 % head sampler (callers' sampled flags are still honoured).
+            sampled_port = free_port()
+            sampler = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+            with claudebench_server(redis_server.url, sampled_port, {**env, **sampler}):
+                sampled = await create_throughput(f"127.0.0.1:{sampled_port}", seconds)
+            # Tracing off again, on a fresh server as the traced ones are: the comparison is fair.
+            off_port = free_port()
+            with claudebench_server(redis_server.url, off_port):
+                untraced = await create_throughput(f"127.0.0.1:{off_port}", seconds)
         results["tracing"] = {
             "create_per_s_16_off": untraced,
             "create_per_s_16_on": traced,
             "on_over_off": round(traced / untraced, 3),
+            "create_per_s_16_sampled_10pct": sampled,
+            "sampled_over_off": round(sampled / untraced, 3),
         }
+        results["processes"] = await processes_gain(redis_server.url, seconds)
         results["scale_out"] = await scale_out(redis_server.url, seconds)
+    results["peers"] = peers.measure(seconds)
     return results
 
 
