@@ -34,6 +34,11 @@ class Settings:
     # WatchTasks: events buffered per subscriber before it is cut off as too slow, and how long a
     # subscriber whose filter matches nothing waits before it is sent a bookmark.
     watch_buffer_events: int = 10_000
+    # WatchTasks streams one server process accepts at once (more: RESOURCE_EXHAUSTED).
+    max_watch_subscribers: int = 10_000
+    # The largest request or response message, in bytes (gRPC refuses larger ones with
+    # RESOURCE_EXHAUSTED before any of our code runs).
+    max_message_bytes: int = 4 * 1024 * 1024
     bookmark_interval_s: float = 5.0
     instance_ttl_ms: int = 30_000
     heartbeat_interval_ms: int = 10_000

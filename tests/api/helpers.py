@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 import pytest
 
+from claudebench.server import ClaudebenchServer
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
 
 Tasks = tasks_pb2_grpc.TaskServiceStub
@@ -52,3 +53,12 @@ async def close_channel(channel: grpc.aio.Channel) -> None:
     says nothing about the server under test."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(channel.close(), 5)
+
+
+async def subscribed(server: ClaudebenchServer, count: int) -> None:
+    """Wait until the server holds `count` subscriptions (a stream is live once it is counted)."""
+    for _ in range(500):
+        if server.hub.subscriber_count == count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{server.hub.subscriber_count} subscriptions, expected {count}")

@@ -17,7 +17,7 @@ from claudebench.keys import Keyspace
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2_grpc
 from claudebench.v1 import tasks_pb2 as pb
-from tests.api.helpers import close_channel, rpc_error
+from tests.api.helpers import close_channel, rpc_error, subscribed
 from tests.invariants import entries
 
 Tasks = tasks_pb2_grpc.TaskServiceStub
@@ -27,15 +27,6 @@ Stream = Any  # grpc.aio.UnaryStreamCall[WatchTasksRequest, WatchTasksResponse]
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return dataclasses.replace(settings, bookmark_interval_s=0.2, watch_buffer_events=200)
-
-
-async def subscribed(server: ClaudebenchServer, count: int) -> None:
-    """Wait until the server holds `count` subscriptions (a stream is live once it is counted)."""
-    for _ in range(500):
-        if server.hub.subscriber_count == count:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{server.hub.subscriber_count} subscriptions, expected {count}")
 
 
 async def read(call: Stream, n: int, wait_s: float = 10) -> list[pb.TaskEvent]:

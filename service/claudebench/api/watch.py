@@ -72,12 +72,14 @@ class TaskWatcher:
         client: RedisClient,
         stream_key: str,
         buffer_events: int,
+        max_subscribers: int,
         bookmark_interval_s: float,
     ) -> None:
         self._hub = hub
         self._client = client
         self._stream_key = stream_key
         self._buffer_events = buffer_events
+        self._max_subscribers = max_subscribers
         self._bookmark_interval_s = bookmark_interval_s
 
     async def watch(
@@ -86,6 +88,12 @@ class TaskWatcher:
         """The stream of one WatchTasks call (an async generator: gRPC sends what it yields)."""
         matches = entry_filter(request)
         cursor = parse_cursor(request.after_event_id)
+        if self._hub.subscriber_count >= self._max_subscribers:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"this server already serves {self._max_subscribers} WatchTasks streams (the "
+                "max_watch_subscribers limit); retry later or on another replica",
+            )
         try:
             subscription = await self._hub.subscribe(matches, self._buffer_events)
         except ConnectionAbortedError:
