@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -184,6 +185,8 @@ class ClaudebenchServer:
                 # 1000 waiting for the application; a burst from many workers easily exceeds that.
                 ("grpc.server.max_pending_requests", self.settings.max_pending_rpcs),
                 ("grpc.server.max_pending_requests_hard_limit", 2 * self.settings.max_pending_rpcs),
+                ("grpc.max_receive_message_length", self.settings.max_message_bytes),
+                ("grpc.max_send_message_length", self.settings.max_message_bytes),
             ],
         )
         self.recovery = FleetRecovery(instances, coordination)
@@ -193,6 +196,7 @@ class ClaudebenchServer:
             self.redis,
             keys.events,
             settings.watch_buffer_events,
+            settings.max_watch_subscribers,
             settings.bookmark_interval_s,
         )
         tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskService(tasks, watcher), server)
@@ -320,13 +324,13 @@ class ClaudebenchServer:
 def _start_sibling_workers(settings: Settings, redis_url: str, port: int) -> list[subprocess.Popen[bytes]]:
     """settings.workers - 1 more server processes on the same port (gRPC sets SO_REUSEPORT)."""
     host = settings.listen.rsplit(":", 1)[0]
-    command = [
-        sys.executable, "-m", "claudebench", "serve", "--workers", "1",
-        "--listen", f"{host}:{port}", "--redis-url", redis_url,
-    ]  # fmt: skip
+    command = [sys.executable, "-m", "claudebench", "serve", "--workers", "1", "--listen", f"{host}:{port}"]
     if settings.namespace is not None:
         command += ["--namespace", settings.namespace]
-    return [subprocess.Popen(command) for _ in range(settings.workers - 1)]
+    # The URL (it may hold a password) goes in the environment, not on a command line that every
+    # user of the machine can read in the process list.
+    env = {**os.environ, "CLAUDEBENCH_REDIS_URL": redis_url}
+    return [subprocess.Popen(command, env=env) for _ in range(settings.workers - 1)]
 
 
 def _stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
