@@ -1,0 +1,148 @@
+"""A randomized worker for the history checks: registers, heartbeats, creates, claims, completes,
+releases, updates, and sometimes dies holding tasks. Every call and its outcome is appended to a
+JSON-lines history file; a call that failed with UNAVAILABLE/DEADLINE_EXCEEDED is "indeterminate"
+(it may or may not have happened, as after a Redis crash).
+
+Run as: python -m tests.history.worker ADDRESS WORKER_ID SECONDS SEED HISTORY_FILE
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+import grpc
+from google.protobuf import struct_pb2
+
+from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
+
+INDETERMINATE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+class Recorder:
+    def __init__(self, out: IO[str], worker: str) -> None:
+        self._out = out
+        self.worker = worker
+        self.last = ""  # the outcome of the latest call
+
+    def call(self, op: str, task: str, fn: Callable[[], Any]) -> Any | None:
+        """Run one RPC, record it; the response on OK, else None."""
+        record: dict[str, Any] = {"worker": self.worker, "op": op, "task": task, "start": time.time()}
+        try:
+            response = fn()
+            record["outcome"] = "ok"
+        except grpc.RpcError as exc:
+            code = exc.code()
+            record["outcome"] = "indeterminate" if code in INDETERMINATE else "fail"
+            record["code"] = code.name
+            response = None
+        record["end"] = time.time()
+        self.last = record["outcome"]
+        if response is not None and op in ("claim", "register"):
+            held = response.tasks if op == "claim" else response.assigned_tasks
+            record["tasks"] = [t.id for t in held]
+        self._out.write(json.dumps(record) + "\n")
+        self._out.flush()
+        return response
+
+
+def main() -> None:
+    address, worker, seconds, seed, path = sys.argv[1:6]
+    rng = random.Random(int(seed))
+    deadline = time.monotonic() + float(seconds)
+    # w0, and one other worker in four, die (exit at once, right after a claim, holding what they
+    # hold) somewhere in the run.
+    dies = worker == "w0" or rng.random() < 0.25
+    dies_at = time.monotonic() + rng.uniform(0.3, 0.8) * float(seconds) if dies else None
+    held: list[str] = []
+    created = 0
+    with open(path, "a") as out, grpc.insecure_channel(address) as channel:
+        rec = Recorder(out, worker)
+        tasks = tasks_pb2_grpc.TaskServiceStub(channel)
+        system = system_pb2_grpc.SystemServiceStub(channel)
+        registered = rec.call(
+            "register",
+            "",
+            lambda: system.Register(system_pb2.RegisterRequest(instance_id=worker, max_tasks=3), timeout=2),
+        )
+        if registered is not None:
+            held.extend(t.id for t in registered.assigned_tasks)
+        while time.monotonic() < deadline:
+            beat = rec.call(
+                "heartbeat",
+                "",
+                lambda: system.Heartbeat(system_pb2.HeartbeatRequest(instance_id=worker), timeout=2),
+            )
+            if beat is None:
+                # Declared offline (or Redis is down): register again, as a real worker would.
+                again = rec.call(
+                    "register",
+                    "",
+                    lambda: system.Register(
+                        system_pb2.RegisterRequest(instance_id=worker, max_tasks=3), timeout=2
+                    ),
+                )
+                held = [] if again is None else [t.id for t in again.assigned_tasks]
+            for _ in range(rng.randint(0, 2)):
+                task_id = f"{worker}-{created}"
+                created += 1
+                rec.call(
+                    "create",
+                    task_id,
+                    lambda task_id=task_id: tasks.CreateTask(  # type: ignore[misc]
+                        tasks_pb2.CreateTaskRequest(text="h", task_id=task_id, priority=rng.randint(0, 100)),
+                        timeout=2,
+                    ),
+                )
+            claimed = rec.call(
+                "claim",
+                "",
+                lambda: tasks.ClaimTask(tasks_pb2.ClaimTaskRequest(worker_id=worker, max_tasks=2), timeout=2),
+            )
+            if claimed is not None:
+                held.extend(t.id for t in claimed.tasks)
+            if dies_at is not None and time.monotonic() > dies_at and held:
+                os._exit(0)  # dies holding tasks: recovery must hand them back
+            for task_id in list(held):
+                roll = rng.random()
+                if roll < 0.65:
+                    rec.call(
+                        "complete",
+                        task_id,
+                        lambda task_id=task_id: tasks.CompleteTask(  # type: ignore[misc]
+                            tasks_pb2.CompleteTaskRequest(
+                                task_id=task_id, worker_id=worker, result=struct_pb2.Value(bool_value=True)
+                            ),
+                            timeout=2,
+                        ),
+                    )
+                    if rec.last != "indeterminate":  # done, or no longer ours
+                        held.remove(task_id)
+                elif roll < 0.8:
+                    rec.call(
+                        "release",
+                        task_id,
+                        lambda task_id=task_id: tasks.ReleaseTask(  # type: ignore[misc]
+                            tasks_pb2.ReleaseTaskRequest(task_id=task_id, worker_id=worker), timeout=2
+                        ),
+                    )
+                    if rec.last != "indeterminate":
+                        held.remove(task_id)
+                elif roll < 0.9:
+                    rec.call(
+                        "update",
+                        task_id,
+                        lambda task_id=task_id: tasks.UpdateTask(  # type: ignore[misc]
+                            tasks_pb2.UpdateTaskRequest(task_id=task_id, text="updated"), timeout=2
+                        ),
+                    )
+            time.sleep(rng.uniform(0, 0.02))
+
+
+if __name__ == "__main__":
+    main()
