@@ -11,10 +11,12 @@ from typing import Any
 
 import grpc
 import pytest
+import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from claudebench.config import Settings
 from claudebench.embedded_redis import EmbeddedRedis
+from claudebench.keys import KEY_SCHEMA_VERSION
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
 from tests.api.helpers import close_channel
@@ -70,8 +72,13 @@ async def test_grpc_health_reports_redis_going_away_and_coming_back(private_redi
         await status_becomes(health_pb2.HealthCheckResponse.SERVING)
         private_redis.stop()
         await status_becomes(health_pb2.HealthCheckResponse.NOT_SERVING)
-        private_redis.start()
+        private_redis.start()  # empty: a replaced Redis
         await status_becomes(health_pb2.HealthCheckResponse.SERVING)
+        # Serving again means the new Redis holds our key schema and every script already.
+        check = aioredis.Redis(port=private_redis.port, decode_responses=True)
+        assert await check.get("cb:schema:version") == str(KEY_SCHEMA_VERSION)
+        assert all(await check.script_exists(*(s.sha for s in app.executor.scripts.values())))
+        await check.aclose()
     finally:
         await close_channel(channel)
         await app.stop(grace_s=0)

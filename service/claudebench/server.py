@@ -286,16 +286,28 @@ class ClaudebenchServer:
             except REDIS_FAULTS as exc:
                 log.warning("metrics flush postponed: %s", exc)
 
+    async def _redis_ready(self, was_serving: bool) -> bool:
+        """Redis answers, and (when it comes back) holds our key schema and our scripts: a Redis
+        replaced by an empty one is claimed and loaded again; one holding another schema is not
+        served (NOT_SERVING, logged)."""
+        try:
+            await self.redis.ping()
+            if not was_serving:
+                await self._claim_key_schema()
+                await self.executor.load_all()
+        except REDIS_FAULTS:
+            return False
+        except IncompatibleSchemaError as exc:
+            log.error("not serving: %s", exc)
+            return False
+        return True
+
     async def _watch_redis(self) -> None:
         """grpc.health.v1 tells the truth: NOT_SERVING while Redis does not answer."""
         serving = True
         while True:
             await asyncio.sleep(REDIS_HEALTH_INTERVAL_S)
-            try:
-                await self.redis.ping()
-                ok = True
-            except REDIS_FAULTS:
-                ok = False
+            ok = await self._redis_ready(serving)
             if ok != serving:
                 serving = ok
                 log.warning(
