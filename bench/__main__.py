@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str] | None = None, ready: str = "ready") -> Iterator[None]:
-    """A child process that prints `ready` (or serves gRPC health) once it is up."""
+def process(args: list[str], env: dict[str, str] | None = None, ready: str = "ready") -> Iterator[int]:
+    """A child process that prints `ready` once it is up; yields its pid."""
     child = subprocess.Popen(
         [sys.executable, *args],
         env={**os.environ, **(env or {})},
@@ -48,7 +48,7 @@ def process(args: list[str], env: dict[str, str] | None = None, ready: str = "re
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{args} did not start")
-        yield
+        yield child.pid
     finally:
         child.terminate()
         try:
@@ -60,12 +60,14 @@ def process(args: list[str], env: dict[str, str] | None = None, ready: str = "re
 @contextmanager
 def claudebench_server(
     redis_url: str, port: int, env: dict[str, str] | None = None, namespace: str | None = None
-) -> Iterator[None]:
+) -> Iterator[int]:
     args = ["-m", "claudebench", "serve", "--listen", f"127.0.0.1:{port}", "--redis-url", redis_url]
     if namespace is not None:
         args += ["--namespace", namespace]
-    with process(args, env={"CLAUDEBENCH_LOG_LEVEL": "INFO", **(env or {})}, ready="claudebench serving on"):
-        yield
+    with process(
+        args, env={"CLAUDEBENCH_LOG_LEVEL": "INFO", **(env or {})}, ready="claudebench serving on"
+    ) as pid:
+        yield pid
 
 
 def _identity(data: bytes) -> bytes:

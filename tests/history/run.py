@@ -101,7 +101,11 @@ def _final_state(client: redis.Redis, keys: Keyspace) -> dict[str, Any]:
     }
 
 
-def run(workdir: Path, seconds: float, workers: int, restart_redis: bool = True, seed: int = 1) -> Report:
+def run(
+    workdir: Path, seconds: float, workers: int, restart_every: float | None = None, seed: int = 1
+) -> Report:
+    """`workers` worker processes for `seconds` on two replicas; Redis is SIGKILLed and restarted
+    every `restart_every` seconds (default: once, half-way)."""
     keys = Keyspace()
     history_file = workdir / "history.jsonl"
     store = EmbeddedRedis(workdir / "redis", persistent=True, fsync="always").start()
@@ -121,8 +125,10 @@ def run(workdir: Path, seconds: float, workers: int, restart_redis: bool = True,
             )
             for n in range(workers)
         ]
-        if restart_redis:
-            time.sleep(seconds / 2)
+        every = restart_every or seconds / 2
+        started = time.monotonic()
+        while time.monotonic() - started + every < seconds:
+            time.sleep(every)
             store.kill()  # SIGKILL: no shutdown, only what appendfsync always already wrote
             time.sleep(0.5)
             store = EmbeddedRedis(workdir / "redis", persistent=True, fsync="always", port=store.port).start()
@@ -160,10 +166,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.history.run", description=__doc__)
     parser.add_argument("--seconds", type=float, default=300, help="length of the workload")
     parser.add_argument("--workers", type=int, default=8, help="worker processes")
+    parser.add_argument("--restart-every", type=float, default=60, help="seconds between Redis crashes")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        report = run(Path(tmp), args.seconds, args.workers, seed=args.seed)
+        report = run(Path(tmp), args.seconds, args.workers, args.restart_every, args.seed)
     print(json.dumps(asdict(report), indent=2))
     sys.exit(1 if report.violations else 0)
 
