@@ -13,6 +13,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -48,6 +49,8 @@ def process(args: list[str], env: dict[str, str] | None = None, ready: str = "re
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{args} did not start")
+        # Keep reading its output, so a chatty child never blocks on a full pipe.
+        threading.Thread(target=child.stdout.read, daemon=True).start()
         yield child.pid
     finally:
         child.terminate()

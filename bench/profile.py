@@ -18,7 +18,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench.__main__ import ROOT, claudebench_server, lifecycle
+from bench.__main__ import ROOT, claudebench_server, lifecycle, lifecycle_batched
 from claudebench.embedded_redis import EmbeddedRedis, free_port
 
 # Each sample goes to the innermost frame's layer (its "self" time by layer); the first marker
@@ -67,13 +67,16 @@ def summarize(raw: Path, top: int = 25) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def drive(address: str, seconds: float) -> float:
+async def drive(address: str, seconds: float, scenario: str) -> float:
+    if scenario == "batched":
+        return float((await lifecycle_batched(address, seconds, workers=4))["tasks_per_s"])
     return float((await lifecycle(address, seconds, workers=16))["tasks_per_s"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--scenario", choices=("unary", "batched"), default="unary")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
@@ -87,10 +90,10 @@ def main() -> None:
                  "-f", "raw", "-o", str(raw), "--nonblocking"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
-            rate = asyncio.run(drive(f"127.0.0.1:{port}", args.seconds))
+            rate = asyncio.run(drive(f"127.0.0.1:{port}", args.seconds, args.scenario))
             sampler.wait(timeout=args.seconds + 30)
-        summary = f"unary lifecycle at 16 in flight: {rate} tasks/s while sampled\n\n" + summarize(raw)
-    out = ROOT / "bench" / "results" / f"profile-{dt.date.today().isoformat()}.txt"
+        summary = f"{args.scenario} lifecycle: {rate} tasks/s while sampled\n\n" + summarize(raw)
+    out = ROOT / "bench" / "results" / f"profile-{args.scenario}-{dt.date.today().isoformat()}.txt"
     out.write_text(summary)
     print(summary)
 
