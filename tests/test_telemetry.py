@@ -18,6 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 from google.protobuf import struct_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -153,6 +154,21 @@ async def test_the_callers_trace_continues_into_the_server(
     assert rpc.parent.span_id == PARENT_SPAN_ID
 
 
+async def test_a_caller_that_does_not_sample_gets_no_spans_at_all(
+    stubs: tuple[Any, Any, grpc.aio.Channel], spans: InMemorySpanExporter
+) -> None:
+    """The caller's sampling decision (flags 00) holds for the RPC span and its script spans."""
+    tasks, _, _ = stubs
+    unsampled = f"00-{TRACE_ID:032x}-{PARENT_SPAN_ID:016x}-00"
+    await tasks.CreateTask(tasks_pb2.CreateTaskRequest(text="quiet"), metadata=(("traceparent", unsampled),))
+    assert spans.get_finished_spans() == ()
+    await tasks.CreateTask(tasks_pb2.CreateTaskRequest(text="loud"))  # no caller: a sampled root
+    assert {s.name for s in spans.get_finished_spans()} == {
+        "/claudebench.v1.TaskService/CreateTask",
+        "EVALSHA TASK_CREATE",
+    }
+
+
 async def test_health_is_not_traced_and_a_stream_is_one_span(
     stubs: tuple[Any, Any, grpc.aio.Channel], traced: ClaudebenchServer, spans: InMemorySpanExporter
 ) -> None:
@@ -235,6 +251,38 @@ async def test_spans_reach_a_real_otlp_grpc_receiver(
         await collector.stop(0)
     assert "EVALSHA TASK_CREATE" in receiver.names
     assert "/claudebench.v1.TaskService/CreateTask" in receiver.names
+
+
+class _MetricsReceiver(metrics_service_pb2_grpc.MetricsServiceServicer):
+    def __init__(self) -> None:
+        self.points: dict[str, list[dict[str, str]]] = {}
+
+    async def Export(self, request: Any, context: Any) -> Any:
+        for resource_metrics in request.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    for point in metric.histogram.data_points:
+                        labels = {a.key: a.value.string_value for a in point.attributes}
+                        self.points.setdefault(metric.name, []).append(labels)
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+
+async def test_metrics_reach_a_real_otlp_grpc_receiver(
+    settings: Settings, redis_client: aioredis.Redis, otel_env: pytest.MonkeyPatch
+) -> None:
+    receiver = _MetricsReceiver()
+    collector = grpc.aio.server()
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(receiver, collector)
+    port = collector.add_insecure_port("127.0.0.1:0")
+    await collector.start()
+    otel_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+    otel_env.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+    try:
+        await create_one_task_and_flush(settings, build_telemetry("none", "otlp", "grpc", None))
+    finally:
+        await collector.stop(0)
+    assert {"script": "TASK_CREATE", "result": "OK"} in receiver.points["claudebench.script.duration"]
+    assert any(p.get("rpc.method") == "CreateTask" for p in receiver.points["rpc.server.duration"])
 
 
 async def test_spans_reach_a_real_otlp_http_receiver(

@@ -22,6 +22,14 @@ _FAILURES: tuple[type[Exception], ...] = (*REDIS_FAULTS, ScriptContractError)
 ArgValue = str | int
 
 
+def _unsampled_parent() -> bool:
+    """Inside a trace that is not sampled: a script span would be a child nobody records (the
+    default parent-based samplers follow the parent), so none is made. Calls outside any trace
+    (background jobs) still get their own root span, sampled on its own."""
+    context = trace.get_current_span().get_span_context()
+    return context.is_valid and not context.trace_flags.sampled
+
+
 class ScriptExecutor:
     """Calls scripts by name with named KEYS and ARGV, checked against each script's header."""
 
@@ -66,7 +74,7 @@ class ScriptExecutor:
         spec = self._scripts[name]
         key_list = self._ordered(spec, "KEYS", spec.keys, keys, spec.variadic_keys, extra_keys)
         arg_list = self._ordered(spec, "ARGV", spec.args, args, spec.variadic_args, extra_args)
-        if self._tracer is None:
+        if self._tracer is None or _unsampled_parent():
             return await self._call(spec, key_list, arg_list, None)
         # Domain outcomes (NOT_FOUND, ...) are results, not span errors; Redis faults and contract
         # bugs are errors, recorded with error.type.
