@@ -18,7 +18,8 @@
 -- ARGV[5..] candidate_ids  strings  the ids of KEYS[8..], same order
 --
 -- Returns {code, payload}:
---   OK         payload = {"tasks":[snapshot...],"free":n,"stale":n,"denied":n}
+--   OK         payload = {"tasks":[snapshot...],"free":n,"stale":n,"denied":n,"behind":b,
+--                        "pending":n,"head":[id...]} (as TASK_CLAIM's)
 --   NOT_FOUND  payload = message; the worker is not registered
 --
 -- Events: ASSIGNED (one per task handed over)
@@ -34,8 +35,8 @@ if not capacity then
 end
 local free = tonumber(capacity) - redis.call('ZCARD', k.held)
 if free <= 0 then
-  return claim_reply({}, 0, 0, 0)
+  return claim_reply({}, 0, 0, 0, false, k)
 end
-local taken, stale, denied =
+local taken, stale, denied, behind =
   take_candidates(8, 5, worker_id, math.min(max_tasks, free), now_ms, maxlen, 'assigned', k)
-return claim_reply(taken, free - #taken, stale, denied)
+return claim_reply(taken, free - #taken, stale, denied, behind, k)

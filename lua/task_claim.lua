@@ -1,8 +1,9 @@
 -- TASK_CLAIM: hand up to max_tasks pending tasks to a live worker, highest priority first.
 --
--- The caller reads candidate ids from the head of the pending queue (ZRANGE) and passes their keys,
--- so every key is declared; this script takes only candidates that are still pending, so a candidate
--- another claimer took first is skipped (counted as stale) and exactly one worker ever wins a task.
+-- The caller passes candidate ids from the head of the pending queue (read with ZRANGE, or the head
+-- a previous claim returned) and their keys, so every key is declared; this script takes only
+-- candidates that are still pending, in queue order, so a candidate another claimer took first is
+-- skipped (counted as stale) and exactly one worker ever wins a task.
 --
 -- KEYS[1] instance         cb:instance:{worker}          HASH    the worker's registration
 -- KEYS[2] held             cb:queue:instance:{worker}    ZSET    tasks the worker holds, score = seq
@@ -22,9 +23,13 @@
 -- ARGV[7..] candidate_ids  strings  the ids of KEYS[8..], same order
 --
 -- Returns {code, payload}:
---   OK                       payload = {"tasks":[snapshot...],"free":n,"stale":n,"denied":n}
+--   OK                       payload = {"tasks":[snapshot...],"free":n,"stale":n,"denied":n,
+--                            "behind":bool,"pending":n,"head":[id...]}
 --                            free = capacity left after this call, stale = candidates no longer
---                            pending, denied = candidates whose deny list names the worker
+--                            pending, denied = candidates whose deny list names the worker,
+--                            behind = stopped because a task not among the candidates ranks first
+--                            (tasks are only ever taken in queue order), pending = queue length,
+--                            head = the first 64 pending ids (the next claim's candidates)
 --   INSTANCE_NOT_REGISTERED  payload = message
 --   INSTANCE_OFFLINE         payload = message
 --   AT_CAPACITY              payload = message; the worker already holds max_tasks tasks
@@ -48,6 +53,6 @@ if free <= 0 then
     ' tasks, its max_tasks; complete or release one first'}
 end
 
-local taken, stale, denied =
+local taken, stale, denied, behind =
   take_candidates(8, 7, worker_id, math.min(max_tasks, free), now_ms, maxlen, event_type, k)
-return claim_reply(taken, free - #taken, stale, denied)
+return claim_reply(taken, free - #taken, stale, denied, behind, k)

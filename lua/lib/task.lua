@@ -81,17 +81,24 @@ local function hand_over(task_key, task_id, instance_id, now_ms, k)
 end
 
 -- Take up to `want` of the candidates KEYS[first_key..] (their ids from ARGV[first_arg..]) that
--- are still pending and do not deny worker_id, appending one event_type event each.
--- Returns the taken snapshots, and how many candidates were stale (no longer pending) or denied.
+-- are still pending and do not deny worker_id, appending one event_type event each, strictly in
+-- queue order: a candidate is taken only if every pending task ranked before it was a candidate
+-- too (and denied this worker). Returns the taken snapshots; how many candidates were stale (no
+-- longer pending) or denied; and `behind`: true when a pending task the caller did not pass ranks
+-- first (the candidates were read before it arrived), so the caller must pass the new head.
 local function take_candidates(first_key, first_arg, worker_id, want, now_ms, maxlen, event_type, k)
-  local taken, stale, denied = {}, 0, 0
+  local taken, stale, denied, behind = {}, 0, 0, false
   for i = first_key, #KEYS do
     if #taken >= want then
       break
     end
     local task_key, task_id = KEYS[i], ARGV[i - first_key + first_arg]
-    if not redis.call('ZSCORE', k.pending, task_id) then
+    local rank = redis.call('ZRANK', k.pending, task_id)
+    if not rank then
       stale = stale + 1
+    elseif rank ~= denied then
+      behind = true
+      break
     elseif json_list_contains(redis.call('HGET', task_key, 'deny'), worker_id) then
       denied = denied + 1
     else
@@ -101,13 +108,25 @@ local function take_candidates(first_key, first_arg, worker_id, want, now_ms, ma
       taken[#taken + 1] = snapshot
     end
   end
-  return taken, stale, denied
+  return taken, stale, denied, behind
 end
 
--- The reply of a claim-like script: {"tasks":[...],"free":n,"stale":n,"denied":n}.
-local function claim_reply(taken, free, stale, denied)
+-- How many ids of the head of the pending queue a claim-like reply carries (see claim_reply).
+local HEAD_HINT = 64
+
+-- The reply of a claim-like script: {"tasks":[...],"free":n,"stale":n,"denied":n,"behind":b,
+-- "pending":n,"head":[ids]}: pending = the queue's length after the call, head = its first
+-- HEAD_HINT ids, which the caller may pass as the next claim's candidates without reading the
+-- queue first (this script re-checks them, so a stale hint costs a retry, never a wrong claim).
+local function claim_reply(taken, free, stale, denied, behind, k)
+  local head = redis.call('ZRANGE', k.pending, 0, HEAD_HINT - 1)
+  local quoted = {}
+  for i = 1, #head do
+    quoted[i] = cjson.encode(head[i])
+  end
   return {'OK', '{"tasks":[' .. table.concat(taken, ',') .. '],"free":' .. free ..
-    ',"stale":' .. stale .. ',"denied":' .. denied .. '}'}
+    ',"stale":' .. stale .. ',"denied":' .. denied .. ',"behind":' .. tostring(behind) ..
+    ',"pending":' .. redis.call('ZCARD', k.pending) .. ',"head":[' .. table.concat(quoted, ',') .. ']}'}
 end
 
 -- Give a held task back to the queue at its original place (used when a holder releases it,

@@ -13,6 +13,7 @@ from claudebench.scripts.results import ResultCode
 from claudebench.store.errors import DomainError
 from claudebench.store.instances import InstanceStore
 from claudebench.store.tasks import TaskStore
+from tests.conftest import ON_CLUSTER
 from tests.invariants import assert_consistent, stream_events
 from tests.lua.conftest import TTL_MS, FakeClock
 
@@ -149,11 +150,82 @@ async def test_store_reads_past_denied_tasks(
     store: TaskStore, instances: InstanceStore, redis_client: aioredis.Redis, keys: Keyspace
 ) -> None:
     await instances.register("w1", ["worker"], 100, {})
-    for i in range(40):
+    await instances.register("w2", ["worker"], 100, {})
+    for i in range(80):
         await store.create(f"task {i}", 50, {}, task_id=f"t-{i:02d}")
-        if i < 35:
+        if i < 75:  # more than the head a claim returns (64): w1 must read past them
             await redis_client.hset(keys.task(f"t-{i:02d}"), "deny", json.dumps(["w1"]))
+    await store.claim("w2", 1)  # takes t-00 and leaves the head as a hint
 
     claimed = await store.claim("w1", 3)
 
-    assert [t["id"] for t in claimed] == ["t-35", "t-36", "t-37"]
+    assert [t["id"] for t in claimed] == ["t-75", "t-76", "t-77"]
+
+
+def claim_keys(keys: Keyspace, worker: str) -> dict[str, str]:
+    return {
+        "instance": keys.instance(worker),
+        "held": keys.held(worker),
+        "pending": keys.pending,
+        "idx_pending": keys.status_index("pending"),
+        "idx_in_progress": keys.status_index("in_progress"),
+        "events": keys.events,
+        "queue_metrics": keys.queue_metrics,
+    }
+
+
+async def test_a_pending_task_ahead_of_the_candidates_stops_the_script(
+    store: TaskStore, instances: InstanceStore, executor: ScriptExecutor, keys: Keyspace, clock: FakeClock
+) -> None:
+    """Candidates read before a higher-priority task arrived are never taken before it: the script
+    stops ("behind") and returns the current head for the next round."""
+    await instances.register("w1", ["worker"], 10, {})
+    await store.create("old", 50, {}, task_id="t-old")
+    await store.create("urgent", 90, {}, task_id="t-urgent")
+    result = await executor.run(
+        "TASK_CLAIM",
+        keys=claim_keys(keys, "w1"),
+        args={
+            "worker_id": "w1",
+            "now_ms": clock(),
+            "ttl_ms": TTL_MS,
+            "max_tasks": 1,
+            "maxlen": 1000,
+            "event_type": "claimed",
+        },
+        extra_keys=[keys.task("t-old")],
+        extra_args=["t-old"],
+    )
+    outcome = json.loads(result.payload)
+    assert outcome["tasks"] == []
+    assert outcome["behind"] is True
+    assert outcome["head"] == ["t-urgent", "t-old"]
+    assert outcome["pending"] == 2
+
+
+async def test_a_stale_hint_never_breaks_queue_order(store: TaskStore, instances: InstanceStore) -> None:
+    await instances.register("w1", ["worker"], 10, {})
+    for i in range(3):
+        await store.create(f"task {i}", 50, {}, task_id=f"t-{i}")
+    assert [t["id"] for t in await store.claim("w1", 1)] == ["t-0"]  # leaves [t-1, t-2] as hint
+    await store.create("urgent", 99, {}, task_id="t-urgent")
+    assert [t["id"] for t in await store.claim("w1", 2)] == ["t-urgent", "t-1"]
+
+
+@pytest.mark.skipif(ON_CLUSTER, reason="counts commands on one Redis")
+async def test_a_claim_after_a_claim_reads_no_candidates_from_redis(
+    store: TaskStore, instances: InstanceStore, redis_client: aioredis.Redis
+) -> None:
+    """The head a claim returns is the next claim's candidates: one round trip per claim."""
+    await instances.register("w1", ["worker"], 100, {})
+    for i in range(20):
+        await store.create(f"task {i}", 50, {}, task_id=f"t-{i:02d}")
+    await store.claim("w1", 1)
+    await redis_client.config_resetstat()
+    claimed = [t["id"] for _ in range(5) for t in await store.claim("w1", 2)]
+    assert claimed == [f"t-{i:02d}" for i in range(1, 11)]
+    stats = await redis_client.info("commandstats")
+    assert stats["cmdstat_evalsha"]["calls"] == 5
+    # Commands a script runs count too: the one ZRANGE per claim is the script's own (the head it
+    # returns), none was sent before it.
+    assert stats["cmdstat_zrange"]["calls"] == 5

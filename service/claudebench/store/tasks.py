@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from claudebench.keys import TASK_STATUSES, Keyspace
 from claudebench.scripts.results import ResultCode
@@ -22,6 +22,8 @@ CLAIM_SLACK = 32
 # Rounds of "read candidates, claim" before a claim returns what it has. Each round that comes back
 # short lost races to claimers that did take tasks, so the queue is moving.
 CLAIM_ROUNDS = 10
+# At most this many candidate keys in one claim call (a long prefix of tasks denying the worker).
+MAX_CANDIDATES = 1000
 # Retries of an update/delete whose holder changed between the read and the script.
 STALE_RETRIES = 5
 # Capacities are at most 1000 (Register validates), so this means "up to the free capacity".
@@ -59,6 +61,9 @@ class TaskPage:
 
 class TaskStore(Store[TaskStoreSettings]):
     """Creates, claims, assigns, updates, completes, releases, deletes and lists tasks."""
+
+    # The head of the pending queue returned by the latest claim (ids): the next claim's candidates.
+    _head_hint: Sequence[str] = ()
 
     async def create(
         self,
@@ -186,12 +191,50 @@ class TaskStore(Store[TaskStoreSettings]):
     async def _take(self, worker_id: str, max_tasks: int, auto_assign: bool) -> list[TaskSnapshot]:
         k = self._keys
         claimed: list[TaskSnapshot] = []
-        offset = 0  # candidates at the head that this worker may not take (deny lists)
+        denied_prefix = 0  # pending tasks at the head that this worker may not take (deny lists)
+        # The head of the queue as the latest claim on this server left it: usually still right, and
+        # it saves a ZRANGE round trip. The script re-checks every candidate and the queue order, so a
+        # stale hint costs one more round, never a wrong or out-of-order claim.
+        candidates = list(self._head_hint[: max_tasks + CLAIM_SLACK])
         for _ in range(CLAIM_ROUNDS):
             want = max_tasks - len(claimed)
-            window = want + CLAIM_SLACK
-            candidates = cast(list[str], await self._client.zrange(k.pending, offset, offset + window - 1))
-            keys = {
+            if not candidates:
+                window = min(denied_prefix + want + CLAIM_SLACK, MAX_CANDIDATES)
+                candidates = cast(list[str], await self._client.zrange(k.pending, 0, window - 1))
+            # Called even with no candidate: it checks the worker (registered, live, not full).
+            outcome = await self._claim_round(worker_id, want, auto_assign, candidates, bool(claimed))
+            if outcome is None:
+                break  # e.g. capacity taken meanwhile by a concurrent claim of the same worker
+            self._head_hint = outcome["head"]
+            claimed.extend(outcome["tasks"])
+            if len(claimed) >= max_tasks or outcome["free"] == 0 or outcome["pending"] == 0:
+                break
+            if outcome["denied"] and not outcome["behind"]:
+                denied_prefix = outcome["denied"]  # read past them (from the head: order holds)
+                candidates = []
+            else:
+                # Behind (a task arrived ahead of the candidates) or taken by others: the head the
+                # script just returned is the next round's candidates.
+                candidates = outcome["head"][: max_tasks - len(claimed) + CLAIM_SLACK + denied_prefix]
+        return claimed
+
+    async def _claim_round(
+        self, worker_id: str, want: int, auto_assign: bool, candidates: list[str], tolerate_refusal: bool
+    ) -> dict[str, Any] | None:
+        """One TASK_CLAIM (or AUTO_ASSIGN_TASKS) call; None when it refused after an earlier round
+        took tasks (the refusal is raised when nothing was taken yet)."""
+        k = self._keys
+        args: dict[str, str | int] = {
+            "worker_id": worker_id,
+            "now_ms": self._clock(),
+            "max_tasks": want,
+            "maxlen": self._settings.event_retention,
+        }
+        if not auto_assign:
+            args |= {"ttl_ms": self._settings.instance_ttl_ms, "event_type": "claimed"}
+        result = await self._run(
+            "AUTO_ASSIGN_TASKS" if auto_assign else "TASK_CLAIM",
+            keys={
                 "instance": k.instance(worker_id),
                 "held": k.held(worker_id),
                 "pending": k.pending,
@@ -199,32 +242,14 @@ class TaskStore(Store[TaskStoreSettings]):
                 "idx_in_progress": k.status_index("in_progress"),
                 "events": k.events,
                 "queue_metrics": k.queue_metrics,
-            }
-            args: dict[str, str | int] = {
-                "worker_id": worker_id,
-                "now_ms": self._clock(),
-                "max_tasks": want,
-                "maxlen": self._settings.event_retention,
-            }
-            if not auto_assign:
-                args |= {"ttl_ms": self._settings.instance_ttl_ms, "event_type": "claimed"}
-            result = await self._run(
-                "AUTO_ASSIGN_TASKS" if auto_assign else "TASK_CLAIM",
-                keys=keys,
-                args=args,
-                extra_keys=[k.task(t) for t in candidates],
-                extra_args=candidates,
-            )
-            if not result.ok and claimed:
-                break  # e.g. capacity taken meanwhile by a concurrent claim of the same worker
-            outcome = json.loads(ok_payload(result))
-            claimed.extend(outcome["tasks"])
-            if len(claimed) >= max_tasks or outcome["free"] == 0:
-                break
-            if len(candidates) < window and outcome["stale"] == 0:
-                break  # the queue holds nothing more for this worker
-            offset += outcome["denied"]
-        return claimed
+            },
+            args=args,
+            extra_keys=[k.task(t) for t in candidates],
+            extra_args=candidates,
+        )
+        if not result.ok and tolerate_refusal:
+            return None
+        return cast(dict[str, Any], json.loads(ok_payload(result)))
 
     async def assign(self, task_id: str, instance_id: str) -> TaskSnapshot:
         k = self._keys
