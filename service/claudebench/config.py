@@ -31,6 +31,8 @@ class Settings:
     # "cb:..." layout (standalone Redis only; on a cluster the namespace "default" is used).
     namespace: str | None = None
     event_retention: int = 100_000
+    # Also drop task events older than this many seconds (0: keep them, the count above rules).
+    event_retention_s: float = 0.0
     # WatchTasks: events buffered per subscriber before it is cut off as too slow, and how long a
     # subscriber whose filter matches nothing waits before it is sent a bookmark.
     watch_buffer_events: int = 10_000

@@ -31,6 +31,7 @@ from claudebench.redis_connect import REDIS_FAULTS, as_cluster_url, connect, is_
 from claudebench.redis_connect import close as close_redis
 from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.registry import load_scripts, script_version
+from claudebench.store.clock import wall_clock_ms
 from claudebench.store.coordination import CoordinationSettings, CoordinationStore
 from claudebench.store.hooks import HookSettings, HookStore
 from claudebench.store.instances import FleetSettings, InstanceStore
@@ -248,6 +249,10 @@ class ClaudebenchServer:
             asyncio.create_task(self._watch_redis(), name="claudebench-redis-health"),
             asyncio.create_task(self._flush_metrics_forever(), name="claudebench-metrics"),
         ]
+        if settings.event_retention_s > 0:
+            self._background.append(
+                asyncio.create_task(self._trim_events_forever(), name="claudebench-event-retention")
+            )
         return self.port
 
     @property
@@ -285,6 +290,19 @@ class ClaudebenchServer:
                 await self._flush_metrics()
             except REDIS_FAULTS as exc:
                 log.warning("metrics flush postponed: %s", exc)
+
+    async def _trim_events_forever(self) -> None:
+        """Age retention: every tenth of the age (at most 5 s), XTRIM MINID ~ (now - age). Every
+        replica does it; trimming is idempotent. Like MAXLEN ~, Redis drops whole stream nodes, so
+        entries up to one node (100 entries) past the age may stay a little longer."""
+        age_ms = int(self.settings.event_retention_s * 1000)
+        while True:
+            await asyncio.sleep(min(5.0, self.settings.event_retention_s / 10))
+            try:
+                oldest_kept = wall_clock_ms() - age_ms
+                await self.redis.xtrim(self._keys.events, minid=f"{oldest_kept}-0", approximate=True)
+            except REDIS_FAULTS as exc:
+                log.warning("event retention postponed: %s", exc)
 
     async def _redis_ready(self, was_serving: bool) -> bool:
         """Redis answers, and (when it comes back) holds our key schema and our scripts: a Redis

@@ -305,3 +305,33 @@ async def test_a_subscriber_after_an_idle_spell_sees_only_what_it_asked_for(
     assert [e.task_id for e in await read(replay, 6)] == [*idle, fresh]
     live.cancel()
     replay.cancel()
+
+
+async def test_age_retention_drops_old_events_and_their_cursors_are_refused(
+    settings: Settings, redis_client: aioredis.Redis, keys: Keyspace
+) -> None:
+    settings = dataclasses.replace(settings, event_retention_s=1.0)
+    assert settings.redis_url is not None
+    app = ClaudebenchServer(settings, settings.redis_url)
+    await app.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
+    try:
+        tasks = tasks_pb2_grpc.TaskServiceStub(channel)
+        old = await tasks.CreateTasks(
+            pb.CreateTasksRequest(tasks=[pb.CreateTaskRequest(text=f"old {i}") for i in range(250)])
+        )
+        first_old = (await stored_ids(redis_client, keys))[0]
+        await asyncio.sleep(1.6)  # older than the age, and a trim has run since
+        fresh = (await tasks.CreateTask(pb.CreateTaskRequest(text="fresh"))).task.id
+        remaining = await stored_ids(redis_client, keys)
+        assert len(remaining) < 101, "whole nodes of old events should be gone"
+        watch = tasks.WatchTasks(pb.WatchTasksRequest(after_event_id=first_old))
+        assert "re-list with ListTasks" in await rpc_error(watch.read(), grpc.StatusCode.OUT_OF_RANGE)
+        replay = tasks.WatchTasks(pb.WatchTasksRequest(after_event_id="0"))
+        events = await read(replay, len(remaining))
+        assert events[-1].task_id == fresh
+        assert len(old.tasks) == 250
+        replay.cancel()
+    finally:
+        await close_channel(channel)
+        await app.stop(grace_s=0)

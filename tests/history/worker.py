@@ -106,6 +106,16 @@ def main() -> None:
             )
             if claimed is not None:
                 held.extend(t.id for t in claimed.tasks)
+            elif rec.last == "indeterminate" or len(held) >= 3:
+                # A claim whose reply was lost may have handed us tasks: ask what we hold, as a
+                # real worker reconciles after a reconnect (a read: not part of the history).
+                mine = rec.call(
+                    "list",
+                    "",
+                    lambda: tasks.ListTasks(tasks_pb2.ListTasksRequest(assigned_to=worker), timeout=2),
+                )
+                if mine is not None:
+                    held = [t.id for t in mine.tasks]
             if dies_at is not None and time.monotonic() > dies_at and held:
                 os._exit(0)  # dies holding tasks: recovery must hand them back
             for task_id in list(held):
