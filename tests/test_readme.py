@@ -21,3 +21,14 @@ def test_ci_runs_the_readme_test_command() -> None:
     test = readme_commands()[1]
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert test in ci_lines
+
+
+def test_every_setting_is_documented() -> None:
+    """Each setting's environment variable appears in the README (its configuration table)."""
+    from dataclasses import fields
+
+    from claudebench.config import Settings, env_name
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [env_name(f.name) for f in fields(Settings) if env_name(f.name) not in readme]
+    assert missing == []

@@ -102,13 +102,18 @@ _ENV_NAMES = {
 }
 
 
+def env_name(setting: str) -> str:
+    """The environment variable of a setting (CLAUDEBENCH_<NAME>, or its OpenTelemetry name)."""
+    return _ENV_NAMES.get(setting, _ENV_PREFIX + setting.upper())
+
+
 def from_environment(environ: Mapping[str, str] | None = None) -> Settings:
     """Defaults overridden by CLAUDEBENCH_<SETTING> variables (e.g. CLAUDEBENCH_REDIS_URL)."""
     env = os.environ if environ is None else environ
     defaults = Settings()
     values: dict[str, Any] = {}
     for f in fields(Settings):
-        name = _ENV_NAMES.get(f.name, _ENV_PREFIX + f.name.upper())
+        name = env_name(f.name)
         raw = env.get(name)
         if raw is None or raw == "":
             continue
