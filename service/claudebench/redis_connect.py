@@ -8,13 +8,30 @@ the other nodes itself and follows MOVED/ASK redirections and failovers.
 
 from __future__ import annotations
 
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
+from redis.typing import EncodableT
 
 RedisClient = aioredis.Redis | RedisCluster
+
+
+class HiredisPackingConnection(aioredis.Connection):
+    """redis-py's asyncio connection packs commands in Python (its sync one uses hiredis when it is
+    installed); this one packs them with hiredis's C packer: the same bytes, a fraction of the CPU
+    (it showed as ~5-13 % of the server process under load)."""
+
+    def pack_command(self, *args: EncodableT) -> list[bytes]:
+        command = args[0]
+        if isinstance(command, str) and " " in command:  # "SCRIPT LOAD": two protocol arguments
+            args = (*command.split(), *args[1:])
+        # cast: hiredis's stub types the argument as a one-element tuple; it takes any length.
+        return [hiredis.pack_command(cast(Any, args))]
+
 
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
@@ -68,6 +85,8 @@ def connect(url: str, *, timeout_s: float, max_connections: int) -> RedisClient:
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
     )
+    if pool.connection_class is aioredis.Connection:  # plain TCP (TLS and unix sockets keep theirs)
+        pool.connection_class = HiredisPackingConnection
     return aioredis.Redis(connection_pool=pool)
 
 
