@@ -12,7 +12,6 @@ import redis.asyncio as aioredis
 from claudebench.client import Client
 from claudebench.config import Settings
 from claudebench.keys import Keyspace
-from claudebench.redis_connect import close as close_redis
 from claudebench.server import ClaudebenchServer, IncompatibleSchemaError
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
 
@@ -120,8 +119,6 @@ async def test_a_server_refuses_data_of_another_key_schema(
     app = ClaudebenchServer(settings, settings.redis_url)
     with pytest.raises(IncompatibleSchemaError, match="key-schema version 999"):
         await app.start()
-    await close_redis(app.redis)
-    await app.hub.close()
 
 
 async def test_task_commands_for_people_and_machines(server: ClaudebenchServer) -> None:

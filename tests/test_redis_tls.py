@@ -13,7 +13,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from claudebench.config import Settings
 from claudebench.embedded_redis import EmbeddedRedis, free_port
-from claudebench.redis_connect import close as close_redis
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
 from tests.api.helpers import close_channel
@@ -73,5 +72,3 @@ async def test_an_unverifiable_redis_certificate_is_refused(
     app = ClaudebenchServer(Settings(listen="127.0.0.1:0", redis_url=url, data_dir=tmp_path), url)
     with pytest.raises(RedisConnectionError, match=r"(?i)certificate"):
         await app.start()
-    await app.hub.close()
-    await close_redis(app.redis)

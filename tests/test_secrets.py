@@ -13,7 +13,6 @@ import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError
 
 from claudebench.config import Settings
-from claudebench.redis_connect import close as close_redis
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
 from tests.api.helpers import close_channel
@@ -85,7 +84,5 @@ async def test_a_wrong_redis_password_fails_start_up_without_echoing_it(
     app = ClaudebenchServer(settings, url)
     with pytest.raises(AuthenticationError) as failed:
         await app.start()
-    await app.hub.close()
-    await close_redis(app.redis)
     assert "not-the-password-77" not in str(failed.value)
     assert "not-the-password-77" not in caplog.text

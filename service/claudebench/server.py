@@ -138,7 +138,19 @@ class ClaudebenchServer:
         self._interceptors = interceptors
 
     async def start(self) -> int:
-        """Load every script into Redis (failing fast), then serve. Returns the bound port."""
+        """Load every script into Redis (failing fast), then serve. Returns the bound port. A start
+        that fails (Redis unreachable, wrong credentials, another key schema) leaves nothing open."""
+        try:
+            return await self._start()
+        except BaseException:
+            await cancel_and_wait(self._background)
+            await self.hub.close()
+            if self._server is not None:
+                await self._server.stop(0)
+            await close_redis(self.redis)
+            raise
+
+    async def _start(self) -> int:
         await self._claim_key_schema()
         shas = await self.executor.load_all()
         log.info(
