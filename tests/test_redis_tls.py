@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 import trustme
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -15,7 +14,7 @@ from claudebench.config import Settings
 from claudebench.embedded_redis import EmbeddedRedis, free_port
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
-from tests.api.helpers import close_channel
+from tests.api.helpers import serving
 
 
 @pytest.fixture(scope="module")
@@ -50,18 +49,12 @@ def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, P
 async def test_the_server_works_over_rediss(tls_redis: tuple[int, Path], tmp_path: Path) -> None:
     port, ca_file = tls_redis
     url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={ca_file}"
-    app = ClaudebenchServer(Settings(listen="127.0.0.1:0", redis_url=url, data_dir=tmp_path), url)
-    await app.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
-    try:
+    async with serving(Settings(listen="127.0.0.1:0", redis_url=url, data_dir=tmp_path)) as (_, channel):
         tasks = tasks_pb2_grpc.TaskServiceStub(channel)
         created = await tasks.CreateTask(tasks_pb2.CreateTaskRequest(text="over tls"))
         watch = tasks.WatchTasks(tasks_pb2.WatchTasksRequest(after_event_id="0"))
         assert (await watch.read()).event.task_id == created.task.id  # the event reader too
         watch.cancel()
-    finally:
-        await close_channel(channel)
-        await app.stop(grace_s=0)
 
 
 async def test_an_unverifiable_redis_certificate_is_refused(

@@ -15,7 +15,7 @@ from redis.exceptions import AuthenticationError
 from claudebench.config import Settings
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
-from tests.api.helpers import close_channel
+from tests.api.helpers import serving
 
 REDIS_PASSWORD = "s3cret-redis-pw-4f1"
 ADMIN_TOKEN = "tok-admin-9c2e77"
@@ -44,11 +44,8 @@ async def test_an_acl_user_serves_and_no_secret_is_logged_or_echoed(
     url = with_credentials(settings.redis_url, acl_user, REDIS_PASSWORD)
     settings = dataclasses.replace(settings, redis_url=url, auth_tokens=f"{ADMIN_TOKEN}:admin")
     caplog.set_level(logging.DEBUG)
-    app = ClaudebenchServer(settings, url)
-    await app.start()
     details: list[str] = []
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
-    try:
+    async with serving(settings) as (_, channel):
         tasks = tasks_pb2_grpc.TaskServiceStub(channel)
         admin = (("authorization", f"Bearer {ADMIN_TOKEN}"),)
         created = await tasks.CreateTask(tasks_pb2.CreateTaskRequest(text="acl"), metadata=admin)
@@ -66,9 +63,6 @@ async def test_an_acl_user_serves_and_no_secret_is_logged_or_echoed(
         with pytest.raises(grpc.aio.AioRpcError) as missing:
             await tasks.GetTask(tasks_pb2.GetTaskRequest(task_id="nope"), metadata=admin)
         details.append(missing.value.details() or "")
-    finally:
-        await close_channel(channel)
-        await app.stop(grace_s=0)
     assert caplog.records, "nothing was logged: the check below would prove nothing"
     for secret in SECRETS:
         assert secret not in caplog.text

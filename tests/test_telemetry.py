@@ -35,7 +35,7 @@ from claudebench.scripts.registry import load_scripts
 from claudebench.server import ClaudebenchServer
 from claudebench.telemetry import Telemetry, build_telemetry
 from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
-from tests.api.helpers import close_channel
+from tests.api.helpers import close_channel, serving
 
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 PARENT_SPAN_ID = 0x00F067AA0BA902B7
@@ -222,15 +222,12 @@ class _Receiver(trace_service_pb2_grpc.TraceServiceServicer):
 
 async def create_one_task_and_flush(settings: Settings, telemetry: Telemetry) -> None:
     """Serve with `telemetry`, make one CreateTask call, stop, and flush the exporters."""
-    assert settings.redis_url is not None
-    app = ClaudebenchServer(settings, settings.redis_url, telemetry)
-    await app.start()
     try:
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
-        await tasks_pb2_grpc.TaskServiceStub(channel).CreateTask(tasks_pb2.CreateTaskRequest(text="exported"))
-        await close_channel(channel)
+        async with serving(settings, telemetry) as (_, channel):
+            await tasks_pb2_grpc.TaskServiceStub(channel).CreateTask(
+                tasks_pb2.CreateTaskRequest(text="exported")
+            )
     finally:
-        await app.stop(grace_s=0)
         # The exporters are synchronous: flush them off the event loop the receivers may run on.
         await asyncio.to_thread(telemetry.shutdown)
 

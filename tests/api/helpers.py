@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 import pytest
 
+from claudebench.config import Settings
 from claudebench.server import ClaudebenchServer
+from claudebench.telemetry import Telemetry
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
 
 Tasks = tasks_pb2_grpc.TaskServiceStub
@@ -62,3 +64,19 @@ async def subscribed(server: ClaudebenchServer, count: int) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"{server.hub.subscriber_count} subscriptions, expected {count}")
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    settings: Settings, telemetry: Telemetry | None = None
+) -> AsyncIterator[tuple[ClaudebenchServer, grpc.aio.Channel]]:
+    """A server on `settings` (and its redis_url) with a client channel; both closed afterwards."""
+    assert settings.redis_url is not None
+    app = ClaudebenchServer(settings, settings.redis_url, telemetry)
+    await app.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
+    try:
+        yield app, channel
+    finally:
+        await close_channel(channel)
+        await app.stop(grace_s=0)

@@ -17,7 +17,7 @@ from claudebench.keys import Keyspace
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2_grpc
 from claudebench.v1 import tasks_pb2 as pb
-from tests.api.helpers import close_channel, rpc_error, subscribed
+from tests.api.helpers import close_channel, rpc_error, serving, subscribed
 from tests.invariants import entries
 
 Tasks = tasks_pb2_grpc.TaskServiceStub
@@ -310,12 +310,7 @@ async def test_a_subscriber_after_an_idle_spell_sees_only_what_it_asked_for(
 async def test_age_retention_drops_old_events_and_their_cursors_are_refused(
     settings: Settings, redis_client: aioredis.Redis, keys: Keyspace
 ) -> None:
-    settings = dataclasses.replace(settings, event_retention_s=1.0)
-    assert settings.redis_url is not None
-    app = ClaudebenchServer(settings, settings.redis_url)
-    await app.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
-    try:
+    async with serving(dataclasses.replace(settings, event_retention_s=1.0)) as (_, channel):
         tasks = tasks_pb2_grpc.TaskServiceStub(channel)
         old = await tasks.CreateTasks(
             pb.CreateTasksRequest(tasks=[pb.CreateTaskRequest(text=f"old {i}") for i in range(250)])
@@ -332,6 +327,3 @@ async def test_age_retention_drops_old_events_and_their_cursors_are_refused(
         assert events[-1].task_id == fresh
         assert len(old.tasks) == 250
         replay.cancel()
-    finally:
-        await close_channel(channel)
-        await app.stop(grace_s=0)

@@ -24,7 +24,7 @@ from claudebench.redis_connect import close as close_redis
 from claudebench.redis_connect import connect
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import hooks_pb2, hooks_pb2_grpc, system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
-from tests.api.helpers import close_channel, create
+from tests.api.helpers import create, serving
 from tests.concurrency.claimer import race
 from tests.invariants import assert_consistent, stream_events
 
@@ -138,12 +138,7 @@ async def test_failover_of_the_namespaces_primary(tmp_path: Path) -> None:
     """Kill the primary serving the namespace: calls fail with UNAVAILABLE (never INTERNAL or
     UNKNOWN) until its replica is promoted, then the service serves again by itself."""
     with LocalCluster(tmp_path / "cluster", primaries=3, replicas=1) as cluster:
-        settings = cluster_settings(cluster, "jobs", tmp_path)
-        assert settings.redis_url is not None
-        server = ClaudebenchServer(settings, settings.redis_url)
-        await server.start()
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-        try:
+        async with serving(cluster_settings(cluster, "jobs", tmp_path)) as (_, channel):
             tasks = tasks_pb2_grpc.TaskServiceStub(channel)
             before = await create(tasks, 20)
             victim = cluster.primary_of("cb:{jobs}:x")
@@ -170,9 +165,6 @@ async def test_failover_of_the_namespaces_primary(tmp_path: Path) -> None:
                 got = await tasks.GetTask(tasks_pb2.GetTaskRequest(task_id=task_id), timeout=5)
                 assert got.task.id == task_id
             assert cluster.primary_of("cb:{jobs}:x") != victim
-        finally:
-            await close_channel(channel)
-            await server.stop(grace_s=0)
 
 
 def test_a_redis_cluster_is_reached_with_a_flag_or_a_url() -> None:
