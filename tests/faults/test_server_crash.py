@@ -4,11 +4,8 @@ carry on, and the tasks of a worker that died with it come back through failure 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,36 +15,10 @@ import pytest
 from claudebench.embedded_redis import free_port
 from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 from tests.api.helpers import close_channel
+from tests.server_process import spawn_server
 
-
-def replica(redis_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "CLAUDEBENCH_INSTANCE_TTL_MS": "600",
-        "CLAUDEBENCH_RECOVERY_INTERVAL_S": "0.2",
-    }
-    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "claudebench",
-                "serve",
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--redis-url",
-                redis_url,
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 20
-    while b"claudebench serving on" not in log.read_bytes():
-        assert process.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, "the replica did not start"
-        time.sleep(0.05)
-    return process
+# Short liveness so the dead worker's tasks come back within the test.
+REPLICA_ENV = {"CLAUDEBENCH_INSTANCE_TTL_MS": "600", "CLAUDEBENCH_RECOVERY_INTERVAL_S": "0.2"}
 
 
 @pytest.fixture
@@ -58,8 +29,8 @@ def replicas(
 
     redis.Redis.from_url(redis_server_url).flushdb()
     port_a, port_b = free_port(), free_port()
-    a = replica(redis_server_url, port_a, tmp_path / "a.log")
-    b = replica(redis_server_url, port_b, tmp_path / "b.log")
+    a = spawn_server(redis_server_url, port_a, REPLICA_ENV, tmp_path / "a.log")
+    b = spawn_server(redis_server_url, port_b, REPLICA_ENV, tmp_path / "b.log")
     yield a, port_a, b, port_b
     for process in (a, b):
         if process.poll() is None:

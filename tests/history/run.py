@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -19,12 +18,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
 
-import grpc
 import redis
 
 from claudebench.embedded_redis import EmbeddedRedis, free_port
 from claudebench.keys import TASK_STATUSES, Keyspace
 from tests.history.checker import check
+from tests.server_process import spawn_server
 
 ROOT = Path(__file__).resolve().parents[2]
 # Short liveness so deaths are recovered within the run; a short Redis timeout so calls during the
@@ -48,40 +47,6 @@ class Report:
     events: dict[str, int]
     tasks: int
     violations: list[str]
-
-
-def _server(redis_url: str, port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "claudebench",
-            "serve",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--redis-url",
-            redis_url,
-        ],
-        env={**os.environ, **SERVER_ENV},
-        cwd=ROOT,
-    )
-
-
-def _wait_serving(port: int) -> None:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    deadline = time.monotonic() + 20
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub: Any = health_pb2_grpc.HealthStub(channel)
-        while True:
-            try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                    return
-            except grpc.RpcError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server on {port} did not start")
-            time.sleep(0.05)
 
 
 def _final_state(client: redis.Redis, keys: Keyspace) -> dict[str, Any]:
@@ -110,15 +75,15 @@ def run(
     history_file = workdir / "history.jsonl"
     store = EmbeddedRedis(workdir / "redis", persistent=True, fsync="always").start()
     ports = [free_port(), free_port()]
-    servers = [_server(store.url, port) for port in ports]
     restarts = 0
 
     def worker_args(n: int) -> list[str]:
         return [sys.executable, "-m", "tests.history.worker", f"127.0.0.1:{ports[n % 2]}", f"w{n}"]
 
+    servers: list[subprocess.Popen[bytes]] = []
     try:
         for port in ports:
-            _wait_serving(port)
+            servers.append(spawn_server(store.url, port, SERVER_ENV))
         clients = [
             subprocess.Popen(
                 [*worker_args(n), str(seconds), str(seed * 1000 + n), str(history_file)], cwd=ROOT
