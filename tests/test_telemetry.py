@@ -9,7 +9,7 @@ import json
 import logging
 import threading
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
@@ -232,20 +232,38 @@ async def create_one_task_and_flush(settings: Settings, telemetry: Telemetry) ->
         await asyncio.to_thread(telemetry.shutdown)
 
 
-async def test_spans_reach_a_real_otlp_grpc_receiver(
-    settings: Settings, redis_client: aioredis.Redis, otel_env: pytest.MonkeyPatch
+async def export_to_grpc_collector(
+    settings: Settings,
+    otel_env: pytest.MonkeyPatch,
+    add_servicer: Callable[[Any, grpc.aio.Server], None],
+    receiver: Any,
+    telemetry: Callable[[], Telemetry],
 ) -> None:
-    receiver = _Receiver()
+    """Start an OTLP/gRPC collector serving `receiver`, point the exporters at it, then serve one
+    CreateTask with the telemetry `telemetry()` builds and flush it."""
     collector = grpc.aio.server()
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, collector)
+    add_servicer(receiver, collector)
     port = collector.add_insecure_port("127.0.0.1:0")
     await collector.start()
     otel_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
     otel_env.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
     try:
-        await create_one_task_and_flush(settings, build_telemetry("otlp", "none", "grpc", None))
+        await create_one_task_and_flush(settings, telemetry())
     finally:
         await collector.stop(0)
+
+
+async def test_spans_reach_a_real_otlp_grpc_receiver(
+    settings: Settings, redis_client: aioredis.Redis, otel_env: pytest.MonkeyPatch
+) -> None:
+    receiver = _Receiver()
+    await export_to_grpc_collector(
+        settings,
+        otel_env,
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server,
+        receiver,
+        lambda: build_telemetry("otlp", "none", "grpc", None),
+    )
     assert "EVALSHA TASK_CREATE" in receiver.names
     assert "/claudebench.v1.TaskService/CreateTask" in receiver.names
 
@@ -268,16 +286,13 @@ async def test_metrics_reach_a_real_otlp_grpc_receiver(
     settings: Settings, redis_client: aioredis.Redis, otel_env: pytest.MonkeyPatch
 ) -> None:
     receiver = _MetricsReceiver()
-    collector = grpc.aio.server()
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(receiver, collector)
-    port = collector.add_insecure_port("127.0.0.1:0")
-    await collector.start()
-    otel_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
-    otel_env.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
-    try:
-        await create_one_task_and_flush(settings, build_telemetry("none", "otlp", "grpc", None))
-    finally:
-        await collector.stop(0)
+    await export_to_grpc_collector(
+        settings,
+        otel_env,
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server,
+        receiver,
+        lambda: build_telemetry("none", "otlp", "grpc", None),
+    )
     assert {"script": "TASK_CREATE", "result": "OK"} in receiver.points["claudebench.script.duration"]
     assert any(p.get("rpc.method") == "CreateTask" for p in receiver.points["rpc.server.duration"])
 

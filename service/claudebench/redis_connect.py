@@ -50,32 +50,24 @@ def as_cluster_url(url: str) -> str:
     return f"{scheme}+cluster://{rest}"
 
 
-def _cluster_parts(url: str) -> tuple[str, list[ClusterNode]]:
-    """The URL of the first node (scheme, credentials and query kept) and the other nodes."""
+def _cluster_client(url: str, **options: Any) -> RedisCluster:
+    """redis-py's cluster client from a redis+cluster:// URL: the first node's URL (scheme,
+    credentials and query kept), the other nodes as extra startup nodes."""
     parts = urlsplit(url)
     credentials, _, hosts = parts.netloc.rpartition("@")
     first, *others = hosts.split(",")
     netloc = f"{credentials}@{first}" if credentials else first
     node_url = urlunsplit((_CLUSTER_SCHEMES[parts.scheme], netloc, "", parts.query, ""))
-    nodes = []
-    for other in others:
-        host, _, port = other.rpartition(":")
-        nodes.append(ClusterNode(host, int(port)))
-    return node_url, nodes
+    nodes = [ClusterNode(host, int(port)) for host, _, port in (o.rpartition(":") for o in others)]
+    return RedisCluster.from_url(node_url, startup_nodes=nodes or None, decode_responses=True, **options)
 
 
 def connect(url: str, *, timeout_s: float, max_connections: int) -> RedisClient:
     """The request client: a bounded pool whose callers wait for a free connection (up to the Redis
     timeout) rather than failing at once, so bursts queue instead of opening a connection each."""
     if is_cluster_url(url):
-        node_url, others = _cluster_parts(url)
-        return RedisCluster.from_url(
-            node_url,
-            startup_nodes=others or None,
-            decode_responses=True,
-            max_connections=max_connections,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
+        return _cluster_client(
+            url, max_connections=max_connections, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
@@ -94,14 +86,8 @@ def connect_reader(url: str, *, timeout_s: float, block_s: float) -> RedisClient
     """A client of its own for one blocking reader (XREAD BLOCK), whose socket timeout outlasts the
     block; in a cluster the reader follows the stream key's slot to whichever node serves it."""
     if is_cluster_url(url):
-        node_url, others = _cluster_parts(url)
-        return RedisCluster.from_url(
-            node_url,
-            startup_nodes=others or None,
-            decode_responses=True,
-            max_connections=4,
-            socket_timeout=block_s + timeout_s,
-            socket_connect_timeout=timeout_s,
+        return _cluster_client(
+            url, max_connections=4, socket_timeout=block_s + timeout_s, socket_connect_timeout=timeout_s
         )
     return aioredis.Redis.from_url(
         url,

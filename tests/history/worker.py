@@ -59,19 +59,24 @@ def main() -> None:
     # hold) somewhere in the run.
     dies = worker == "w0" or rng.random() < 0.25
     dies_at = time.monotonic() + rng.uniform(0.3, 0.8) * float(seconds) if dies else None
-    held: list[str] = []
     created = 0
     with open(path, "a") as out, grpc.insecure_channel(address) as channel:
         rec = Recorder(out, worker)
         tasks = tasks_pb2_grpc.TaskServiceStub(channel)
         system = system_pb2_grpc.SystemServiceStub(channel)
-        registered = rec.call(
-            "register",
-            "",
-            lambda: system.Register(system_pb2.RegisterRequest(instance_id=worker, max_tasks=3), timeout=2),
-        )
-        if registered is not None:
-            held.extend(t.id for t in registered.assigned_tasks)
+
+        def register() -> list[str]:
+            """Register (again); the ids of the tasks handed over at once."""
+            reply = rec.call(
+                "register",
+                "",
+                lambda: system.Register(
+                    system_pb2.RegisterRequest(instance_id=worker, max_tasks=3), timeout=2
+                ),
+            )
+            return [] if reply is None else [t.id for t in reply.assigned_tasks]
+
+        held = register()
         while time.monotonic() < deadline:
             beat = rec.call(
                 "heartbeat",
@@ -80,14 +85,7 @@ def main() -> None:
             )
             if beat is None:
                 # Declared offline (or Redis is down): register again, as a real worker would.
-                again = rec.call(
-                    "register",
-                    "",
-                    lambda: system.Register(
-                        system_pb2.RegisterRequest(instance_id=worker, max_tasks=3), timeout=2
-                    ),
-                )
-                held = [] if again is None else [t.id for t in again.assigned_tasks]
+                held = register()
             for _ in range(rng.randint(0, 2)):
                 task_id = f"{worker}-{created}"
                 created += 1

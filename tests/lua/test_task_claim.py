@@ -18,6 +18,18 @@ from tests.invariants import assert_consistent, stream_events
 from tests.lua.conftest import TTL_MS, FakeClock
 
 
+def claim_keys(keys: Keyspace, worker: str) -> dict[str, str]:
+    return {
+        "instance": keys.instance(worker),
+        "held": keys.held(worker),
+        "pending": keys.pending,
+        "idx_pending": keys.status_index("pending"),
+        "idx_in_progress": keys.status_index("in_progress"),
+        "events": keys.events,
+        "queue_metrics": keys.queue_metrics,
+    }
+
+
 async def test_unregistered_worker_is_refused(store: TaskStore, redis_client: aioredis.Redis) -> None:
     await store.create("a", 50, {}, task_id="t-1")
     with pytest.raises(DomainError) as refused:
@@ -118,15 +130,7 @@ async def test_script_skips_stale_and_denied_candidates(
     candidates = ["t-0", "t-1", "t-2"]
     result = await executor.run(
         "TASK_CLAIM",
-        keys={
-            "instance": keys.instance("w1"),
-            "held": keys.held("w1"),
-            "pending": keys.pending,
-            "idx_pending": keys.status_index("pending"),
-            "idx_in_progress": keys.status_index("in_progress"),
-            "events": keys.events,
-            "queue_metrics": keys.queue_metrics,
-        },
+        keys=claim_keys(keys, "w1"),
         args={
             "worker_id": "w1",
             "now_ms": clock(),
@@ -160,18 +164,6 @@ async def test_store_reads_past_denied_tasks(
     claimed = await store.claim("w1", 3)
 
     assert [t["id"] for t in claimed] == ["t-75", "t-76", "t-77"]
-
-
-def claim_keys(keys: Keyspace, worker: str) -> dict[str, str]:
-    return {
-        "instance": keys.instance(worker),
-        "held": keys.held(worker),
-        "pending": keys.pending,
-        "idx_pending": keys.status_index("pending"),
-        "idx_in_progress": keys.status_index("in_progress"),
-        "events": keys.events,
-        "queue_metrics": keys.queue_metrics,
-    }
 
 
 async def test_a_pending_task_ahead_of_the_candidates_stops_the_script(
