@@ -57,7 +57,8 @@ def value_to_json(value: struct_pb2.Value) -> str:
 
 def struct_to_fields(struct: struct_pb2.Struct) -> dict[str, str]:
     """A Struct as {key: JSON-encoded value}, the form stored in the task hash's m: fields."""
-    return {key: compact_json(value) for key, value in json_format.MessageToDict(struct).items()}
+    # Value by value: the scalar fast path of value_to_json, and nothing at all for no metadata.
+    return {key: value_to_json(value) for key, value in struct.fields.items()}
 
 
 def _timestamp(target: timestamp_pb2.Timestamp, millis: str | None) -> None:
