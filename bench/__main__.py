@@ -10,14 +10,9 @@ import json
 import os
 import platform
 import random
-import statistics
-import subprocess
-import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,52 +21,13 @@ from google.protobuf import struct_pb2
 
 from bench import bare, load, peers
 from bench.report import write_report
+from bench.servers import claudebench_server, create_throughput, process
+from bench.tracing import tracing_overhead
 from claudebench.embedded_redis import EmbeddedRedis, free_port
 from claudebench.local_cluster import LocalCluster
 from claudebench.v1 import hooks_pb2, hooks_pb2_grpc, system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@contextmanager
-def process(args: list[str], env: dict[str, str] | None = None, ready: str = "ready") -> Iterator[int]:
-    """A child process that prints `ready` once it is up; yields its pid."""
-    child = subprocess.Popen(
-        [sys.executable, *args],
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        assert child.stdout is not None
-        deadline = time.monotonic() + 30
-        for raw in child.stdout:
-            if ready in raw.decode():
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{args} did not start")
-        # Keep reading its output, so a chatty child never blocks on a full pipe.
-        threading.Thread(target=child.stdout.read, daemon=True).start()
-        yield child.pid
-    finally:
-        child.terminate()
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-
-
-@contextmanager
-def claudebench_server(
-    redis_url: str, port: int, env: dict[str, str] | None = None, namespace: str | None = None
-) -> Iterator[int]:
-    args = ["-m", "claudebench", "serve", "--listen", f"127.0.0.1:{port}", "--redis-url", redis_url]
-    if namespace is not None:
-        args += ["--namespace", namespace]
-    with process(
-        args, env={"CLAUDEBENCH_LOG_LEVEL": "INFO", **(env or {})}, ready="claudebench serving on"
-    ) as pid:
-        yield pid
 
 
 def _identity(data: bytes) -> bytes:
@@ -430,25 +386,6 @@ async def cost_growth(address: str, redis_url: str, seconds: float) -> dict[str,
     return out
 
 
-async def create_throughput(address: str, seconds: float, connections: int = 1) -> float:
-    """CreateTask/s at 16 in flight, spread over `connections` separate TCP connections."""
-    # A local subchannel pool per channel: otherwise channels to one address share a connection.
-    channels = [
-        grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
-        for _ in range(connections)
-    ]
-    try:
-        stubs = [tasks_pb2_grpc.TaskServiceStub(c) for c in channels]
-
-        async def call(i: int) -> Any:
-            return await stubs[i % connections].CreateTask(tasks_pb2.CreateTaskRequest(text=f"t {i}"))
-
-        return await load.throughput(call, 16, seconds)
-    finally:
-        for channel in channels:
-            await channel.close()
-
-
 async def processes_gain(redis_url: str, seconds: float) -> dict[str, Any]:
     """CreateTask/s at 16 in flight over 4 connections with 1 and with 2 server processes sharing
     the port (--workers, SO_REUSEPORT)."""
@@ -490,46 +427,6 @@ async def scale_out(standalone_url: str, seconds: float) -> dict[str, Any]:
                 rates = await asyncio.gather(*(create_throughput(f"127.0.0.1:{p}", seconds) for p in ports))
             out[f"cluster_{count}_namespaces"] = round(sum(rates), 1)
     return out
-
-
-async def tracing_overhead(redis_url: str, seconds: float, rounds: int = 3) -> dict[str, Any]:
-    """Scenario 5: CreateTask/s at 16 in flight on three servers side by side (tracing off, every
-    span exported over OTLP/gRPC with the batch processor, a 10 % head sampler), measured in
-    alternation for `rounds` rounds; medians, so a noisy moment does not decide the ratio."""
-    otlp_port = free_port()
-    exporting = {
-        "OTEL_TRACES_EXPORTER": "otlp",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}",
-        "OTEL_EXPORTER_OTLP_INSECURE": "true",
-        # Export every second (default 5 s), so a server's backlog is gone before the next round.
-        "OTEL_BSP_SCHEDULE_DELAY": "1000",
-    }
-    # The sampler honours callers' sampled flags; the load generator sends none.
-    sampled = {
-        **exporting,
-        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-        "OTEL_TRACES_SAMPLER_ARG": "0.1",
-    }
-    variants = {"off": {}, "on": exporting, "sampled_10pct": sampled}
-    ports = {name: free_port() for name in variants}
-    rates: dict[str, list[float]] = {name: [] for name in variants}
-    with process(["-m", "bench.bare", "otlp", str(otlp_port)]), ExitStack() as stack:
-        for name, env in variants.items():
-            stack.enter_context(claudebench_server(redis_url, ports[name], env))
-        for _ in range(rounds):
-            for name in variants:
-                rates[name].append(await create_throughput(f"127.0.0.1:{ports[name]}", seconds))
-                # Let its exporter drain: otherwise it steals the CPU of the next one's round.
-                await asyncio.sleep(1.5)
-    median = {name: statistics.median(values) for name, values in rates.items()}
-    return {
-        "create_per_s_16_off": median["off"],
-        "create_per_s_16_on": median["on"],
-        "on_over_off": round(median["on"] / median["off"], 3),
-        "create_per_s_16_sampled_10pct": median["sampled_10pct"],
-        "sampled_over_off": round(median["sampled_10pct"] / median["off"], 3),
-        "rounds": rates,
-    }
 
 
 async def run(seconds: float) -> dict[str, Any]:

@@ -18,7 +18,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench.__main__ import ROOT, claudebench_server, lifecycle, lifecycle_batched
+from bench.__main__ import ROOT, lifecycle, lifecycle_batched
+from bench.servers import claudebench_server
 from claudebench.embedded_redis import EmbeddedRedis, free_port
 
 # Each sample goes to the innermost frame's layer (its "self" time by layer); the first marker

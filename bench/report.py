@@ -144,6 +144,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         f"{tr.get('sampled_over_off')} x. The three servers run side by side on the same Redis and "
         "are measured in alternation; medians of 3 rounds.",
         "",
+        *_tracing_cost_lines(tr),
     ]
     if "scale_out" in results:
         s = results["scale_out"]
@@ -165,3 +166,23 @@ def write_report(results: dict[str, Any], path: Path) -> None:
             "",
         ]
     path.write_text("\n".join(lines))
+
+
+def _tracing_cost_lines(tr: dict[str, Any]) -> list[str]:
+    """Where tracing's cost comes from: server CPU per call, and the SDK's own price per span."""
+    cpu = tr.get("server_cpu_us_per_call")
+    sdk = tr.get("sdk_per_span")
+    if not cpu or not sdk:
+        return []
+    return [
+        f"Server CPU per CreateTask (least of 2 rounds, export included): {cpu['off']} µs off, "
+        f"{cpu['on']} µs on ({_ratio(cpu['on'], cpu['off'])} x), {cpu['sampled_10pct']} µs with "
+        f"10 % sampling ({_ratio(cpu['sampled_10pct'], cpu['off'])} x).",
+        "",
+        f"The OpenTelemetry SDK's own price of one span, measured in the same run: "
+        f"{sdk['create_end_us']} µs to create and end it, {sdk['otlp_encode_us']} µs for the OTLP "
+        "exporter to encode it. A traced CreateTask makes two spans (the RPC's and its script's), so "
+        f"the SDK alone adds {tr['sdk_floor_over_off_cpu']} x the untraced call's server CPU, "
+        "before the gRPC instrumentation's own work: the floor of always-on tracing on this machine.",
+        "",
+    ]
