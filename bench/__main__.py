@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 from google.protobuf import struct_pb2
 
-from bench import bare, load, peers
+from bench import bare, fanout, load, peers
 from bench.report import write_report
 from bench.servers import claudebench_server, create_throughput, process
 from bench.tracing import tracing_overhead
@@ -67,6 +67,12 @@ async def ceilings(redis_url: str, seconds: float) -> dict[str, Any]:
             async for _ in stream(str(count).encode()):
                 received += 1
             out["stream"] = {"msgs_per_s": round(received / (time.perf_counter() - started), 1)}
+    port = free_port()
+    with process(["-m", "bench.bare", "fanout", str(port)]):
+        out["fan_out_100"] = {
+            str(rate): await fanout.bare_ceiling(f"127.0.0.1:{port}", 100, rate, seconds)
+            for rate in (*fanout.RATES, 1000)
+        }
     return out
 
 
@@ -250,58 +256,17 @@ async def lifecycle_batched(address: str, seconds: float, workers: int, batch: i
 
 
 async def events(address: str, seconds: float) -> dict[str, Any]:
-    """Scenario 4: CreateTask returning -> event arriving, with 1 and 100 subscribers; and the
+    """Scenario 4: CreateTask returning -> event arriving, with 1 and 100 subscribers at about
+    1,000 events/s; 100 subscribers at the lower rates the bare fan-out ceiling is measured at; the
     events/s one subscriber receives from a backlog."""
     out: dict[str, Any] = {}
     async with grpc.aio.insecure_channel(address) as channel:
         tasks = tasks_pb2_grpc.TaskServiceStub(channel)
         for subscribers in (1, 100):
-            returned: dict[str, float] = {}
-            latencies: list[float] = []
-            sink = (returned, latencies)
-            calls = [
-                tasks.WatchTasks(tasks_pb2.WatchTasksRequest(types=[tasks_pb2.TASK_EVENT_TYPE_CREATED]))
-                for _ in range(subscribers)
-            ]
-            await asyncio.sleep(0.5)
-
-            async def consume(call: Any, sink: tuple[dict[str, float], list[float]]) -> None:
-                sent_at, measured = sink
-                async for response in call:
-                    arrived = time.perf_counter()
-                    sent = sent_at.get(response.event.task_id)
-                    if sent is not None:
-                        measured.append((arrived - sent) * 1000)
-
-            consumers = [asyncio.create_task(consume(c, sink)) for c in calls]
-            # About 1,000 events/s: 20 tasks (CreateTasks) every 20 ms, each batch sent on time
-            # whatever the previous one's latency.
-            started = time.perf_counter()
-            deadline = started + seconds
-            i = 0
-            batches = 0
-            while time.perf_counter() < deadline:
-                reply = await tasks.CreateTasks(
-                    tasks_pb2.CreateTasksRequest(
-                        tasks=[tasks_pb2.CreateTaskRequest(text=f"ev {i + j}") for j in range(20)]
-                    )
-                )
-                now = time.perf_counter()
-                for task in reply.tasks:
-                    returned[task.id] = now
-                i += len(reply.tasks)
-                batches += 1
-                await asyncio.sleep(max(0.0, started + batches * 0.020 - time.perf_counter()))
-            await asyncio.sleep(1.0)
-            for call in calls:
-                call.cancel()
-            await asyncio.gather(*consumers, return_exceptions=True)
-            out[f"subscribers_{subscribers}"] = {
-                "events_per_s_offered": round(i / seconds, 1),
-                "p50_ms": round(load.percentile(latencies, 0.5), 3) if latencies else None,
-                "p99_ms": round(load.percentile(latencies, 0.99), 3) if latencies else None,
-                "deliveries": len(latencies),
-            }
+            out[f"subscribers_{subscribers}"] = await fanout.watch_tasks(tasks, subscribers, 1000, seconds)
+        out["subscribers_100_by_rate"] = {
+            str(rate): await fanout.watch_tasks(tasks, 100, rate, seconds) for rate in fanout.RATES
+        }
         started = time.perf_counter()
         received = 0
         async for _ in tasks.WatchTasks(tasks_pb2.WatchTasksRequest(after_event_id="0")):

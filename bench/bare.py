@@ -1,6 +1,6 @@
 """Ceiling servers, each in its own process: what grpc.aio alone does on this machine.
 
-python -m bench.bare echo PORT | evalsha PORT REDIS_URL | stream PORT | otlp PORT
+python -m bench.bare echo PORT | evalsha PORT REDIS_URL | stream PORT | fanout PORT | otlp PORT
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ import redis.asyncio as aioredis
 ECHO = "/bench.Bare/Echo"
 EVALSHA = "/bench.Bare/Evalsha"
 STREAM = "/bench.Bare/Stream"
+# Fan-out: every Subscribe stream receives each key a Publish call carries (comma-separated), each
+# as its own message of STREAM_MESSAGE's size: WatchTasks's shape with nothing of claudebench's.
+SUBSCRIBE = "/bench.Bare/Subscribe"
+PUBLISH = "/bench.Bare/Publish"
 # About the size of a serialized TaskEvent with a small task.
 STREAM_MESSAGE = b"x" * 300
 SCRIPT = "return redis.call('INCR', KEYS[1])"
@@ -29,6 +33,7 @@ class _Handlers(grpc.GenericRpcHandler):
     def __init__(self, redis_url: str | None) -> None:
         self._redis = aioredis.Redis.from_url(redis_url) if redis_url else None
         self._sha = ""
+        self._subscribers: set[asyncio.Queue[bytes]] = set()
 
     async def load(self) -> None:
         if self._redis is not None:
@@ -41,6 +46,10 @@ class _Handlers(grpc.GenericRpcHandler):
             return grpc.unary_unary_rpc_method_handler(self._evalsha, _identity, _identity)
         if details.method == STREAM:
             return grpc.unary_stream_rpc_method_handler(self._stream, _identity, _identity)
+        if details.method == SUBSCRIBE:
+            return grpc.unary_stream_rpc_method_handler(self._subscribe, _identity, _identity)
+        if details.method == PUBLISH:
+            return grpc.unary_unary_rpc_method_handler(self._publish, _identity, _identity)
         return None
 
     async def _echo(self, request: bytes, context: Any) -> bytes:
@@ -54,6 +63,22 @@ class _Handlers(grpc.GenericRpcHandler):
     async def _stream(self, request: bytes, context: Any) -> AsyncIterator[bytes]:
         for _ in range(int(request.decode())):
             yield STREAM_MESSAGE
+
+    async def _subscribe(self, request: bytes, context: Any) -> AsyncIterator[bytes]:
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._subscribers.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.discard(queue)
+
+    async def _publish(self, request: bytes, context: Any) -> bytes:
+        messages = [key.ljust(len(STREAM_MESSAGE)) for key in request.split(b",")]
+        for queue in self._subscribers:
+            for message in messages:
+                queue.put_nowait(message)
+        return b""
 
 
 async def _serve_bare(port: int, redis_url: str | None) -> None:

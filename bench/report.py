@@ -129,6 +129,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
             f"| {e['deliveries']} |"
         )
     backlog = ev["one_subscriber_backlog_events_per_s"]
+    lines += _fan_out_lines(ev.get("subscribers_100_by_rate"), results["ceilings"].get("fan_out_100"))
     lines += [
         "",
         f"One subscriber reading a backlog: {backlog} events/s = {_ratio(backlog, stream['msgs_per_s'])} "
@@ -141,7 +142,9 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         f"with every span exported over OTLP/gRPC (batch processor) = {tr['on_over_off']} x "
         "(target >= 0.90); with a 10 % head sampler (`OTEL_TRACES_SAMPLER=parentbased_traceidratio`, "
         f"`OTEL_TRACES_SAMPLER_ARG=0.1`): {tr.get('create_per_s_16_sampled_10pct')}/s = "
-        f"{tr.get('sampled_over_off')} x. The three servers run side by side on the same Redis and "
+        f"{tr.get('sampled_over_off')} x; with the gRPC instrumentation but nothing sampled "
+        f"(`OTEL_TRACES_SAMPLER=always_off`): {tr.get('create_per_s_16_unsampled')}/s = "
+        f"{tr.get('unsampled_over_off')} x. The servers run side by side on the same Redis and "
         "are measured in alternation; medians of 3 rounds.",
         "",
         *_tracing_cost_lines(tr),
@@ -177,12 +180,58 @@ def _tracing_cost_lines(tr: dict[str, Any]) -> list[str]:
     return [
         f"Server CPU per CreateTask (least of 2 rounds, export included): {cpu['off']} µs off, "
         f"{cpu['on']} µs on ({_ratio(cpu['on'], cpu['off'])} x), {cpu['sampled_10pct']} µs with "
-        f"10 % sampling ({_ratio(cpu['sampled_10pct'], cpu['off'])} x).",
+        f"10 % sampling ({_ratio(cpu['sampled_10pct'], cpu['off'])} x), {cpu['unsampled']} µs with "
+        f"nothing sampled ({_ratio(cpu['unsampled'], cpu['off'])} x).",
         "",
         f"The OpenTelemetry SDK's own price of one span, measured in the same run: "
         f"{sdk['create_end_us']} µs to create and end it, {sdk['otlp_encode_us']} µs for the OTLP "
-        "exporter to encode it. A traced CreateTask makes two spans (the RPC's and its script's), so "
-        f"the SDK alone adds {tr['sdk_floor_over_off_cpu']} x the untraced call's server CPU, "
-        "before the gRPC instrumentation's own work: the floor of always-on tracing on this machine.",
+        "exporter to encode it. A traced CreateTask makes two spans (the RPC's and its script's): "
+        f"creating them alone adds {tr['sdk_create_over_off_cpu']} x the untraced call's server CPU, "
+        f"creating and encoding them {tr['sdk_floor_over_off_cpu']} x, before any work of the gRPC "
+        "instrumentation: the floor of always-on tracing with the OpenTelemetry Python SDK here.",
         "",
+    ]
+
+
+def _fan_out_lines(
+    by_rate: dict[str, dict[str, Any]] | None, ceiling: dict[str, dict[str, Any]] | None
+) -> list[str]:
+    """100 subscribers at several event rates beside the bare grpc.aio fan-out server, and the
+    highest rate whose p99 stays within 10 ms."""
+    if not by_rate or not ceiling:
+        return []
+    within = [float(rate) for rate, e in by_rate.items() if e["p99_ms"] is not None and e["p99_ms"] <= 10]
+    best = f"{max(within):g} events/s" if within else "none of the rates tried"
+    bare_within = [
+        float(rate) for rate, e in ceiling.items() if e["p99_ms"] is not None and e["p99_ms"] <= 10
+    ]
+    bare_best = f"{max(bare_within):g} events/s" if bare_within else "none of the rates tried either"
+    rows = []
+    for rate, bare in ceiling.items():
+        ours = by_rate.get(rate)
+        if rate == "1000" and ours is None:
+            continue
+        assert ours is not None
+        rows.append(
+            f"| {rate} | {ours['p50_ms']} | {ours['p99_ms']} | {bare['p50_ms']} | {bare['p99_ms']} | "
+            f"{_ratio(ours['p99_ms'], bare['p99_ms'])} |"
+        )
+    bare_1000 = ceiling.get("1000")
+    return [
+        "",
+        "100 subscribers, each event delivered 100 times, beside the bare grpc.aio fan-out server "
+        "(a queue per stream, nothing else: `python -m bench.bare fanout`) measured the same way in "
+        "the same run:",
+        "",
+        "| events/s | p50 ms | p99 ms | bare p50 ms | bare p99 ms | p99 / bare |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f"Highest rate tried with p99 <= 10 ms at 100 subscribers: {best}; the bare server: {bare_best}"
+        + (
+            f" (at 1,000 events/s it reached {bare_1000['events_per_s_offered']} events/s offered, "
+            f"p99 {bare_1000['p99_ms']} ms)."
+            if bare_1000
+            else "."
+        ),
     ]
