@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import redis.asyncio as aioredis
 from google.protobuf import struct_pb2
 
 from bench import bare, fanout, load, peers
@@ -24,6 +25,7 @@ from bench.report import write_report
 from bench.servers import claudebench_server, create_throughput, process
 from bench.tracing import tracing_overhead
 from claudebench.embedded_redis import EmbeddedRedis, free_port
+from claudebench.keys import Keyspace
 from claudebench.local_cluster import LocalCluster
 from claudebench.v1 import hooks_pb2, hooks_pb2_grpc, system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 
@@ -255,7 +257,10 @@ async def lifecycle_batched(address: str, seconds: float, workers: int, batch: i
     return {"workers": workers, "batch": batch, "tasks_per_s": round(rounds * batch, 1)}
 
 
-async def events(address: str, seconds: float) -> dict[str, Any]:
+BACKLOG = 20_000  # events one subscriber replays in the backlog measurement
+
+
+async def events(address: str, redis_url: str, seconds: float) -> dict[str, Any]:
     """Scenario 4: CreateTask returning -> event arriving, with 1 and 100 subscribers at about
     1,000 events/s; 100 subscribers at the lower rates the bare fan-out ceiling is measured at; the
     events/s one subscriber receives from a backlog."""
@@ -267,11 +272,20 @@ async def events(address: str, seconds: float) -> dict[str, Any]:
         out["subscribers_100_by_rate"] = {
             str(rate): await fanout.watch_tasks(tasks, 100, rate, seconds) for rate in fanout.RATES
         }
+        # The newest 20,000 events, not the oldest retained ones: the stream is at its retention
+        # cap by now, and background writes (dead workers' tasks handed back) trim its old end, so
+        # a replay from "0" could rightly be cut off with OUT_OF_RANGE halfway.
+        client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            newest = await client.xrevrange(Keyspace().events, count=BACKLOG + 1)
+        finally:
+            await client.aclose()
+        cursor = newest[-1][0]
         started = time.perf_counter()
         received = 0
-        async for _ in tasks.WatchTasks(tasks_pb2.WatchTasksRequest(after_event_id="0")):
+        async for _ in tasks.WatchTasks(tasks_pb2.WatchTasksRequest(after_event_id=cursor)):
             received += 1
-            if received >= 20_000:
+            if received >= BACKLOG:
                 break
         out["one_subscriber_backlog_events_per_s"] = round(received / (time.perf_counter() - started), 1)
     return out
@@ -280,8 +294,6 @@ async def events(address: str, seconds: float) -> dict[str, Any]:
 async def cost_growth(address: str, redis_url: str, seconds: float) -> dict[str, Any]:
     """Scenario 3: CreateTask/ClaimTask latency as the pending queue grows to 10^3, 10^5, 10^6
     tasks; memory per task; GetState/GetMetrics/CheckHealth as the fleet grows to 10^4 instances."""
-    import redis.asyncio as aioredis
-
     out: dict[str, Any] = {"pending": {}, "instances": {}}
     client = aioredis.Redis.from_url(redis_url)
     await client.flushdb()
@@ -413,7 +425,7 @@ async def run(seconds: float) -> dict[str, Any]:
             results["rpcs"] = await per_rpc(address, seconds)
             results["lifecycle_unary"] = await lifecycle(address, seconds, workers=16)
             results["lifecycle_batched"] = await lifecycle_batched(address, seconds, workers=4)
-            results["events"] = await events(address, seconds)
+            results["events"] = await events(address, redis_server.url, seconds)
             results["cost_growth"] = await cost_growth(address, redis_server.url, seconds)
         results["tracing"] = await tracing_overhead(redis_server.url, seconds)
         results["processes"] = await processes_gain(redis_server.url, seconds)
