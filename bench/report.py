@@ -145,7 +145,8 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         f"{tr.get('sampled_over_off')} x; with the gRPC instrumentation but nothing sampled "
         f"(`OTEL_TRACES_SAMPLER=always_off`): {tr.get('create_per_s_16_unsampled')}/s = "
         f"{tr.get('unsampled_over_off')} x. The servers run side by side on the same Redis and "
-        "are measured in alternation; medians of 3 rounds.",
+        f"are measured in alternation; medians of {len(tr['rounds']['off'])} rounds, the order "
+        "rotated each round.",
         "",
         *_tracing_cost_lines(tr),
     ]
@@ -178,7 +179,7 @@ def _tracing_cost_lines(tr: dict[str, Any]) -> list[str]:
     if not cpu or not sdk:
         return []
     return [
-        f"Server CPU per CreateTask (least of 2 rounds, export included): {cpu['off']} µs off, "
+        f"Server CPU per CreateTask (medians of as many rounds, export included): {cpu['off']} µs off, "
         f"{cpu['on']} µs on ({_ratio(cpu['on'], cpu['off'])} x), {cpu['sampled_10pct']} µs with "
         f"10 % sampling ({_ratio(cpu['sampled_10pct'], cpu['off'])} x), {cpu['unsampled']} µs with "
         f"nothing sampled ({_ratio(cpu['unsampled'], cpu['off'])} x).",

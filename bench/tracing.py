@@ -99,11 +99,17 @@ def sdk_span_costs(spans: int = 4000) -> dict[str, float]:
     return {"create_end_us": round(create_us, 1), "otlp_encode_us": round(encode_us, 1)}
 
 
-async def tracing_overhead(redis_url: str, seconds: float, rounds: int = 3) -> dict[str, Any]:
+def _rotations(names: list[str], rounds: int) -> list[list[str]]:
+    """One order per round, each starting one further along: no variant always follows the one
+    that exports every span (whose exporter may still be busy when the next round starts)."""
+    return [names[r % len(names) :] + names[: r % len(names)] for r in range(rounds)]
+
+
+async def tracing_overhead(redis_url: str, seconds: float, rounds: int = 4) -> dict[str, Any]:
     """CreateTask/s at 16 in flight on four servers side by side (tracing off, every span exported
     over OTLP/gRPC with the batch processor, a 10 % head sampler, nothing sampled), in alternation for
     `rounds` rounds (medians, so a noisy moment does not decide the ratio); then server CPU per
-    call in each mode, and the SDK's price per span."""
+    call in each mode (medians of as many rounds), and the SDK's price per span."""
     otlp_port = free_port()
     exporting = {
         "OTEL_TRACES_EXPORTER": "otlp",
@@ -130,13 +136,13 @@ async def tracing_overhead(redis_url: str, seconds: float, rounds: int = 3) -> d
             name: stack.enter_context(claudebench_server(redis_url, ports[name], env))
             for name, env in variants.items()
         }
-        for _ in range(rounds):
-            for name in variants:
+        for order in _rotations(list(variants), rounds):
+            for name in order:
                 rates[name].append(await create_throughput(f"127.0.0.1:{ports[name]}", seconds))
                 await asyncio.sleep(drain_s)
         calls = max(500, int(statistics.median(rates["off"]) * seconds))
-        for _ in range(2):
-            for name in variants:
+        for order in _rotations(list(variants), rounds):
+            for name in order:
                 used = await cpu_per_call_us(f"127.0.0.1:{ports[name]}", pids[name], calls, drain_s)
                 if used is not None:
                     cpu[name].append(used)
@@ -153,13 +159,12 @@ async def tracing_overhead(redis_url: str, seconds: float, rounds: int = 3) -> d
         "sdk_per_span": sdk_span_costs(),
     }
     if all(cpu.values()):
-        # The least of the rounds: noise on a shared machine only ever adds CPU time.
-        least = {name: min(values) for name, values in cpu.items()}
-        out["server_cpu_us_per_call"] = least
+        typical = {name: round(statistics.median(values), 1) for name, values in cpu.items()}
+        out["server_cpu_us_per_call"] = typical
         sdk = out["sdk_per_span"]
         # A traced CreateTask makes two spans: the RPC's and its one script call's.
-        out["sdk_create_over_off_cpu"] = round(2 * sdk["create_end_us"] / least["off"], 3)
+        out["sdk_create_over_off_cpu"] = round(2 * sdk["create_end_us"] / typical["off"], 3)
         out["sdk_floor_over_off_cpu"] = round(
-            2 * (sdk["create_end_us"] + sdk["otlp_encode_us"]) / least["off"], 3
+            2 * (sdk["create_end_us"] + sdk["otlp_encode_us"]) / typical["off"], 3
         )
     return out
