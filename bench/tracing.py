@@ -146,7 +146,7 @@ async def tracing_overhead(redis_url: str, seconds: float, rounds: int = 4) -> d
                 used = await cpu_per_call_us(f"127.0.0.1:{ports[name]}", pids[name], calls, drain_s)
                 if used is not None:
                     cpu[name].append(used)
-    median = {name: statistics.median(values) for name, values in rates.items()}
+    median = {name: round(statistics.median(values), 1) for name, values in rates.items()}
     out: dict[str, Any] = {
         "create_per_s_16_off": median["off"],
         "create_per_s_16_on": median["on"],
