@@ -287,7 +287,8 @@ async def events(address: str, redis_url: str, seconds: float) -> dict[str, Any]
             newest = await client.xrevrange(Keyspace().events, count=BACKLOG + 1)
         finally:
             await client.aclose()
-        cursor = newest[-1][0]
+        assert newest, "the event stream is empty"
+        cursor = str(newest[-1][0])
         started = time.perf_counter()
         received = 0
         async for _ in tasks.WatchTasks(tasks_pb2.WatchTasksRequest(after_event_id=cursor)):

@@ -96,7 +96,7 @@ async def _serve_otlp(port: int) -> None:
     """An OTLP trace receiver that accepts and discards, for the tracing-overhead scenario."""
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-    class Sink(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+    class Sink(trace_service_pb2_grpc.TraceServiceServicer):
         async def Export(self, request: Any, context: Any) -> Any:
             return trace_service_pb2.ExportTraceServiceResponse()
 

@@ -62,6 +62,7 @@ async def measure(
     # delivery took no time after the call returned (0), and must not be left out.
     latencies = [max(0.0, at - returned[key]) * 1000 for key, at in arrivals if key in returned]
     return {
+        "events_published": published,
         "events_per_s_offered": round(published / seconds, 1),
         "p50_ms": round(load.percentile(latencies, 0.5), 3) if latencies else None,
         "p99_ms": round(load.percentile(latencies, 0.99), 3) if latencies else None,
@@ -95,8 +96,8 @@ async def watch_tasks(
 async def bare_ceiling(address: str, subscribers: int, events_per_s: float, seconds: float) -> dict[str, Any]:
     """The same measurement on the bare grpc.aio fan-out server (python -m bench.bare fanout)."""
     async with grpc.aio.insecure_channel(address) as channel:
-        subscribe = channel.unary_stream(bare.SUBSCRIBE)
-        publish_call = channel.unary_unary(bare.PUBLISH)
+        subscribe: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(bare.SUBSCRIBE)
+        publish_call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(bare.PUBLISH)
         streams = [subscribe(b"") for _ in range(subscribers)]
 
         async def publish(first: int, count: int) -> list[str]:

@@ -27,6 +27,7 @@ def process(args: list[str], env: dict[str, str] | None = None, ready: str = "re
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    reader: threading.Thread | None = None
     try:
         assert child.stdout is not None
         deadline = time.monotonic() + 30
@@ -35,8 +36,11 @@ def process(args: list[str], env: dict[str, str] | None = None, ready: str = "re
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{args} did not start")
+        else:
+            raise RuntimeError(f"{args} exited (status {child.wait()}) before it was ready")
         # Keep reading its output, so a chatty child never blocks on a full pipe.
-        threading.Thread(target=child.stdout.read, daemon=True).start()
+        reader = threading.Thread(target=child.stdout.read, daemon=True)
+        reader.start()
         yield child.pid
     finally:
         child.terminate()
@@ -44,6 +48,11 @@ def process(args: list[str], env: dict[str, str] | None = None, ready: str = "re
             child.wait(timeout=10)
         except subprocess.TimeoutExpired:
             child.kill()
+            child.wait()
+        if reader is not None:
+            reader.join(timeout=5)  # the pipe is at its end once the child is gone
+        if child.stdout is not None:
+            child.stdout.close()
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from arq.connections import RedisSettings
 from arq.worker import Worker
 
 
-async def noop(ctx, i):
+async def noop(ctx: dict[str, object], i: int) -> int:
     return i
 
 
