@@ -187,7 +187,10 @@ class TaskWatcher:
                 )
             subscription.wakeup.clear()
             try:
-                await asyncio.wait_for(subscription.wakeup.wait(), self._bookmark_interval_s)
+                # asyncio.timeout, not wait_for: wait_for runs the wait as a task of its own, one
+                # more task step for every event delivered to every subscriber.
+                async with asyncio.timeout(self._bookmark_interval_s):
+                    await subscription.wakeup.wait()
             except TimeoutError:
                 if subscription.examined > position and not subscription.buffer:
                     position = subscription.examined
