@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 
 from bench import load
+from claudebench.processes import stop_processes
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
 
 
@@ -43,12 +44,7 @@ def process(args: list[str], env: dict[str, str] | None = None, ready: str = "re
         reader.start()
         yield child.pid
     finally:
-        child.terminate()
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        stop_processes([child])
         if reader is not None:
             reader.join(timeout=5)  # the pipe is at its end once the child is gone
         if child.stdout is not None:

@@ -14,6 +14,8 @@ from types import TracebackType
 
 import redis
 
+from claudebench.processes import stop_processes
+
 
 class RedisNotFound(RuntimeError):
     pass
@@ -113,14 +115,9 @@ class EmbeddedRedis:
     def stop(self) -> None:
         """Stop the server (SIGTERM: it finishes writing its AOF), waiting for it to exit."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_processes([process])
         if process.stderr:
             process.stderr.close()
 

@@ -26,6 +26,7 @@ from claudebench.config import Settings
 from claudebench.embedded_redis import EmbeddedRedis
 from claudebench.events.hub import EventHub
 from claudebench.keys import KEY_SCHEMA_VERSION, Keyspace, namespace_prefix
+from claudebench.processes import stop_processes
 from claudebench.redis_connect import REDIS_FAULTS, as_cluster_url, connect, is_cluster_url
 from claudebench.redis_connect import close as close_redis
 from claudebench.scripts.executor import ScriptExecutor
@@ -384,16 +385,6 @@ def _start_sibling_workers(settings: Settings, redis_url: str, port: int) -> lis
     return [subprocess.Popen(command, env=env) for _ in range(settings.workers - 1)]
 
 
-def _stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
-    for child in processes:
-        child.terminate()
-    for child in processes:
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-
-
 async def serve(settings: Settings) -> None:
     """Run until SIGINT or SIGTERM; with no Redis URL, around an embedded redis-server."""
     if settings.workers < 1:
@@ -439,7 +430,7 @@ async def serve(settings: Settings) -> None:
         log.info("shutting down")
         await app.stop()
     finally:
-        _stop_processes(siblings)
+        stop_processes(siblings)
         telemetry.shutdown()
         if embedded is not None:
             embedded.stop()

@@ -13,6 +13,7 @@ import grpc
 import pytest
 
 from claudebench.embedded_redis import free_port
+from claudebench.processes import stop_processes
 from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 from tests.api.helpers import close_channel
 from tests.server_process import spawn_server
@@ -32,10 +33,7 @@ def replicas(
     a = spawn_server(redis_server_url, port_a, REPLICA_ENV, tmp_path / "a.log")
     b = spawn_server(redis_server_url, port_b, REPLICA_ENV, tmp_path / "b.log")
     yield a, port_a, b, port_b
-    for process in (a, b):
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=10)
+    stop_processes([a, b])
 
 
 @pytest.mark.timeout(60)

@@ -22,6 +22,7 @@ import redis
 
 from claudebench.embedded_redis import EmbeddedRedis, free_port
 from claudebench.keys import TASK_STATUSES, Keyspace
+from claudebench.processes import stop_processes
 from tests.history.checker import check
 from tests.server_process import spawn_server
 
@@ -108,10 +109,7 @@ def run(
         state = _final_state(client, keys)
         client.close()
     finally:
-        for server in servers:
-            server.terminate()
-        for server in servers:
-            server.wait(timeout=15)
+        stop_processes(servers, timeout_s=15)
         store.stop()
     history = [json.loads(line) for line in history_file.read_text().splitlines()]
     violations = check(history, **state)
