@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 
 from claudebench.keys import Keyspace
 from claudebench.scripts.executor import ScriptExecutor
-from claudebench.scripts.results import ResultCode
+from claudebench.scripts.results import ResultCode, ScriptResult
 from claudebench.store.errors import DomainError
 from claudebench.store.instances import InstanceStore
 from claudebench.store.tasks import TaskStore
@@ -28,6 +28,26 @@ def claim_keys(keys: Keyspace, worker: str) -> dict[str, str]:
         "events": keys.events,
         "queue_metrics": keys.queue_metrics,
     }
+
+
+async def claim_from(
+    executor: ScriptExecutor, keys: Keyspace, now_ms: int, worker: str, max_tasks: int, candidates: list[str]
+) -> ScriptResult:
+    """TASK_CLAIM called directly with the candidates a caller read earlier."""
+    return await executor.run(
+        "TASK_CLAIM",
+        keys=claim_keys(keys, worker),
+        args={
+            "worker_id": worker,
+            "now_ms": now_ms,
+            "ttl_ms": TTL_MS,
+            "max_tasks": max_tasks,
+            "maxlen": 1000,
+            "event_type": "claimed",
+        },
+        extra_keys=[keys.task(c) for c in candidates],
+        extra_args=candidates,
+    )
 
 
 async def test_unregistered_worker_is_refused(store: TaskStore, redis_client: aioredis.Redis) -> None:
@@ -127,21 +147,7 @@ async def test_script_skips_stale_and_denied_candidates(
     await redis_client.hset(keys.task("t-1"), "deny", json.dumps(["w1"]))
     await store.claim("w2", 1)  # takes t-0: a stale candidate for the next call
 
-    candidates = ["t-0", "t-1", "t-2"]
-    result = await executor.run(
-        "TASK_CLAIM",
-        keys=claim_keys(keys, "w1"),
-        args={
-            "worker_id": "w1",
-            "now_ms": clock(),
-            "ttl_ms": TTL_MS,
-            "max_tasks": 3,
-            "maxlen": 1000,
-            "event_type": "claimed",
-        },
-        extra_keys=[keys.task(c) for c in candidates],
-        extra_args=candidates,
-    )
+    result = await claim_from(executor, keys, clock(), "w1", 3, ["t-0", "t-1", "t-2"])
 
     assert result.code is ResultCode.OK
     outcome = json.loads(result.payload)
@@ -174,20 +180,7 @@ async def test_a_pending_task_ahead_of_the_candidates_stops_the_script(
     await instances.register("w1", ["worker"], 10, {})
     await store.create("old", 50, {}, task_id="t-old")
     await store.create("urgent", 90, {}, task_id="t-urgent")
-    result = await executor.run(
-        "TASK_CLAIM",
-        keys=claim_keys(keys, "w1"),
-        args={
-            "worker_id": "w1",
-            "now_ms": clock(),
-            "ttl_ms": TTL_MS,
-            "max_tasks": 1,
-            "maxlen": 1000,
-            "event_type": "claimed",
-        },
-        extra_keys=[keys.task("t-old")],
-        extra_args=["t-old"],
-    )
+    result = await claim_from(executor, keys, clock(), "w1", 1, ["t-old"])
     outcome = json.loads(result.payload)
     assert outcome["tasks"] == []
     assert outcome["behind"] is True
