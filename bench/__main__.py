@@ -24,9 +24,10 @@ from bench import bare, fanout, load, peers
 from bench.report import write_report
 from bench.servers import claudebench_server, create_throughput, process
 from bench.tracing import tracing_overhead
-from claudebench.embedded_redis import EmbeddedRedis, free_port
+from claudebench.embedded_redis import EmbeddedRedis
 from claudebench.keys import Keyspace
 from claudebench.local_cluster import LocalCluster
+from claudebench.ports import free_port
 from claudebench.v1 import hooks_pb2, hooks_pb2_grpc, system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent

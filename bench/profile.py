@@ -20,7 +20,8 @@ from pathlib import Path
 
 from bench.__main__ import ROOT, lifecycle, lifecycle_batched
 from bench.servers import claudebench_server
-from claudebench.embedded_redis import EmbeddedRedis, free_port
+from claudebench.embedded_redis import EmbeddedRedis
+from claudebench.ports import free_port
 
 # Each sample goes to the innermost frame's layer (its "self" time by layer); the first marker
 # found, leaf upwards, wins. Frames of the entry point do not count as our code.

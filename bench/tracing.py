@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 
 from bench.servers import claudebench_server, create_throughput, process
-from claudebench.embedded_redis import free_port
+from claudebench.ports import free_port
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
 
 # Attributes of the same shape as a script span's (see ScriptExecutor).

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bench import fanout
 from bench.servers import process
-from claudebench.embedded_redis import free_port
+from claudebench.ports import free_port
 
 
 async def test_every_delivery_is_measured_once() -> None:

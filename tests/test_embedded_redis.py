@@ -11,8 +11,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from claudebench.embedded_redis import EmbeddedRedis, free_port
+from claudebench.embedded_redis import EmbeddedRedis
 from claudebench.local_cluster import LocalCluster
+from claudebench.ports import free_port
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ import trustme
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from claudebench.config import Settings
-from claudebench.embedded_redis import EmbeddedRedis, free_port
+from claudebench.embedded_redis import EmbeddedRedis
+from claudebench.ports import free_port
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
 from tests.api.helpers import serving

@@ -17,7 +17,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from claudebench.embedded_redis import free_port
+from claudebench.ports import free_port
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
 
 

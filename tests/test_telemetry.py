@@ -27,9 +27,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 from redis import exceptions as redis_errors
 
 from claudebench.config import Settings
-from claudebench.embedded_redis import free_port
 from claudebench.keys import Keyspace
 from claudebench.logs import configure_logging
+from claudebench.ports import free_port
 from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.registry import load_scripts
 from claudebench.server import ClaudebenchServer

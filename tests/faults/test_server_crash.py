@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from claudebench.embedded_redis import free_port
+from claudebench.ports import free_port
 from claudebench.processes import stop_processes
 from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 from tests.api.helpers import close_channel

@@ -20,8 +20,9 @@ from typing import Any, cast
 
 import redis
 
-from claudebench.embedded_redis import EmbeddedRedis, free_port
+from claudebench.embedded_redis import EmbeddedRedis
 from claudebench.keys import TASK_STATUSES, Keyspace
+from claudebench.ports import free_port
 from claudebench.processes import stop_processes
 from tests.history.checker import check
 from tests.server_process import spawn_server
