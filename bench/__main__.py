@@ -1,4 +1,4 @@
-"""`python -m bench [--quick]`: start Redis, ceiling servers and claudebench, run the scenarios,
+"""`python -m bench [--seconds S]`: start Redis, ceiling servers and claudebench, run the scenarios,
 write bench/results/<date>.json and BENCHMARKS.md. Bounded: each measurement lasts seconds."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import grpc
 import redis.asyncio as aioredis
 from google.protobuf import struct_pb2
 
-from bench import bare, fanout, load, peers
+from bench import bare, fanout, load, peers, rpcs
 from bench.report import write_report
 from bench.servers import claudebench_server, create_throughput, process
 from bench.tracing import tracing_overhead
@@ -28,13 +28,9 @@ from claudebench.embedded_redis import EmbeddedRedis
 from claudebench.keys import Keyspace
 from claudebench.local_cluster import LocalCluster
 from claudebench.ports import free_port
-from claudebench.v1 import hooks_pb2, hooks_pb2_grpc, system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
+from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _identity(data: bytes) -> bytes:
-    return data
 
 
 async def ceilings(redis_url: str, seconds: float) -> dict[str, Any]:
@@ -44,26 +40,11 @@ async def ceilings(redis_url: str, seconds: float) -> dict[str, Any]:
         port = free_port()
         with process(["-m", "bench.bare", kind, str(port), redis_url]):
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                stub = channel.unary_unary(
-                    method, request_serializer=_identity, response_deserializer=_identity
-                )
-
-                async def call(i: int, stub: Any = stub) -> Any:
-                    return await stub(b"ping")
-
-                lat = await load.latency(call, seconds)
-                out[kind] = {
-                    "p50_ms": lat.p50_ms,
-                    "p99_ms": lat.p99_ms,
-                    "calls_per_s_1": round(lat.calls / seconds, 1),
-                    "calls_per_s_16": await load.throughput(call, 16, seconds),
-                }
+                out[kind] = await load.unary_figures(bare.unary_call(channel, method), seconds)
     port = free_port()
     with process(["-m", "bench.bare", "stream", str(port)]):
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stream = channel.unary_stream(
-                bare.STREAM, request_serializer=_identity, response_deserializer=_identity
-            )
+            stream: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(bare.STREAM)
             count = 50_000
             started = time.perf_counter()
             received = 0
@@ -77,126 +58,6 @@ async def ceilings(redis_url: str, seconds: float) -> dict[str, Any]:
             for rate in (*fanout.RATES, 1000)
         }
     return out
-
-
-async def seed(tasks: Any, system: Any, count: int, workers: int) -> list[str]:
-    """Create `count` tasks, 64 at a time; then register `workers` workers with room for them."""
-    ids: list[str] = []
-    for start in range(0, count, 64):
-        replies = await asyncio.gather(
-            *(
-                tasks.CreateTask(tasks_pb2.CreateTaskRequest(text=f"seed {i}"))
-                for i in range(start, min(count, start + 64))
-            )
-        )
-        ids.extend(r.task.id for r in replies)
-    for w in range(workers):
-        await system.Register(
-            system_pb2.RegisterRequest(instance_id=f"bench-w{w}", roles=["bench"], max_tasks=1000)
-        )
-    return ids
-
-
-async def heartbeat_forever(system: Any, instance_ids: list[str]) -> None:
-    """Keep the bench's workers live (the liveness TTL is 30 s; a run is longer)."""
-    while True:
-        await asyncio.sleep(5)
-        for instance_id in instance_ids:
-            await system.Heartbeat(system_pb2.HeartbeatRequest(instance_id=instance_id))
-
-
-async def per_rpc(address: str, seconds: float) -> dict[str, Any]:
-    """Scenario 1: latency at 1 in flight and throughput at 16 and 64 in flight, per RPC."""
-    results: dict[str, Any] = {}
-    async with grpc.aio.insecure_channel(address) as channel:
-        tasks = tasks_pb2_grpc.TaskServiceStub(channel)
-        system = system_pb2_grpc.SystemServiceStub(channel)
-        hooks = hooks_pb2_grpc.HookServiceStub(channel)
-        # Enough tasks for the claims, the completions and the assignments at any rate reachable
-        # here (a phase is the latency run plus two throughput runs: about 4 x seconds).
-        budget = int(4 * seconds * 2500) + 1000
-        pending = await seed(tasks, system, 3 * budget, workers=3 * budget // 1000 + 1)
-        assignees = [f"bench-a{n}" for n in range(budget // 1000 + 2)]
-        for name in assignees:
-            await system.Register(system_pb2.RegisterRequest(instance_id=name, max_tasks=1000))
-        held: list[tuple[str, str]] = []
-        sample = pending[0]
-        worker_slots = [f"bench-w{w}" for w in range(3 * budget // 1000 + 1)]
-        # Claims take tasks from the head of the queue (creation order): assign from the tail.
-        pending_iter = iter(reversed(pending[1:]))
-        beating = asyncio.create_task(heartbeat_forever(system, worker_slots + assignees))
-
-        async def claim(i: int) -> Any:
-            reply = await tasks.ClaimTask(
-                tasks_pb2.ClaimTaskRequest(worker_id=worker_slots[i % len(worker_slots)])
-            )
-            held.extend((t.id, t.assigned_to) for t in reply.tasks)
-            return reply
-
-        async def top_up_held(target: int) -> None:
-            for worker in worker_slots:
-                while len(held) < target:
-                    try:
-                        reply = await tasks.ClaimTask(
-                            tasks_pb2.ClaimTaskRequest(worker_id=worker, max_tasks=100)
-                        )
-                    except grpc.aio.AioRpcError as exc:
-                        if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
-                            raise
-                        break  # this worker is full: the next one
-                    if not reply.tasks:
-                        break
-                    held.extend((t.id, t.assigned_to) for t in reply.tasks)
-
-        async def complete(i: int) -> Any:
-            task_id, worker = held.pop()
-            return await tasks.CompleteTask(
-                tasks_pb2.CompleteTaskRequest(
-                    task_id=task_id, worker_id=worker, result=struct_pb2.Value(number_value=1)
-                )
-            )
-
-        async def assign(i: int) -> Any:
-            return await tasks.AssignTask(
-                tasks_pb2.AssignTaskRequest(
-                    task_id=next(pending_iter), instance_id=assignees[i % len(assignees)]
-                )
-            )
-
-        calls: dict[str, Any] = {
-            "CreateTask": lambda i: tasks.CreateTask(
-                tasks_pb2.CreateTaskRequest(text=f"bench {i}", priority=i % 101)
-            ),
-            "GetTask": lambda i: tasks.GetTask(tasks_pb2.GetTaskRequest(task_id=sample)),
-            "ClaimTask": claim,
-            "CompleteTask": complete,
-            "UpdateTask": lambda i: tasks.UpdateTask(
-                tasks_pb2.UpdateTaskRequest(task_id=sample, text=f"v{i}")
-            ),
-            "AssignTask": assign,
-            "Register": lambda i: system.Register(system_pb2.RegisterRequest(instance_id=f"bench-r{i % 64}")),
-            "Heartbeat": lambda i: system.Heartbeat(system_pb2.HeartbeatRequest(instance_id="bench-w0")),
-            "PreToolUse": lambda i: hooks.PreToolUse(
-                hooks_pb2.PreToolUseRequest(
-                    tool="Bash", params=struct_pb2.Value(string_value="ls -la"), instance_id=f"bench-h{i}"
-                )
-            ),
-            "GetMetrics": lambda i: system.GetMetrics(system_pb2.GetMetricsRequest()),
-            "GetState": lambda i: system.GetState(system_pb2.GetStateRequest()),
-        }
-        for name, call in calls.items():
-            if name == "CompleteTask":
-                await top_up_held(budget)
-            lat = await load.latency(call, seconds)
-            results[name] = {
-                "p50_ms": lat.p50_ms,
-                "p99_ms": lat.p99_ms,
-                "p999_ms": lat.p999_ms,
-                "calls_per_s_16": await load.throughput(call, 16, seconds),
-                "calls_per_s_64": await load.throughput(call, 64, seconds),
-            }
-        beating.cancel()
-    return results
 
 
 async def lifecycle(address: str, seconds: float, workers: int) -> dict[str, Any]:
@@ -430,8 +291,10 @@ async def run(seconds: float) -> dict[str, Any]:
         results["ceilings"] = await ceilings(redis_server.url, seconds)
         port = free_port()
         address = f"127.0.0.1:{port}"
+        ceiling_port = free_port()
         with claudebench_server(redis_server.url, port):
-            results["rpcs"] = await per_rpc(address, seconds)
+            with process(["-m", "bench.bare", "evalsha", str(ceiling_port), redis_server.url]):
+                results["rpcs"] = await rpcs.per_rpc(address, f"127.0.0.1:{ceiling_port}", seconds)
             results["lifecycle_unary"] = await lifecycle(address, seconds, workers=16)
             results["lifecycle_batched"] = await lifecycle_batched(address, seconds, workers=4)
             results["cost_growth"] = await cost_growth(address, redis_server.url, seconds)

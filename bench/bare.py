@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -27,6 +27,16 @@ SCRIPT = "return redis.call('INCR', KEYS[1])"
 
 def _identity(data: bytes) -> bytes:
     return data
+
+
+def unary_call(channel: grpc.aio.Channel, method: str) -> Callable[[int], Awaitable[bytes]]:
+    """A client call of one of the unary ceilings (ECHO, EVALSHA), shaped for bench.load."""
+    stub: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(method)
+
+    async def call(_i: int) -> bytes:
+        return await stub(b"ping")
+
+    return call
 
 
 class _Handlers(grpc.GenericRpcHandler):

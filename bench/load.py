@@ -65,3 +65,14 @@ async def throughput(call: Call, in_flight: int, seconds: float) -> float:
     stop = True
     await asyncio.gather(*workers, return_exceptions=True)
     return round(completed / elapsed, 1)
+
+
+async def unary_figures(call: Call, seconds: float) -> dict[str, float]:
+    """Latency at 1 in flight and throughput at 16: what a unary ceiling is measured by."""
+    lat = await latency(call, seconds)
+    return {
+        "p50_ms": lat.p50_ms,
+        "p99_ms": lat.p99_ms,
+        "calls_per_s_1": round(lat.calls / seconds, 1),
+        "calls_per_s_16": await throughput(call, 16, seconds),
+    }

@@ -69,16 +69,21 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "",
         "## Per RPC",
         "",
-        "Targets: p50 <= 1.25 x the EVALSHA ceiling's p50; throughput at 16 in flight >= 0.85 x its ceiling.",
+        "Targets: p50 <= 1.25 x the EVALSHA ceiling's p50; throughput at 16 in flight >= 0.85 x its ceiling. "
+        "Each RPC's ratios are against the EVALSHA ceiling measured just before it (its figures in the "
+        "last two columns).",
         "",
-        "| RPC | p50 ms | p99 ms | p999 ms | p50 / ceiling | calls/s @16 | @16 / ceiling | calls/s @64 |",
-        "|---|---|---|---|---|---|---|---|",
+        "| RPC | p50 ms | p99 ms | p999 ms | p50 / ceiling | calls/s @16 | @16 / ceiling | calls/s @64 "
+        "| ceiling p50 ms | ceiling calls/s @16 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results["rpcs"].items():
+        paired = r.get("ceiling", evalsha)  # runs before 2026-11-27 22:00 measured it once, first
         lines.append(
             f"| {name} | {r['p50_ms']} | {r['p99_ms']} | {r['p999_ms']} | "
-            f"{_ratio(r['p50_ms'], evalsha['p50_ms'])} | {r['calls_per_s_16']} | "
-            f"{_ratio(r['calls_per_s_16'], evalsha['calls_per_s_16'])} | {r['calls_per_s_64']} |"
+            f"{_ratio(r['p50_ms'], paired['p50_ms'])} | {r['calls_per_s_16']} | "
+            f"{_ratio(r['calls_per_s_16'], paired['calls_per_s_16'])} | {r['calls_per_s_64']} | "
+            f"{paired['p50_ms']} | {paired['calls_per_s_16']} |"
         )
     life = results["lifecycle_unary"]
     batched = results["lifecycle_batched"]
