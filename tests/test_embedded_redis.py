@@ -56,7 +56,7 @@ def test_a_port_taken_before_start_is_chosen_again(tmp_path: Path, which: str) -
 def test_a_port_given_and_taken_is_an_error_saying_so_not_another_port(
     tmp_path: Path, occupied_port: int
 ) -> None:
-    # A port the caller chose (claudebench serve's clients may be told it) is never swapped.
+    # A port the caller chose is never swapped for another: its clients may have been told it.
     server = EmbeddedRedis(tmp_path, persistent=False, port=occupied_port)
     with pytest.raises(RuntimeError, match="Address already in use"):
         server.start()
