@@ -76,6 +76,12 @@ def main() -> None:
             )
             return [] if reply is None else [t.id for t in reply.assigned_tasks]
 
+        def let_go(op: str, task_id: str, fn: Callable[[], Any]) -> None:
+            """Complete or release a held task: no longer ours, unless the reply was lost."""
+            rec.call(op, task_id, fn)
+            if rec.last != "indeterminate":  # done, or no longer ours
+                held.remove(task_id)
+
         held = register()
         while time.monotonic() < deadline:
             beat = rec.call(
@@ -119,7 +125,7 @@ def main() -> None:
             for task_id in list(held):
                 roll = rng.random()
                 if roll < 0.65:
-                    rec.call(
+                    let_go(
                         "complete",
                         task_id,
                         lambda task_id=task_id: tasks.CompleteTask(  # type: ignore[misc]
@@ -129,18 +135,14 @@ def main() -> None:
                             timeout=2,
                         ),
                     )
-                    if rec.last != "indeterminate":  # done, or no longer ours
-                        held.remove(task_id)
                 elif roll < 0.8:
-                    rec.call(
+                    let_go(
                         "release",
                         task_id,
                         lambda task_id=task_id: tasks.ReleaseTask(  # type: ignore[misc]
                             tasks_pb2.ReleaseTaskRequest(task_id=task_id, worker_id=worker), timeout=2
                         ),
                     )
-                    if rec.last != "indeterminate":
-                        held.remove(task_id)
                 elif roll < 0.9:
                     rec.call(
                         "update",
