@@ -26,7 +26,7 @@ def spawn_server(
         with log.open("wb") as out:  # the child keeps its own copy of the descriptor
             process = subprocess.Popen(command, env=environment, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_serving(process, port)
+        wait_serving(process, port)
     except BaseException:
         process.kill()
         process.wait()
@@ -34,7 +34,8 @@ def spawn_server(
     return process
 
 
-def _wait_serving(process: subprocess.Popen[bytes], port: int, timeout_s: float = 20) -> None:
+def wait_serving(process: subprocess.Popen[Any], port: int, timeout_s: float = 20) -> None:
+    """Until the server on 127.0.0.1:port says SERVING; RuntimeError if it exits or takes too long."""
     deadline = time.monotonic() + timeout_s
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub: Any = health_pb2_grpc.HealthStub(channel)

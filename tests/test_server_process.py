@@ -11,14 +11,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from claudebench.ports import free_port
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
+from tests.server_process import wait_serving
 
 
 def start_server(
@@ -31,19 +30,13 @@ def start_server(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
-    deadline = time.monotonic() + 20
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        health: Any = health_pb2_grpc.HealthStub(channel)  # the typeshed stub lacks its methods
-        while True:
-            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-            try:
-                reply = health.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return process
-            except grpc.RpcError:
-                pass
-            assert time.monotonic() < deadline, "the server did not report SERVING within 20 s"
-            time.sleep(0.1)
+    try:
+        wait_serving(process, port)
+    except RuntimeError as exc:
+        process.kill()
+        output = process.communicate()[0].decode()
+        raise AssertionError(f"{exc}; its output:\n{output}") from None
+    return process
 
 
 def processes_with(fragment: str) -> list[int]:
