@@ -5,13 +5,11 @@ COPY pyproject.toml README.md ./
 COPY service ./service
 RUN python -m venv /venv && /venv/bin/pip install --no-cache-dir .
 
-# Run: the venv and the Lua scripts, as a non-root user.
+# Run: the venv (the Lua scripts are package data inside it), as a non-root user.
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --create-home claudebench && mkdir /data && chown claudebench /data
 COPY --from=build /venv /venv
-COPY lua /app/lua
 ENV PATH=/venv/bin:$PATH \
-    CLAUDEBENCH_LUA_DIR=/app/lua \
     CLAUDEBENCH_LISTEN=0.0.0.0:50051 \
     CLAUDEBENCH_DATA_DIR=/data
 USER 10001

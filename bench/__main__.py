@@ -26,9 +26,9 @@ from bench.servers import claudebench_server, create_throughput, process
 from bench.tracing import tracing_overhead
 from claudebench.embedded_redis import EmbeddedRedis
 from claudebench.keys import Keyspace
-from claudebench.local_cluster import LocalCluster
 from claudebench.ports import free_port
 from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
+from tests.local_cluster import LocalCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 

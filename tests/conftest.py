@@ -20,7 +20,6 @@ from redis.asyncio.cluster import RedisCluster
 from claudebench.config import Settings
 from claudebench.embedded_redis import EmbeddedRedis
 from claudebench.keys import Keyspace
-from claudebench.local_cluster import LocalCluster
 from claudebench.redis_connect import close as close_redis
 from claudebench.redis_connect import connect
 from claudebench.scripts.executor import ScriptExecutor
@@ -28,6 +27,7 @@ from claudebench.scripts.registry import load_scripts
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import system_pb2_grpc, tasks_pb2_grpc
 from tests.api.helpers import close_channel
+from tests.local_cluster import LocalCluster
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,9 +12,10 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from claudebench.data_dir import DataDirInUse
 from claudebench.embedded_redis import EmbeddedRedis
-from claudebench.local_cluster import LocalCluster
 from claudebench.ports import free_port
+from tests.local_cluster import LocalCluster
 
 
 @pytest.fixture
@@ -70,3 +72,14 @@ def test_a_cluster_that_cannot_start_stops_the_nodes_it_started(tmp_path: Path, 
     with pytest.raises(RuntimeError, match="Address already in use"):
         cluster.start()
     assert not any(answers(node.port) for node in cluster.nodes[:2])
+
+
+def test_a_second_redis_on_the_same_data_directory_is_refused(tmp_path: Path) -> None:
+    """Issue 15 finding 9: two servers on one data directory would split the data silently."""
+    with EmbeddedRedis(tmp_path, persistent=False) as first:
+        second = EmbeddedRedis(tmp_path, persistent=False)
+        with pytest.raises(DataDirInUse, match=rf"in use by process {os.getpid()} and its redis-server"):
+            second.start()
+        assert first.url  # the first one still serves
+    with EmbeddedRedis(tmp_path, persistent=False):  # free again once the first stopped
+        pass

