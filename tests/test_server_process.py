@@ -156,3 +156,32 @@ def test_the_images_entry_and_health_commands_work_on_the_host(tmp_path: Path) -
             raise AssertionError("the HEALTHCHECK command never reported SERVING")
     finally:
         stop_server(process)
+
+
+def refused(*args: str) -> str:
+    """The one error line of a `claudebench serve` that must not start."""
+    done = subprocess.run(
+        [sys.executable, "-m", "claudebench", "serve", *args],
+        env={**os.environ, "CLAUDEBENCH_REDIS_URL": ""},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0, done.stderr
+    assert "Traceback" not in done.stderr
+    return done.stderr.strip().splitlines()[-1]
+
+
+def test_a_second_server_on_the_same_port_or_data_directory_is_refused(tmp_path: Path) -> None:
+    """Issue 15 finding 9: no silent split of the clients or of the data between two servers."""
+    port = free_port()
+    first = start_server(tmp_path / "data", port)
+    try:
+        line = refused("--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "other"))
+        assert f"cannot listen on 127.0.0.1:{port}" in line
+        line = refused(
+            "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "other"), "--workers", "2"
+        )
+        assert f"cannot listen on 127.0.0.1:{port}" in line
+        line = refused("--listen", f"127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "data"))
+        assert f"is in use by process {first.pid} and its redis-server" in line
+    finally:
+        stop_server(first)

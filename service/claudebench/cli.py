@@ -32,7 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--namespace", help="tenant/queue whose keys are cb:{namespace}:... (one cluster slot)"
     )
-    serve.add_argument("--data-dir", type=Path, help="embedded Redis data (default .claudebench)")
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        help="embedded Redis data (default $XDG_DATA_HOME/claudebench, else ~/.local/share/claudebench)",
+    )
     serve.add_argument(
         "--log-level", type=str.upper, choices=LOG_LEVELS, help="DEBUG, INFO, WARNING or ERROR"
     )
@@ -41,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", type=int, help="server processes sharing the port (default 1; e.g. one per core)"
     )
     serve.add_argument("--metrics-listen", help="host:port for a Prometheus scrape endpoint (/metrics)")
+    # Set by a --workers parent on the processes it starts: they share its port.
+    serve.add_argument("--sibling-of", type=int, help=argparse.SUPPRESS)
 
     health = commands.add_parser(
         "health", help="ask a server's grpc.health.v1 service; exit 0 when SERVING (a container probe)"
@@ -174,4 +180,4 @@ def _main(argv: list[str] | None) -> None:
     if args.command == "serve":
         from claudebench.server import serve
 
-        run_loop(serve(settings), settings.event_loop)
+        run_loop(serve(settings, sibling=args.sibling_of is not None), settings.event_loop)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from claudebench.data_dir import default_data_dir
 from claudebench.scripts.registry import default_lua_dir
 
 
@@ -24,7 +25,8 @@ class Settings:
     redis_url: str | None = None
     # True: redis_url names a node of a Redis Cluster (as a redis+cluster:// URL does).
     redis_cluster: bool = False
-    data_dir: Path = Path(".claudebench")
+    # The embedded Redis's files: one place per user, wherever the server is started from.
+    data_dir: Path = field(default_factory=default_data_dir)
     lua_dir: Path = field(default_factory=default_lua_dir)
     key_prefix: str = "cb"
     # A tenant or queue: its keys are "cb:{namespace}:...", one Redis Cluster slot. None: the seed's

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import NoPermissionError, RedisClusterException, RedisError
 from redis.typing import EncodableT
 
 RedisClient = aioredis.Redis | RedisCluster
@@ -69,8 +69,13 @@ def _versions(info: dict[str, Any]) -> list[str]:
 
 
 async def require_minimum_version(client: RedisClient) -> None:
-    """RedisTooOld when the server (any node of a cluster) is older than MINIMUM_VERSION."""
-    for version in _versions(await client.info("server")):
+    """RedisTooOld when the server (any node of a cluster) is older than MINIMUM_VERSION. A user
+    whose ACL does not allow INFO is not checked (the scripts' own errors will tell)."""
+    try:
+        info = await client.info("server")
+    except NoPermissionError:
+        return
+    for version in _versions(info):
         numbers = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
         if numbers < MINIMUM_VERSION:
             minimum = ".".join(map(str, MINIMUM_VERSION))

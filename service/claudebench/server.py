@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from typing import cast
@@ -23,7 +24,8 @@ from claudebench.api.system_service import SystemService
 from claudebench.api.task_service import TaskService
 from claudebench.api.watch import TaskWatcher
 from claudebench.config import Settings
-from claudebench.embedded_redis import EmbeddedRedis
+from claudebench.data_dir import DataDirInUse
+from claudebench.embedded_redis import EmbeddedRedis, RedisNotFound
 from claudebench.events.hub import EventHub
 from claudebench.keys import KEY_SCHEMA_VERSION, Keyspace, namespace_prefix
 from claudebench.processes import stop_processes
@@ -94,7 +96,16 @@ class IncompatibleSchemaError(RuntimeError):
 class ClaudebenchServer:
     """One server process: start() loads the scripts, then serves; stop() drains and closes."""
 
-    def __init__(self, settings: Settings, redis_url: str, telemetry: Telemetry | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        redis_url: str,
+        telemetry: Telemetry | None = None,
+        share_port: bool = False,
+    ) -> None:
+        # share_port: SO_REUSEPORT, only for the sibling processes of --workers; otherwise a port
+        # in use is an error (two unrelated servers would split the clients between them).
+        self.share_port = share_port
         self.settings = settings
         self.telemetry = telemetry or Telemetry()
         instruments = ServerInstruments.create(self.telemetry.meter("claudebench"))
@@ -217,6 +228,7 @@ class ClaudebenchServer:
                 ("grpc.server.max_pending_requests_hard_limit", 2 * self.settings.max_pending_rpcs),
                 ("grpc.max_receive_message_length", self.settings.max_message_bytes),
                 ("grpc.max_send_message_length", self.settings.max_message_bytes),
+                ("grpc.so_reuseport", 1 if self.share_port else 0),
             ],
         )
         self.recovery = FleetRecovery(instances, coordination)
@@ -260,13 +272,18 @@ class ClaudebenchServer:
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        self.port = (
-            server.add_secure_port(settings.listen, server_credentials(settings))
-            if settings.tls_cert_file
-            else server.add_insecure_port(settings.listen)
-        )
+        try:
+            self.port = (
+                server.add_secure_port(settings.listen, server_credentials(settings))
+                if settings.tls_cert_file
+                else server.add_insecure_port(settings.listen)
+            )
+        except RuntimeError:  # gRPC's "Failed to bind": in use, or an address not of this host
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"could not listen on {settings.listen}")
+            raise OSError(
+                f"cannot listen on {settings.listen}: the port is in use or the address is not this host's"
+            )
         await server.start()
         # SERVING only now that the scripts are loaded and the servicers are in place.
         await self._set_serving(True)
@@ -381,9 +398,10 @@ class ClaudebenchServer:
 
 
 def _start_sibling_workers(settings: Settings, redis_url: str, port: int) -> list[subprocess.Popen[bytes]]:
-    """settings.workers - 1 more server processes on the same port (gRPC sets SO_REUSEPORT)."""
+    """settings.workers - 1 more server processes on the same port (SO_REUSEPORT)."""
     host = settings.listen.rsplit(":", 1)[0]
     command = [sys.executable, "-m", "claudebench", "serve", "--workers", "1", "--listen", f"{host}:{port}"]
+    command += ["--sibling-of", str(os.getpid())]
     if settings.namespace is not None:
         command += ["--namespace", settings.namespace]
     # The URL (it may hold a password) goes in the environment, not on a command line that every
@@ -392,7 +410,29 @@ def _start_sibling_workers(settings: Settings, redis_url: str, port: int) -> lis
     return [subprocess.Popen(command, env=env) for _ in range(settings.workers - 1)]
 
 
-async def serve(settings: Settings) -> None:
+def check_port_free(listen: str) -> None:
+    """SystemExit (one line) when something listens on listen's port already. A plain bind (no
+    SO_REUSEPORT) fails even against a listener that set SO_REUSEPORT, so --workers cannot join
+    another server's port either."""
+    host, _, port = listen.rpartition(":")
+    if int(port) == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise SystemExit(f"claudebench: error: cannot listen on {listen}: {exc}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "in use"
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise SystemExit(
+                f"claudebench: error: cannot listen on {listen}: {exc.strerror} (is another server running?)"
+            ) from None
+
+
+async def serve(settings: Settings, sibling: bool = False) -> None:
     """Run until SIGINT or SIGTERM; with no Redis URL, around an embedded redis-server."""
     if settings.workers < 1:
         raise SystemExit("--workers must be at least 1")
@@ -400,6 +440,8 @@ async def serve(settings: Settings) -> None:
         namespace_prefix(settings.key_prefix, settings.namespace)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
+    if not sibling:
+        check_port_free(settings.listen)
     embedded = None
     siblings: list[subprocess.Popen[bytes]] = []
     redis_url = settings.redis_url
@@ -408,7 +450,10 @@ async def serve(settings: Settings) -> None:
     elif settings.redis_cluster:
         raise SystemExit("--redis-cluster needs --redis-url (the embedded Redis is not a cluster)")
     if redis_url is None:
-        embedded = EmbeddedRedis(settings.data_dir).start()
+        try:
+            embedded = EmbeddedRedis(settings.data_dir).start()
+        except (DataDirInUse, RedisNotFound) as exc:
+            raise SystemExit(f"claudebench: error: {exc}") from None
         redis_url = embedded.url
         log.info(
             "started embedded redis-server at %s (binary %s, data in %s)",
@@ -423,7 +468,7 @@ async def serve(settings: Settings) -> None:
         settings.metrics_listen,
     )
     try:
-        app = ClaudebenchServer(settings, redis_url, telemetry)
+        app = ClaudebenchServer(settings, redis_url, telemetry, share_port=sibling or settings.workers > 1)
         port = await app.start()
         host = settings.listen.rsplit(":", 1)[0]
         if settings.workers > 1:
