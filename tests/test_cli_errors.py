@@ -25,6 +25,22 @@ def claudebench(*args: str) -> subprocess.CompletedProcess[str]:
         (("serve", "--listen", "garbage"), "--listen must be host:port"),
         (("serve", "--listen", "127.0.0.1:99999"), "port 99999 is out of range"),
         (("serve", "--log-level", "loud"), "invalid choice: 'LOUD'"),
+        (
+            ("serve", "--listen", "127.0.0.1:0", "--redis-url", "http://u:secret@h/0"),
+            "starts with redis://, rediss://, unix://, redis+cluster://",
+        ),
+        (
+            (
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--redis-url",
+                "redis://u:secret@127.0.0.1:1/0",
+                "--redis-wait",
+                "0.5",
+            ),
+            "cannot reach Redis at redis://u:***@127.0.0.1:1/0",
+        ),
         (("task", "create", "x", "--metadata", "{bad", "--server", "127.0.0.1:1"), "--metadata is not JSON"),
         (("task", "create", "x", "--metadata", "[1]", "--server", "127.0.0.1:1"), "must be a JSON object"),
         (
@@ -41,6 +57,7 @@ def test_a_mistake_is_one_line_and_a_failure(args: tuple[str, ...], message: str
     (line,) = [line for line in done.stderr.splitlines() if "error:" in line]
     assert message in line
     assert done.stderr.rstrip().endswith(line)
+    assert "secret" not in done.stderr
 
 
 def test_version() -> None:

@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
         help="--redis-url names a node of a Redis Cluster (same as a redis+cluster:// URL)",
     )
     serve.add_argument(
+        "--redis-wait", type=float, help="seconds to wait for Redis to answer at start (default 30)"
+    )
+    serve.add_argument(
         "--namespace", help="tenant/queue whose keys are cb:{namespace}:... (one cluster slot)"
     )
     serve.add_argument(
@@ -165,6 +168,7 @@ def _main(argv: list[str] | None) -> None:
             "listen": args.listen,
             "redis_url": args.redis_url,
             "redis_cluster": args.redis_cluster,
+            "redis_wait_s": getattr(args, "redis_wait", None),
             "namespace": args.namespace,
             "data_dir": args.data_dir,
             "log_level": args.log_level,

@@ -70,6 +70,8 @@ class Settings:
     # Bearer tokens with roles: "token:role,..." or a file of "token role" lines; None: no auth.
     auth_tokens: str | None = None
     redis_timeout_s: float = 5.0
+    # serve: how long to wait for a Redis that does not answer yet (retrying with backoff).
+    redis_wait_s: float = 30.0
     redis_max_connections: int = 64
     shutdown_grace_s: float = 5.0
     max_pending_rpcs: int = 10_000

@@ -16,6 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.metrics import Observation
+from redis.exceptions import AuthenticationError
 
 from claudebench.api.auth import BearerAuthInterceptor, parse_tokens
 from claudebench.api.hook_service import HookService
@@ -31,9 +32,12 @@ from claudebench.keys import KEY_SCHEMA_VERSION, Keyspace, namespace_prefix
 from claudebench.processes import stop_processes
 from claudebench.redis_connect import (
     REDIS_FAULTS,
+    RedisTooOld,
     as_cluster_url,
+    check_url,
     connect,
     is_cluster_url,
+    redact,
     require_minimum_version,
 )
 from claudebench.redis_connect import close as close_redis
@@ -410,6 +414,46 @@ def _start_sibling_workers(settings: Settings, redis_url: str, port: int) -> lis
     return [subprocess.Popen(command, env=env) for _ in range(settings.workers - 1)]
 
 
+# What ends a start with one line (the Redis, not our code, is at fault).
+_START_REFUSALS: tuple[type[Exception], ...] = (IncompatibleSchemaError, RedisTooOld, *REDIS_FAULTS)
+
+
+async def wait_for_redis(url: str, wait_s: float, timeout_s: float) -> None:
+    """Until Redis answers PING, retrying with backoff (logging each try) for up to wait_s: a Redis
+    that starts slower than the server (docker compose) is waited for. SystemExit (one line) when
+    it never answers, or refuses the credentials (no use retrying those)."""
+    deadline = asyncio.get_running_loop().time() + wait_s
+    delay, attempt = 0.25, 1
+    client = connect(url, timeout_s=min(timeout_s, max(wait_s, 0.5)), max_connections=1)
+    try:
+        while True:
+            try:
+                await client.ping()
+                return
+            except AuthenticationError as exc:
+                raise SystemExit(
+                    f"claudebench: error: Redis at {redact(url)} refused the login: {exc}"
+                ) from None
+            except REDIS_FAULTS as exc:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    raise SystemExit(
+                        f"claudebench: error: cannot reach Redis at {redact(url)}: {exc} "
+                        f"(waited {wait_s:g} s; --redis-wait sets how long)"
+                    ) from None
+                log.warning(
+                    "Redis at %s does not answer (try %d: %s); next try in %.2f s",
+                    redact(url),
+                    attempt,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(min(delay, left))
+                delay, attempt = min(delay * 2, 5.0), attempt + 1
+    finally:
+        await close_redis(client)
+
+
 def check_port_free(listen: str) -> None:
     """SystemExit (one line) when something listens on listen's port already. A plain bind (no
     SO_REUSEPORT) fails even against a listener that set SO_REUSEPORT, so --workers cannot join
@@ -449,6 +493,11 @@ async def serve(settings: Settings, sibling: bool = False) -> None:
         redis_url = as_cluster_url(redis_url)
     elif settings.redis_cluster:
         raise SystemExit("--redis-cluster needs --redis-url (the embedded Redis is not a cluster)")
+    if redis_url is not None:
+        try:
+            check_url(redis_url)
+        except ValueError as exc:
+            raise SystemExit(f"claudebench: error: {exc}") from None
     if redis_url is None:
         try:
             embedded = EmbeddedRedis(settings.data_dir).start()
@@ -468,8 +517,12 @@ async def serve(settings: Settings, sibling: bool = False) -> None:
         settings.metrics_listen,
     )
     try:
+        await wait_for_redis(redis_url, settings.redis_wait_s, settings.redis_timeout_s)
         app = ClaudebenchServer(settings, redis_url, telemetry, share_port=sibling or settings.workers > 1)
-        port = await app.start()
+        try:
+            port = await app.start()
+        except _START_REFUSALS as exc:
+            raise SystemExit(f"claudebench: error: Redis at {redact(redis_url)}: {exc}") from None
         host = settings.listen.rsplit(":", 1)[0]
         if settings.workers > 1:
             siblings = _start_sibling_workers(settings, redis_url, port)
