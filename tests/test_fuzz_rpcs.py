@@ -4,6 +4,8 @@ its documented statuses, never UNKNOWN or INTERNAL, and Redis stays consistent."
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from typing import Any
 
 import grpc
@@ -33,9 +35,8 @@ nasty_ids = st.one_of(
     st.text(max_size=140),
     st.sampled_from(["a:b", "{x}", "*", "t-1\nt-2", "..", "-", "cb:task:t-1", "x" * 129, ""]),
 )
-json_leaf = st.one_of(
-    st.none(), st.booleans(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=50)
-)
+# Any float, NaN and ±Infinity included (refused: JSON has no such numbers).
+json_leaf = st.one_of(st.none(), st.booleans(), st.floats(), st.text(max_size=50))
 json_values = st.recursive(
     json_leaf,
     lambda inner: st.one_of(
@@ -44,6 +45,16 @@ json_values = st.recursive(
     max_leaves=20,
 )
 ints = st.integers(min_value=-(2**31), max_value=2**31 - 1)
+# Page tokens in the server's format with any position and filter.
+forged_tokens = st.builds(
+    lambda after, filter_key: base64.urlsafe_b64encode(
+        json.dumps({"after": after, "filter": filter_key}).encode()
+    ).decode(),
+    st.one_of(st.integers(), st.floats(), st.text(max_size=5)),
+    st.sampled_from(["instances", "|", "pending|", "x"]),
+)
+# Stream ids with parts of any size.
+forged_cursors = st.builds(lambda ms, seq: f"{ms}-{seq}", st.integers(min_value=0), st.integers(min_value=0))
 
 settings_ = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -64,6 +75,15 @@ async def loop() -> asyncio.AbstractEventLoop:
     return asyncio.get_running_loop()
 
 
+def value_of(value: Any) -> struct_pb2.Value:
+    message = struct_pb2.Value()
+    if isinstance(value, dict):
+        message.struct_value.update(value)
+    elif isinstance(value, list):
+        message.list_value.extend(value)
+    return message
+
+
 def struct_of(value: Any) -> struct_pb2.Struct:
     struct = struct_pb2.Struct()
     if isinstance(value, dict):
@@ -78,8 +98,8 @@ def struct_of(value: Any) -> struct_pb2.Struct:
     task_id=st.one_of(st.none(), nasty_ids),
     metadata=json_values,
     page_size=ints,
-    page_token=st.text(max_size=60),
-    cursor=st.text(max_size=40),
+    page_token=st.one_of(st.text(max_size=60), forged_tokens),
+    cursor=st.one_of(st.text(max_size=40), forged_cursors),
     worker=nasty_ids,
     max_tasks=ints,
 )
@@ -112,6 +132,10 @@ def test_task_rpcs_answer_only_documented_statuses(
             tasks.CreateTask(create),
             tasks.GetTask(pb.GetTaskRequest(task_id=task_id or "")),
             tasks.ListTasks(pb.ListTasksRequest(page_size=page_size, page_token=page_token)),
+            system.GetState(system_pb2.GetStateRequest(page_token=page_token)),
+            tasks.CompleteTask(
+                pb.CompleteTaskRequest(task_id=task_id or "", worker_id=worker, result=value_of(metadata))
+            ),
             tasks.ClaimTask(pb.ClaimTaskRequest(worker_id=worker, max_tasks=max_tasks)),
             tasks.UpdateTask(pb.UpdateTaskRequest(task_id=task_id or "", metadata=struct_of(metadata))),
             tasks.CompleteTask(pb.CompleteTaskRequest(task_id=task_id or "", worker_id=worker, error=text)),
@@ -140,6 +164,49 @@ def test_task_rpcs_answer_only_documented_statuses(
         finally:
             watch.cancel()
         assert code in DOCUMENTED, code
+        await assert_consistent(redis_client, keys)
+
+    loop.run_until_complete(run())
+
+
+METHODS = [
+    (f"/{service.full_name}/{method.name}", method.server_streaming)
+    for file in (pb.DESCRIPTOR, system_pb2.DESCRIPTOR, hooks_pb2.DESCRIPTOR)
+    for service in file.services_by_name.values()
+    for method in service.methods
+]
+
+
+@settings_
+@given(body=st.binary(max_size=64), method=st.sampled_from(METHODS))
+def test_raw_bytes_answer_only_documented_statuses(
+    loop: asyncio.AbstractEventLoop,
+    channel: grpc.aio.Channel,
+    redis_client: aioredis.Redis,
+    keys: Keyspace,
+    body: bytes,
+    method: tuple[str, bool],
+) -> None:
+    """Any bytes as the body of any method: decoded or refused (INVALID_ARGUMENT), never UNKNOWN."""
+
+    async def run() -> None:
+        path, streaming = method
+        code = grpc.StatusCode.OK
+        if streaming:
+            stream: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(path)
+            call = stream(body)
+            try:
+                await asyncio.wait_for(call.read(), 0.2)
+            except grpc.aio.AioRpcError as exc:
+                code = exc.code()
+            except TimeoutError:
+                pass  # decoded: a valid watch waits for events
+            finally:
+                call.cancel()
+        else:
+            unary: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(path)
+            code = await status_of(unary(body))
+        assert code in DOCUMENTED, (path, code)
         await assert_consistent(redis_client, keys)
 
     loop.run_until_complete(run())

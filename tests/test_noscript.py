@@ -37,6 +37,6 @@ async def test_every_rpc_survives_a_script_flush(
     )
     assert done.task.status == tasks_pb2.TASK_STATUS_COMPLETED
     await flush()
-    await tasks.DeleteTask(tasks_pb2.DeleteTaskRequest(task_id=b.id))
+    await tasks.DeleteTask(tasks_pb2.DeleteTaskRequest(task_id=b.id, force=True))
     listed = await tasks.ListTasks(tasks_pb2.ListTasksRequest())
     assert [t.id for t in listed.tasks] == [a.id]

@@ -19,6 +19,7 @@ from opentelemetry.metrics import Observation
 from redis.exceptions import AuthenticationError
 
 from claudebench.api.auth import BearerAuthInterceptor, parse_tokens
+from claudebench.api.decoding import TolerantRegistrar
 from claudebench.api.hook_service import HookService
 from claudebench.api.rpc_metrics import RpcMetricsInterceptor
 from claudebench.api.system_service import SystemService
@@ -245,7 +246,9 @@ class ClaudebenchServer:
             settings.max_watch_subscribers,
             settings.bookmark_interval_s,
         )
-        tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskService(tasks, watcher), server)
+        # Through the registrar: an undecodable request answers INVALID_ARGUMENT (not UNKNOWN).
+        registrar = cast(grpc.aio.Server, TolerantRegistrar(server))
+        tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskService(tasks, watcher), registrar)
         system_pb2_grpc.add_SystemServiceServicer_to_server(
             SystemService(
                 instances,
@@ -256,7 +259,7 @@ class ClaudebenchServer:
                 settings.heartbeat_interval_ms,
                 self.script_version,
             ),
-            server,
+            registrar,
         )
         hooks = HookStore(
             self.executor,
@@ -271,8 +274,10 @@ class ClaudebenchServer:
                 system_event_retention=settings.system_event_retention,
             ),
         )
-        hooks_pb2_grpc.add_HookServiceServicer_to_server(HookService(hooks, settings.hook_fail_open), server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        hooks_pb2_grpc.add_HookServiceServicer_to_server(
+            HookService(hooks, settings.hook_fail_open), registrar
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, registrar)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )

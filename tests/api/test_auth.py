@@ -74,3 +74,12 @@ def test_token_specs(tmp_path: Any) -> None:
     assert parse_tokens(str(path)) == {"t1": "worker", "t2": "admin"}
     with pytest.raises(SystemExit, match="ROLE one of"):
         parse_tokens("a:root")
+
+
+async def test_two_authorization_headers_are_refused(channel: grpc.aio.Channel) -> None:
+    tasks = tasks_pb2_grpc.TaskServiceStub(channel)
+    twice = (*bearer(READER), *bearer(ADMIN))
+    details = await rpc_error(
+        tasks.CreateTask(pb.CreateTaskRequest(text="x"), metadata=twice), grpc.StatusCode.UNAUTHENTICATED
+    )
+    assert "exactly one" in details

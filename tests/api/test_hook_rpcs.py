@@ -75,7 +75,9 @@ async def test_failures_open_the_circuit_until_a_success_closes_it(hooks: Hooks)
     call = pb.PreToolUseRequest(tool="flaky", params=params("x"), instance_id="w1")
     for n in range(4):
         done = await hooks.PostToolUse(
-            pb.PostToolUseRequest(tool="flaky", result=params({"error": "boom"}), success=False)
+            pb.PostToolUseRequest(
+                tool="flaky", instance_id="w1", result=params({"error": "boom"}), success=False
+            )
         )
         assert done.error_count == n + 1
     denied = await hooks.PreToolUse(call)
@@ -84,7 +86,9 @@ async def test_failures_open_the_circuit_until_a_success_closes_it(hooks: Hooks)
 
     await asyncio.sleep(1.1)  # the cool-down
     assert (await hooks.PreToolUse(call)).allow  # half-open: the probe goes through
-    await hooks.PostToolUse(pb.PostToolUseRequest(tool="flaky", result=params("ok"), success=True))
+    await hooks.PostToolUse(
+        pb.PostToolUseRequest(tool="flaky", instance_id="w1", result=params("ok"), success=True)
+    )
     assert (await hooks.PreToolUse(call)).allow
 
 

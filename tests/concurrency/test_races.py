@@ -96,6 +96,7 @@ async def test_concurrent_completions_count_once(
     task = (await stubs[0].CreateTask(tasks_pb2.CreateTaskRequest(text="once"))).task
     await stubs[0].ClaimTask(tasks_pb2.ClaimTaskRequest(worker_id="w1"))
 
+    # Different outcomes at once: exactly one wins, the others are refused.
     replies = await asyncio.gather(
         *(
             s.CompleteTask(
@@ -104,10 +105,24 @@ async def test_concurrent_completions_count_once(
                 )
             )
             for i, s in enumerate(stubs)
+        ),
+        return_exceptions=True,
+    )
+    won = [r for r in replies if isinstance(r, tasks_pb2.CompleteTaskResponse)]
+    assert len(won) == 1
+    assert {r.code() for r in replies if isinstance(r, grpc.aio.AioRpcError)} <= {
+        grpc.StatusCode.FAILED_PRECONDITION
+    }
+    # The same outcome again, at once: every retry answers the stored task.
+    retries = await asyncio.gather(
+        *(
+            s.CompleteTask(
+                tasks_pb2.CompleteTaskRequest(task_id=task.id, worker_id="w1", result=won[0].task.result)
+            )
+            for s in stubs
         )
     )
-
-    assert len({r.task.SerializeToString() for r in replies}) == 1
+    assert {r.task.SerializeToString() for r in retries} == {won[0].task.SerializeToString()}
     finished = [e for e in await stream_events(redis_client, keys) if e["type"] == "completed"]
     assert len(finished) == 1
 

@@ -8,9 +8,13 @@ import json
 import shutil
 from pathlib import Path
 
+import grpc
 import pytest
 
+from claudebench.api.validation import MAX_NESTING
 from claudebench.server import ClaudebenchServer
+from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
+from tests.api.test_adversarial import metadata_of
 
 HERE = Path(__file__).parent
 
@@ -61,3 +65,27 @@ async def test_node_client_round_trip(node_modules: Path, server: ClaudebenchSer
         "TASK_EVENT_TYPE_CLAIMED",
         "TASK_EVENT_TYPE_COMPLETED",
     ]
+
+
+@pytest.mark.timeout(120)
+async def test_node_client_decodes_the_deepest_accepted_task(
+    node_modules: Path, server: ClaudebenchServer
+) -> None:
+    """protobufjs (recursion limit 100) reads the deepest metadata the server accepts through every
+    RPC that returns tasks (issue 15, finding 2)."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = tasks_pb2_grpc.TaskServiceStub(channel)
+        created = await stub.CreateTask(
+            tasks_pb2.CreateTaskRequest(text="deep", metadata=metadata_of(MAX_NESTING))
+        )
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        str(HERE / "deep.mjs"),
+        f"127.0.0.1:{server.port}",
+        created.task.id,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    assert json.loads(out) == {"get": True, "list": True, "claim": True, "state": True, "watch": True}

@@ -57,9 +57,30 @@ async def test_retry_by_the_holder_is_idempotent(
     events = len(await stream_events(redis_client, keys))
     clock.advance(1000)
 
-    again = await store.complete("t-1", "w1", "result", '{"n":2}')
+    again = await store.complete("t-1", "w1", "result", '{"n":1}')
 
     assert again == first
+    assert len(await stream_events(redis_client, keys)) == events
+
+
+@pytest.mark.usefixtures("held")
+async def test_a_second_completion_with_another_outcome_is_refused(
+    store: TaskStore, redis_client: aioredis.Redis, keys: Keyspace
+) -> None:
+    first = await store.complete("t-1", "w1", "result", '{"n":1}')
+    events = len(await stream_events(redis_client, keys))
+
+    for call in (
+        store.complete("t-1", "w1", "result", '{"n":2}'),
+        store.complete("t-1", "w1", "error", "boom"),
+        store.complete("t-1", "w1", "error", '{"n":1}'),
+    ):
+        with pytest.raises(DomainError) as refused:
+            await call
+        assert refused.value.code is ResultCode.ALREADY_FINISHED
+        assert "another outcome" in refused.value.message
+
+    assert await store.get("t-1") == first
     assert len(await stream_events(redis_client, keys)) == events
 
 

@@ -23,16 +23,25 @@ async def test_delete_pending_held_and_finished_tasks(
     await store.claim("w1", 2)  # t-0 and t-1
     await store.complete("t-0", "w1", "result", "1")
 
-    for task_id in ("t-0", "t-1", "t-2"):
+    with pytest.raises(DomainError) as held:
+        await store.delete("t-1")
+    assert held.value.code is ResultCode.INVALID_TRANSITION
+    assert "in progress with w1" in held.value.message
+    assert await redis_client.exists(keys.task("t-1")) == 1
+
+    for task_id in ("t-0", "t-2"):
         await store.delete(task_id)
+    await store.delete("t-1", force=True)
 
     assert await redis_client.exists(keys.task("t-0"), keys.task("t-1"), keys.task("t-2")) == 0
     for index in [keys.pending, keys.all_tasks, keys.held("w1")] + [
         keys.status_index(s) for s in TASK_STATUSES
     ]:
         assert await redis_client.zcard(index) == 0, index
-    *_, event = await stream_events(redis_client, keys)
-    assert event == {"type": "deleted", "task_id": "t-2", "instance_id": "", "time": event["time"]}
+    *_, unheld, forced = await stream_events(redis_client, keys)
+    assert unheld == {"type": "deleted", "task_id": "t-2", "instance_id": "", "time": unheld["time"]}
+    # The holder of a task deleted by force is named: it learns that it lost it.
+    assert forced == {"type": "deleted", "task_id": "t-1", "instance_id": "w1", "time": forced["time"]}
     await assert_consistent(redis_client, keys)
 
 
@@ -60,7 +69,13 @@ async def test_delete_unknown_and_stale(
             "held": keys.held("someone-else"),
             "events": keys.events,
         },
-        args={"task_id": "t-1", "expected_assignee": "someone-else", "now_ms": 1, "maxlen": 100},
+        args={
+            "task_id": "t-1",
+            "expected_assignee": "someone-else",
+            "now_ms": 1,
+            "maxlen": 100,
+            "force": 1,
+        },
     )
     assert result.code is ResultCode.STALE
     assert await redis_client.exists(keys.task("t-1")) == 1

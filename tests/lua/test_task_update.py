@@ -59,21 +59,24 @@ async def test_release_to_pending_and_retry_of_failed(
     await assert_consistent(redis_client, keys)
 
 
-async def test_finishing_from_pending_and_from_in_progress(
+async def test_only_complete_task_finishes_a_task(
     store: TaskStore, instances: InstanceStore, redis_client: aioredis.Redis, keys: Keyspace
 ) -> None:
     await instances.register("w1", ["worker"], 5, {})
     await store.create("a", 50, {}, task_id="t-1")
     await store.create("b", 50, {}, task_id="t-2")
     await store.claim("w1", 1)
+    events = len(await stream_events(redis_client, keys))
 
-    held = await store.update("t-1", None, None, "completed", {})
-    queued = await store.update("t-2", None, None, "failed", {})
+    for task_id, status in [("t-1", "completed"), ("t-1", "failed"), ("t-2", "completed"), ("t-2", "failed")]:
+        with pytest.raises(DomainError) as refused:
+            await store.update(task_id, None, None, status, {})
+        assert refused.value.code is ResultCode.INVALID_TRANSITION
+        assert "only CompleteTask" in refused.value.message
 
-    assert (held["status"], held["assignedTo"]) == ("completed", "w1")
-    assert "completedAt" in held
-    assert queued["status"] == "failed"
-    assert await redis_client.zcard(keys.pending) == 0
+    assert (await store.get("t-1"))["status"] == "in_progress"
+    assert (await store.get("t-2"))["status"] == "pending"
+    assert len(await stream_events(redis_client, keys)) == events
     await assert_consistent(redis_client, keys)
 
 

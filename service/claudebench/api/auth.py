@@ -85,9 +85,16 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
         full = handler_call_details.method.lstrip("/")
         if handler is None or full.startswith(OPEN_SERVICES):
             return handler
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        header = str(metadata.get("authorization", ""))
-        scheme, _, presented = header.partition(" ")
+        headers = [
+            str(value)
+            for key, value in handler_call_details.invocation_metadata or ()
+            if key == "authorization"
+        ]
+        if len(headers) > 1:  # which one would count is anyone's guess: none does
+            return _refusal(
+                handler, grpc.StatusCode.UNAUTHENTICATED, "send exactly one 'authorization' header"
+            )
+        scheme, _, presented = (headers[0] if headers else "").partition(" ")
         role = self._role(presented.strip()) if scheme.lower() == "bearer" and presented else None
         if role is None:
             return _refusal(

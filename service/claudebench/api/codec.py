@@ -39,8 +39,9 @@ def compact_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def value_to_json(value: struct_pb2.Value) -> str:
-    """A protobuf Value as JSON text; a Value with nothing set is null."""
+def value_to_json(value: struct_pb2.Value, sort_keys: bool = False) -> str:
+    """A protobuf Value as JSON text; a Value with nothing set is null. With sort_keys, objects'
+    keys are sorted (the same value gives the same text whatever order its map was sent in)."""
     kind = value.WhichOneof("kind")
     # Scalars directly (json_format costs ~10x more); objects, lists and non-finite numbers (which
     # json_format refuses) go through json_format.
@@ -52,7 +53,9 @@ def value_to_json(value: struct_pb2.Value) -> str:
         return compact_json(value.string_value)
     if kind == "number_value" and math.isfinite(value.number_value):
         return compact_json(value.number_value)
-    return compact_json(json_format.MessageToDict(value))
+    return json.dumps(
+        json_format.MessageToDict(value), separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys
+    )
 
 
 def struct_to_fields(struct: struct_pb2.Struct) -> dict[str, str]:

@@ -11,6 +11,7 @@ from typing import TypeVar
 import grpc
 from redis import exceptions as redis_errors
 
+from claudebench.api.decoding import ANSWERS_UNDECODABLE, Undecodable
 from claudebench.api.status import STATUS_FOR_CODE
 from claudebench.api.validation import InvalidArgument
 from claudebench.redis_connect import REDIS_FAULTS
@@ -59,6 +60,8 @@ def guarded(method: Handler[S, Req, Resp, R]) -> Handler[S, Req, Resp, R]:
     @functools.wraps(method)
     async def wrapper(self: S, request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> R:
         try:
+            if isinstance(request, Undecodable):
+                raise InvalidArgument(request.message)
             return await method(self, request, context)
         except grpc.aio.AbortError:
             raise
@@ -66,6 +69,7 @@ def guarded(method: Handler[S, Req, Resp, R]) -> Handler[S, Req, Resp, R]:
             code, message = _failure_status(exc, method.__name__)
             await context.abort(code, message)
 
+    setattr(wrapper, ANSWERS_UNDECODABLE, True)
     return wrapper
 
 
@@ -96,6 +100,8 @@ def guarded_stream(method: StreamHandler[S, Req, Resp]) -> StreamHandler[S, Req,
         self: S, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
     ) -> AsyncGenerator[Resp, None]:
         try:
+            if isinstance(request, Undecodable):
+                raise InvalidArgument(request.message)
             async for response in method(self, request, context):
                 yield response
         except grpc.aio.AbortError:
@@ -104,4 +110,5 @@ def guarded_stream(method: StreamHandler[S, Req, Resp]) -> StreamHandler[S, Req,
             code, message = _failure_status(exc, method.__name__)
             await context.abort(code, message)
 
+    setattr(wrapper, ANSWERS_UNDECODABLE, True)
     return wrapper

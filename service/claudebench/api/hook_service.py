@@ -38,6 +38,7 @@ def _tool(value: str) -> str:
 def _json_value(value: struct_pb2.Value, field: str) -> Any:
     if value.WhichOneof("kind") is None:
         return None
+    check.json_payload(value, field, MAX_PARAMS_BYTES)
     decoded = json_format.MessageToDict(value)
     if len(compact_json(decoded).encode()) > MAX_PARAMS_BYTES:
         raise check.InvalidArgument(f"{field} is larger than {MAX_PARAMS_BYTES} bytes as JSON")
@@ -83,7 +84,7 @@ class HookService(hooks_pb2_grpc.HookServiceServicer):
         self, request: pb.PostToolUseRequest, context: Ctx[pb.PostToolUseRequest, pb.PostToolUseResponse]
     ) -> pb.PostToolUseResponse:
         tool = _tool(request.tool)
-        instance_id = check.identifier(request.instance_id, "instance_id") if request.instance_id else ""
+        instance_id = check.identifier(request.instance_id, "instance_id")
         if request.execution_time_ms < 0:
             raise check.InvalidArgument("execution_time_ms must not be negative")
         result = _json_value(request.result, "result")
@@ -105,6 +106,7 @@ class HookService(hooks_pb2_grpc.HookServiceServicer):
         context: Ctx[pb.ConfigureHookRequest, pb.ConfigureHookResponse],
     ) -> pb.ConfigureHookResponse:
         tool = _tool(request.tool)
+        check.json_payload(request.config, "config", MAX_PARAMS_BYTES)
         config = validate_config(json_format.MessageToDict(request.config))
         await self._store.store_config(tool, config)
         response = pb.ConfigureHookResponse()

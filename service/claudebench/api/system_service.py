@@ -137,7 +137,10 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
         timeout_ms = self._ttl_ms
         if request.HasField("timeout"):
             timeout_ms = check.in_range(
-                request.timeout.ToMilliseconds(), "timeout (ms)", MIN_CHECK_TIMEOUT_MS, MAX_CHECK_TIMEOUT_MS
+                check.duration_ms(request.timeout, "timeout"),
+                "timeout (ms)",
+                MIN_CHECK_TIMEOUT_MS,
+                MAX_CHECK_TIMEOUT_MS,
             )
         report = await self._recovery.check(timeout_ms)
         return pb.CheckHealthResponse(

@@ -41,7 +41,10 @@ def _completion(request: pb.CompleteTaskRequest, where: str = "") -> Completion:
         worker_id = check.identifier(request.worker_id, "worker_id")
         outcome = request.WhichOneof("outcome")
         if outcome == "result":
-            return Completion(task_id, worker_id, "result", check.result_json(value_to_json(request.result)))
+            check.json_payload(request.result, "result", check.MAX_RESULT_BYTES)
+            # Keys sorted: a retry must store the same text to be recognised as the same outcome.
+            text = value_to_json(request.result, sort_keys=True)
+            return Completion(task_id, worker_id, "result", check.result_json(text))
         if outcome == "error":
             return Completion(task_id, worker_id, "error", check.error_message(request.error))
         raise check.InvalidArgument("set either result (the task succeeded) or error (it failed)")
@@ -199,7 +202,7 @@ class TaskService(tasks_pb2_grpc.TaskServiceServicer):
         request: pb.DeleteTaskRequest,
         context: Ctx[pb.DeleteTaskRequest, pb.DeleteTaskResponse],
     ) -> pb.DeleteTaskResponse:
-        await self._store.delete(check.identifier(request.task_id, "task_id"))
+        await self._store.delete(check.identifier(request.task_id, "task_id"), request.force)
         return pb.DeleteTaskResponse()
 
     @guarded_stream

@@ -175,11 +175,11 @@ class TaskWatcher:
         # `position`: the newest id the client has been sent (an event or a bookmark), or its cursor.
         while True:
             while subscription.buffer:
-                entry = subscription.buffer.popleft()
+                entry = subscription.pop()
                 if entry.key <= position:
                     continue  # already sent from history
                 position = entry.key
-                yield entry.response()
+                yield entry.response(event_from_entry)
             if subscription.ended is not None:
                 code, reason = subscription.ended
                 await context.abort(

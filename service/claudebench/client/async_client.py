@@ -124,8 +124,11 @@ class AsyncClient:
         )
         return response.task
 
-    async def delete_task(self, task_id: str) -> None:
-        await self.tasks.DeleteTask(tasks_pb2.DeleteTaskRequest(task_id=task_id), timeout=self.timeout)
+    async def delete_task(self, task_id: str, force: bool = False) -> None:
+        """Delete a task; one in progress only with force (its holder sees DELETED)."""
+        await self.tasks.DeleteTask(
+            tasks_pb2.DeleteTaskRequest(task_id=task_id, force=force), timeout=self.timeout
+        )
 
     async def register(
         self, instance_id: str, roles: Sequence[str] = (), max_tasks: int = 10

@@ -165,7 +165,7 @@ def _dispatch(client: Client, args: argparse.Namespace) -> None:
         updated = t.UpdateTask(update, timeout=timeout)
         _tasks_out(updated, [updated.task], as_json)
     elif action == "delete":
-        t.DeleteTask(tasks_pb2.DeleteTaskRequest(task_id=args.task_id), timeout=timeout)
+        t.DeleteTask(tasks_pb2.DeleteTaskRequest(task_id=args.task_id, force=args.force), timeout=timeout)
         print(json.dumps({"deleted": args.task_id}) if as_json else f"deleted {args.task_id}")
 
 
@@ -204,6 +204,7 @@ def add_parsers(commands: Any) -> None:
     update.add_argument("--status", choices=sorted(STATUSES))
     delete = actions.add_parser("delete")
     delete.add_argument("task_id")
+    delete.add_argument("--force", action="store_true", help="delete it even while a worker holds it")
     for parser in (create, get, listing, claim, complete, update, delete):
         common(parser)
     state = commands.add_parser("state", help="instances, task counts, versions")

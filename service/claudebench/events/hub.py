@@ -1,8 +1,9 @@
 """One blocking XREAD per server process, fanned out to bounded per-subscriber buffers.
 
 Subscribers never hold a Redis connection of their own and never slow the reader: the reader
-appends to a subscriber's buffer without waiting, and a subscriber whose buffer is full is ended
-(RESOURCE_EXHAUSTED) with the last event it was sent, so it can resume from there.
+appends to a subscriber's buffer without waiting, and a subscriber whose buffer is full (in entries
+or in bytes) is ended (RESOURCE_EXHAUSTED) with the last event it was sent, so it can resume from
+there. Entries are shared by every subscriber, never copied per subscriber.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import cast
 import grpc
 from redis import exceptions as redis_errors
 
-from claudebench.api.codec import event_from_entry
 from claudebench.events import stream_ids
 from claudebench.events.stream_ids import StreamId
 from claudebench.redis_connect import REDIS_FAULTS, RedisClient, connect_reader
@@ -27,22 +27,29 @@ from claudebench.v1 import tasks_pb2
 log = logging.getLogger(__name__)
 
 Fields = dict[str, str]
+# What a subscriber's buffer may hold, in bytes of stream entries (besides its count of entries):
+# with maximum-size tasks (~64 KiB an event) about 250 events.
+DEFAULT_BUFFER_BYTES = 16 * 1024 * 1024
+# Renders an entry (id, fields) as the event sent to clients (api.codec.event_from_entry).
+EventRenderer = Callable[[str, Fields], tasks_pb2.TaskEvent]
 
 
 class Entry:
     """One stream entry, parsed once and shared by every subscriber (so is its message)."""
 
-    __slots__ = ("_response", "fields", "id", "key")
+    __slots__ = ("_response", "fields", "id", "key", "size")
 
     def __init__(self, entry_id: str, fields: Fields) -> None:
         self.id = entry_id
         self.key: StreamId = stream_ids.parse(entry_id)
         self.fields = fields
+        # Bytes it holds (UTF-8): what it costs a subscriber's buffer.
+        self.size = sum(len(k) + len(v.encode()) for k, v in fields.items())
         self._response: tasks_pb2.WatchTasksResponse | None = None
 
-    def response(self) -> tasks_pb2.WatchTasksResponse:
+    def response(self, render: EventRenderer) -> tasks_pb2.WatchTasksResponse:
         if self._response is None:
-            self._response = tasks_pb2.WatchTasksResponse(event=event_from_entry(self.id, self.fields))
+            self._response = tasks_pb2.WatchTasksResponse(event=render(self.id, self.fields))
         return self._response
 
 
@@ -55,14 +62,22 @@ class Subscription:
 
     matches: EntryFilter
     capacity: int
+    max_bytes: int = DEFAULT_BUFFER_BYTES
     # The reader's position when the subscription started: live entries come after it.
     live_from: StreamId = stream_ids.ZERO
     # The newest entry the reader examined for this subscriber, matching or not (for bookmarks).
     examined: StreamId = stream_ids.ZERO
     buffer: deque[Entry] = field(default_factory=deque)
+    buffered_bytes: int = 0
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # Set once: why the subscription ended (a status and a message prefix).
     ended: tuple[grpc.StatusCode, str] | None = None
+
+    def pop(self) -> Entry:
+        """The oldest buffered entry, taken out of the buffer."""
+        entry = self.buffer.popleft()
+        self.buffered_bytes -= entry.size
+        return entry
 
     def end(self, code: grpc.StatusCode, message: str) -> None:
         if self.ended is None:
@@ -117,7 +132,9 @@ class EventHub:
             await cancel_and_wait([self._task])
         await self._client.aclose()
 
-    async def subscribe(self, matches: EntryFilter, capacity: int) -> Subscription:
+    async def subscribe(
+        self, matches: EntryFilter, capacity: int, max_bytes: int = DEFAULT_BUFFER_BYTES
+    ) -> Subscription:
         if self._closing:
             raise ConnectionAbortedError("the server is shutting down")
         if not self._subscriptions:
@@ -126,7 +143,7 @@ class EventHub:
             self._position = max(self._position, await self._last_generated_id(self._query_client))
             if self._closing:
                 raise ConnectionAbortedError("the server is shutting down")
-        subscription = Subscription(matches, capacity, self._position, self._position)
+        subscription = Subscription(matches, capacity, max_bytes, self._position, self._position)
         self._subscriptions.add(subscription)
         self._wanted.set()
         return subscription
@@ -198,14 +215,19 @@ class EventHub:
             appended = False
             for entry in entries:
                 if subscription.matches(entry.fields):
-                    if len(subscription.buffer) >= subscription.capacity:
+                    if len(subscription.buffer) >= subscription.capacity or (
+                        subscription.buffer
+                        and subscription.buffered_bytes + entry.size > subscription.max_bytes
+                    ):
                         subscription.end(
                             grpc.StatusCode.RESOURCE_EXHAUSTED,
-                            f"the subscriber fell more than {subscription.capacity} events behind",
+                            f"the subscriber fell more than {subscription.capacity} events or "
+                            f"{subscription.max_bytes} bytes behind",
                         )
                         self.unsubscribe(subscription)
                         break
                     subscription.buffer.append(entry)
+                    subscription.buffered_bytes += entry.size
                     appended = True
             subscription.examined = newest
             if appended:  # a subscriber with nothing new sleeps on until its bookmark is due

@@ -1,5 +1,6 @@
 -- TASK_COMPLETE: the worker that holds a task finishes it with a result (COMPLETED) or an error
--- (FAILED). A retry by the same worker after success returns the stored task with no second event.
+-- (FAILED). A retry by the same worker with the same outcome returns the stored task with no second
+-- event; another outcome is refused.
 --
 -- KEYS[1] task             cb:task:{id}                  HASH    the task
 -- KEYS[2] held             cb:queue:instance:{worker}    ZSET    tasks the worker holds
@@ -19,9 +20,11 @@
 -- ARGV[6] value            string   the result as JSON text, or the error message
 --
 -- Returns {code, payload}:
---   OK                payload = task snapshot (first completion, or a retry by the same worker)
+--   OK                payload = task snapshot (first completion, or the same worker's retry of it
+--                     with the same outcome and value)
 --   NOT_FOUND         payload = message
---   ALREADY_FINISHED  payload = message; finished by another worker
+--   ALREADY_FINISHED  payload = message; finished by another worker, or by this one with another
+--                     outcome or value
 --   NOT_HELD          payload = message; the task is not in progress with this worker
 --
 -- Events: COMPLETED or FAILED
@@ -35,7 +38,7 @@ local k = {idx_in_progress = KEYS[3], idx_completed = KEYS[4], idx_failed = KEYS
 local task_id, worker_id, now_ms, maxlen, outcome, value =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 
-local refusal = completion_refusal(task_key, task_id, worker_id)
+local refusal = completion_refusal(task_key, task_id, worker_id, outcome, value)
 if refusal == 'replay' then
   return {'OK', task_snapshot(task_key)}
 elseif refusal then

@@ -1,6 +1,7 @@
 -- TASK_COMPLETE_BATCH: finish many held tasks at once, all or none: every completion is checked
 -- first, and one refusal refuses the batch with nothing written. A completion the same worker
--- already made is a replay (its stored task is returned, nothing is written for it).
+-- already made with the same outcome and value is a replay (its stored task is returned, nothing is
+-- written for it); with another outcome it is refused (ALREADY_FINISHED).
 --
 -- KEYS[1] idx_in_progress  cb:tasks:status:in_progress   ZSET    status index
 -- KEYS[2] idx_completed    cb:tasks:status:completed     ZSET    status index
@@ -35,7 +36,7 @@ for i = 7, #KEYS, 3 do
   local a = 3 + 4 * (i - 7) / 3
   local item = {task_key = KEYS[i], held_key = KEYS[i + 1], instance_key = KEYS[i + 2],
     id = ARGV[a], worker = ARGV[a + 1], outcome = ARGV[a + 2], value = ARGV[a + 3]}
-  local refusal = completion_refusal(item.task_key, item.id, item.worker)
+  local refusal = completion_refusal(item.task_key, item.id, item.worker, item.outcome, item.value)
   if refusal == 'replay' then
     item.replay = true
   elseif refusal then

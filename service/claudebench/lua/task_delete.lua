@@ -1,4 +1,5 @@
--- TASK_DELETE: remove a task and every index entry that names it.
+-- TASK_DELETE: remove a task and every index entry that names it. A task in progress is removed
+-- only with force (its holder is then named in the DELETED event, so that it learns it lost it).
 --
 -- As in TASK_UPDATE the caller passes the holder it read (expected_assignee) so that the holder's
 -- set is a declared key; a changed holder returns STALE without writing and the caller retries.
@@ -17,17 +18,19 @@
 -- ARGV[2] expected_assignee  string   assignedTo as the caller read it ('' = none)
 -- ARGV[3] now_ms             integer  epoch milliseconds
 -- ARGV[4] maxlen             integer  approximate retention of the event stream
+-- ARGV[5] force              string   1 = delete even a task in progress, 0 = refuse that
 --
 -- Returns {code, payload}:
---   OK         payload = '{}'
---   NOT_FOUND  payload = message
---   STALE      payload = message; assignedTo differs from expected_assignee, nothing written
+--   OK                  payload = '{}'
+--   NOT_FOUND           payload = message
+--   STALE               payload = message; assignedTo differs from expected_assignee, nothing written
+--   INVALID_TRANSITION  payload = message; the task is in progress and force is 0, nothing written
 --
--- Events: DELETED (without a task snapshot)
+-- Events: DELETED (without a task snapshot; instance_id = the holder a forced delete took it from)
 -- include: lib/task.lua
 
 local task_key, pending_key, all_key, held_key, events_key = KEYS[1], KEYS[2], KEYS[3], KEYS[8], KEYS[9]
-local task_id, expected_assignee, now_ms, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local task_id, expected_assignee, now_ms, maxlen, force = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 
 local task = redis.call('HMGET', task_key, 'status', 'assignedTo')
 local status, assigned_to = task[1], task[2] or ''
@@ -36,6 +39,14 @@ if not status then
 end
 if assigned_to ~= expected_assignee then
   return {'STALE', 'Task ' .. task_id .. ' changed holder while being deleted'}
+end
+local holder = ''
+if status == 'in_progress' then
+  if force ~= '1' then
+    return {'INVALID_TRANSITION', 'Task ' .. task_id .. ' is in progress with ' .. assigned_to ..
+      '; wait for it to finish, release it, or delete with force'}
+  end
+  holder = assigned_to
 end
 
 redis.call('ZREM', pending_key, task_id)
@@ -46,5 +57,5 @@ end
 redis.call('ZREM', held_key, task_id)
 redis.call('DEL', task_key)
 
-append_event(events_key, maxlen, 'deleted', task_id, '', now_ms, nil)
+append_event(events_key, maxlen, 'deleted', task_id, holder, now_ms, nil)
 return {'OK', '{}'}

@@ -1,9 +1,9 @@
 -- TASK_UPDATE: change a task's text, priority, status and metadata (merged key by key) at once.
 --
 -- Status rules: a COMPLETED task keeps its status; only ClaimTask/AssignTask move a task into
--- IN_PROGRESS; PENDING (from IN_PROGRESS: the holder loses it; from FAILED: a retry, error cleared)
--- puts it back in the pending queue at its original place; COMPLETED/FAILED take it out of the queue
--- or its holder's set. Every index follows the status in this same script.
+-- IN_PROGRESS and only CompleteTask into COMPLETED or FAILED (with the holder's result or error);
+-- PENDING (from IN_PROGRESS: the holder loses it; from FAILED: a retry, error cleared) puts it back
+-- in the pending queue at its original place. Every index follows the status in this same script.
 --
 -- The holder's set can only be named by a caller that knows the holder, so the caller reads
 -- assignedTo first and passes it as expected_assignee; if it changed meanwhile the script returns
@@ -57,6 +57,10 @@ if new_status ~= '' and new_status ~= status then
     return {'INVALID_TRANSITION', 'Task ' .. task_id .. ' is ' .. status ..
       '; only ClaimTask or AssignTask can put a task in progress'}
   end
+  if new_status ~= 'pending' then
+    return {'INVALID_TRANSITION', 'Task ' .. task_id .. ' is ' .. status ..
+      '; only CompleteTask can make a task ' .. new_status .. ' (its holder reports the outcome)'}
+  end
 end
 
 local fields = {'updatedAt', now_ms}
@@ -82,18 +86,13 @@ if new_status ~= '' and new_status ~= status then
   elseif status == 'in_progress' then
     redis.call('ZREM', held_key, task_id)
   end
-  -- Take the new one.
-  redis.call('ZADD', index_key[new_status], seq, task_id)
+  -- Back to pending (the only status UpdateTask may set).
+  redis.call('ZADD', index_key.pending, seq, task_id)
+  redis.call('HDEL', task_key, 'assignedAt', 'completedAt', 'error', 'result')
   fields[#fields + 1] = 'status'
-  fields[#fields + 1] = new_status
-  if new_status == 'pending' then
-    redis.call('HDEL', task_key, 'assignedAt', 'completedAt', 'error', 'result')
-    fields[#fields + 1] = 'assignedTo'
-    fields[#fields + 1] = ''
-  else
-    fields[#fields + 1] = 'completedAt'
-    fields[#fields + 1] = now_ms
-  end
+  fields[#fields + 1] = 'pending'
+  fields[#fields + 1] = 'assignedTo'
+  fields[#fields + 1] = ''
   status = new_status
 end
 if status == 'pending' then

@@ -365,7 +365,7 @@ class TaskStore(Store[TaskStoreSettings]):
         )
         return _snapshot(ok_payload(result))
 
-    async def delete(self, task_id: str) -> None:
+    async def delete(self, task_id: str, force: bool = False) -> None:
         k = self._keys
         for _ in range(STALE_RETRIES):
             assignee = await self._assignee(task_id)
@@ -384,6 +384,7 @@ class TaskStore(Store[TaskStoreSettings]):
                     "expected_assignee": assignee,
                     "now_ms": self._clock(),
                     "maxlen": self._settings.event_retention,
+                    "force": int(force),
                 },
             )
             if result.code is not ResultCode.STALE:

@@ -230,10 +230,12 @@ class ReleaseTaskResponse(_message.Message):
     def __init__(self, task: _Optional[_Union[Task, _Mapping]] = ...) -> None: ...
 
 class DeleteTaskRequest(_message.Message):
-    __slots__ = ("task_id",)
+    __slots__ = ("task_id", "force")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
     task_id: str
-    def __init__(self, task_id: _Optional[str] = ...) -> None: ...
+    force: bool
+    def __init__(self, task_id: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
 
 class DeleteTaskResponse(_message.Message):
     __slots__ = ()

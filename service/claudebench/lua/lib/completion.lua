@@ -1,19 +1,25 @@
 -- Finishing a held task: shared by TASK_COMPLETE and TASK_COMPLETE_BATCH (prepended after
 -- lib/task.lua and lib/metrics.lua).
 
--- Whether worker_id may finish the task: nil (yes), 'replay' (it already did: return the stored
--- task, write nothing), or the {code, message} refusal.
-local function completion_refusal(task_key, task_id, worker_id)
-  local task = redis.call('HMGET', task_key, 'status', 'assignedTo')
+-- Whether worker_id may finish the task with this outcome: nil (yes), 'replay' (it already did,
+-- with the same outcome and value: return the stored task, write nothing), or the {code, message}
+-- refusal (another worker finished it, or this one did with another outcome).
+local function completion_refusal(task_key, task_id, worker_id, outcome, value)
+  local task = redis.call('HMGET', task_key, 'status', 'assignedTo', 'result', 'error')
   local status, assigned_to = task[1], task[2] or ''
   if not status then
     return {'NOT_FOUND', 'Task ' .. task_id .. ' does not exist'}
   end
   if status == 'completed' or status == 'failed' then
-    if assigned_to == worker_id then
+    if assigned_to ~= worker_id then
+      return {'ALREADY_FINISHED', 'Task ' .. task_id .. ' is already ' .. status}
+    end
+    if (outcome == 'result' and status == 'completed' and task[3] == value)
+        or (outcome == 'error' and status == 'failed' and task[4] == value) then
       return 'replay'
     end
-    return {'ALREADY_FINISHED', 'Task ' .. task_id .. ' is already ' .. status}
+    return {'ALREADY_FINISHED', 'Task ' .. task_id .. ' is already ' .. status ..
+      ' with another outcome; a retry must repeat the first completion exactly'}
   end
   if status ~= 'in_progress' or assigned_to ~= worker_id then
     local holder = 'nobody'
