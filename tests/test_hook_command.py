@@ -7,6 +7,7 @@ import asyncio
 import json
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -88,3 +89,12 @@ async def test_server_down_bad_json_and_deadline_follow_on_error() -> None:
                                "--deadline", "0.5")  # fmt: skip
     assert out["hookSpecificOutput"]["permissionDecision"] == "deny"
     assert "DEADLINE_EXCEEDED" in out["hookSpecificOutput"]["permissionDecisionReason"]
+
+
+def test_the_readme_snippet_wires_both_hooks() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    snippet = readme.split("Wiring both in `.claude/settings.json`")[1].split("```json\n")[1].split("```")[0]
+    hooks = json.loads(snippet)["hooks"]
+    commands = {event: entry[0]["hooks"][0]["command"] for event, entry in hooks.items()}
+    assert commands["PreToolUse"].startswith("claudebench hook pre-tool-use")
+    assert commands["PostToolUse"].startswith("claudebench hook post-tool-use")
