@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         with grpc.insecure_channel(args.server) as channel:
             stub = hooks_pb2_grpc.HookServiceStub(channel)
             answer = (_pre if args.event == "pre-tool-use" else _post)(stub, payload, args, timeout)
-    except (ValueError, KeyError, TypeError, grpc.RpcError) as exc:
+    except Exception as exc:  # any failure: the --on-error answer, never a crash (a crash lets the tool run)
         problem = f"{exc.code().name}: {exc.details()}" if isinstance(exc, grpc.RpcError) else str(exc)
         if args.event == "post-tool-use":
             answer = {"systemMessage": f"claudebench could not record the tool result: {problem}"}
