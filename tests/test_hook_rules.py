@@ -26,6 +26,12 @@ BLOCKED = [
     ("Bash", {"command": "shred -u secrets.txt"}),
     ("Bash", {"command": "find / -name '*.log' -delete"}),
     ("Bash", {"command": "chmod -R 777 /"}),
+    # Segments that the first version of the rules did not see:
+    ("Bash", {"command": "sleep 1 & rm -rf /"}),  # a background "&"
+    ("Bash", {"command": "(rm -rf /)"}),  # a subshell
+    ("Bash", {"command": "{ rm -rf /; }"}),  # a group
+    ("Bash", {"command": ":(){ :|:& };:"}),  # the fork bomb (split at "|" and ";" before)
+    ("Bash", {"command": "rm -r1 --force x"}),
     ("Bash", "rm -rf /"),
     ("Write", {"file_path": "/etc/passwd", "content": "x"}),
     ("write", {"path": "/tmp/../etc/shadow"}),
@@ -42,6 +48,8 @@ ALLOWED = [
     ("Write", {"file_path": "/home/me/etc/notes.txt", "content": "rm -rf /"}),
     ("rewrite", {"command": "rm -rf /"}),  # not a shell tool: names match exactly now
     ("Read", {"file_path": "/etc/hosts"}),  # reading is not writing
+    ("Bash", {"command": "rm -r -- -f"}),  # after "--", "-f" is a file name
+    ("Bash", {"command": "rm --recursively --force x"}),  # not an option rm has
 ]
 
 

@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     from claudebench.commands.tasks import add_parsers
 
     add_parsers(commands)
+    from claudebench.commands import hook
+
+    hook.add_parser(commands)
     scripts = commands.add_parser("scripts", help="list, load or verify the Lua scripts")
     scripts.add_argument("action", choices=("list", "load", "verify"))
     scripts.add_argument("--redis-url", help="load: the Redis to load the scripts into")
@@ -127,6 +130,10 @@ def _main(argv: list[str] | None) -> None:
         from claudebench.commands.tasks import run
 
         sys.exit(run(args))
+    if args.command == "hook":
+        from claudebench.commands.hook import run as run_hook
+
+        sys.exit(run_hook(args))
     if args.command == "health":
         from claudebench.commands.health import probe
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -14,7 +15,7 @@ from redis import exceptions as redis_errors
 from claudebench.api import validation as check
 from claudebench.api.codec import compact_json
 from claudebench.api.guard import guarded
-from claudebench.hooks.config import validate_config
+from claudebench.hooks.config import HookConfigError, validate_config
 from claudebench.hooks.rules import evaluate
 from claudebench.scripts.results import ResultCode
 from claudebench.store.hooks import LOG_RESULT_CHARS, HookStore
@@ -24,6 +25,10 @@ from claudebench.v1 import hooks_pb2_grpc
 log = logging.getLogger(__name__)
 Ctx = grpc.aio.ServicerContext
 MAX_PARAMS_BYTES = 64 * 1024
+# Params larger than this are evaluated on a worker thread: the rules are linear (RE2, which
+# releases the GIL while it matches), yet a 64 KiB command with many configured patterns is some
+# ms of work that the event loop, serving every other call, need not wait for.
+INLINE_PARAMS_BYTES = 4 * 1024
 _TOOL = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -35,14 +40,16 @@ def _tool(value: str) -> str:
     return value
 
 
-def _json_value(value: struct_pb2.Value, field: str) -> Any:
+def _json_value(value: struct_pb2.Value, field: str) -> tuple[Any, int]:
+    """The value as JSON data, and its size in bytes as compact JSON."""
     if value.WhichOneof("kind") is None:
-        return None
+        return None, 0
     check.json_payload(value, field, MAX_PARAMS_BYTES)
     decoded = json_format.MessageToDict(value)
-    if len(compact_json(decoded).encode()) > MAX_PARAMS_BYTES:
+    size = len(compact_json(decoded).encode())
+    if size > MAX_PARAMS_BYTES:
         raise check.InvalidArgument(f"{field} is larger than {MAX_PARAMS_BYTES} bytes as JSON")
-    return decoded
+    return decoded, size
 
 
 class HookService(hooks_pb2_grpc.HookServiceServicer):
@@ -58,7 +65,7 @@ class HookService(hooks_pb2_grpc.HookServiceServicer):
     ) -> pb.PreToolUseResponse:
         tool = _tool(request.tool)
         instance_id = check.identifier(request.instance_id, "instance_id")
-        params = _json_value(request.params, "params")
+        params, size = _json_value(request.params, "params")
         try:
             gate = await self._store.validate(tool, instance_id)
         except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
@@ -73,7 +80,10 @@ class HookService(hooks_pb2_grpc.HookServiceServicer):
         if not gate.ok:
             raise AssertionError(f"HOOK_VALIDATE returned {gate.code}")
         outcome = json.loads(gate.payload)
-        decision = evaluate(tool, params, outcome["config"])
+        if size > INLINE_PARAMS_BYTES:
+            decision = await asyncio.to_thread(evaluate, tool, params, outcome["config"])
+        else:
+            decision = evaluate(tool, params, outcome["config"])
         response = pb.PreToolUseResponse(allow=decision.allow, reason=decision.reason)
         if decision.modified is not None:
             json_format.ParseDict(decision.modified, response.modified)
@@ -87,7 +97,7 @@ class HookService(hooks_pb2_grpc.HookServiceServicer):
         instance_id = check.identifier(request.instance_id, "instance_id")
         if request.execution_time_ms < 0:
             raise check.InvalidArgument("execution_time_ms must not be negative")
-        result = _json_value(request.result, "result")
+        result, _ = _json_value(request.result, "result")
         _json_value(request.params, "params")
         entry = {
             "instanceId": instance_id,
@@ -107,7 +117,10 @@ class HookService(hooks_pb2_grpc.HookServiceServicer):
     ) -> pb.ConfigureHookResponse:
         tool = _tool(request.tool)
         check.json_payload(request.config, "config", MAX_PARAMS_BYTES)
-        config = validate_config(json_format.MessageToDict(request.config))
+        try:
+            config = validate_config(json_format.MessageToDict(request.config))
+        except HookConfigError as exc:
+            raise check.InvalidArgument(str(exc)) from None
         await self._store.store_config(tool, config)
         response = pb.ConfigureHookResponse()
         response.config.update(config)
