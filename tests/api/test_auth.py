@@ -74,3 +74,13 @@ def test_token_specs(tmp_path: Any) -> None:
     assert parse_tokens(str(path)) == {"t1": "worker", "t2": "admin"}
     with pytest.raises(SystemExit, match="ROLE one of"):
         parse_tokens("a:root")
+
+
+async def test_check_health_is_admin_only(channel: grpc.aio.Channel) -> None:
+    """Issue 15 finding 3: declaring instances dead is an admin operation."""
+    system = system_pb2_grpc.SystemServiceStub(channel)
+    await rpc_error(
+        system.CheckHealth(system_pb2.CheckHealthRequest(), metadata=bearer(WORKER)),
+        grpc.StatusCode.PERMISSION_DENIED,
+    )
+    await system.CheckHealth(system_pb2.CheckHealthRequest(), metadata=bearer(ADMIN))
