@@ -83,3 +83,13 @@ async def test_two_authorization_headers_are_refused(channel: grpc.aio.Channel) 
         tasks.CreateTask(pb.CreateTaskRequest(text="x"), metadata=twice), grpc.StatusCode.UNAUTHENTICATED
     )
     assert "exactly one" in details
+
+
+async def test_check_health_is_admin_only(channel: grpc.aio.Channel) -> None:
+    """Issue 15 finding 3: declaring instances dead is an admin operation."""
+    system = system_pb2_grpc.SystemServiceStub(channel)
+    await rpc_error(
+        system.CheckHealth(system_pb2.CheckHealthRequest(), metadata=bearer(WORKER)),
+        grpc.StatusCode.PERMISSION_DENIED,
+    )
+    await system.CheckHealth(system_pb2.CheckHealthRequest(), metadata=bearer(ADMIN))

@@ -173,3 +173,26 @@ async def test_racing_instances_get_one_batch_holder(server: ClaudebenchServer) 
     holders = [r for r in replies if r.acquired]
     assert len(holders) == 1
     assert {r.processor_id for r in replies} == {holders[0].processor_id}
+
+
+async def test_check_health_never_shortens_the_heartbeat_contract(
+    server: ClaudebenchServer, tasks: Tasks, system: System
+) -> None:
+    """Issue 15 finding 3: CheckHealth with the smallest timeout cannot declare a worker dead
+    that heartbeats within the TTL Register gave it."""
+    registered = await system.Register(pb.RegisterRequest(instance_id="steady", roles=["claimer"]))
+    ttl_ms = registered.ttl.ToMilliseconds()
+    await create(tasks, 2)
+    await tasks.ClaimTask(tasks_pb2.ClaimTaskRequest(worker_id="steady", max_tasks=2))
+    keys = server._keys  # the test ages the last heartbeat instead of sleeping
+    for _ in range(50):
+        # The worker's last heartbeat was a few seconds ago: well within its TTL, beyond 1 s.
+        now_ms = int((await server.redis.time())[0]) * 1000
+        aged = now_ms - min(5_000, ttl_ms // 2)
+        await server.redis.hset(keys.instance("steady"), "lastSeen", aged)
+        await server.redis.zadd(keys.liveness, {"steady": aged})
+        report = await system.CheckHealth(pb.CheckHealthRequest(timeout=duration_pb2.Duration(seconds=1)))
+        assert list(report.failed) == []
+    held = await tasks.ListTasks(tasks_pb2.ListTasksRequest(assigned_to="steady"))
+    assert len(held.tasks) == 2
+    assert (await system.Heartbeat(pb.HeartbeatRequest(instance_id="steady"))).alive

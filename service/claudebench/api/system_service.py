@@ -134,14 +134,17 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
     async def CheckHealth(
         self, request: pb.CheckHealthRequest, context: Ctx[pb.CheckHealthRequest, pb.CheckHealthResponse]
     ) -> pb.CheckHealthResponse:
+        # An instance is dead only once it broke its heartbeat contract (the TTL Register gave it):
+        # a timeout can lengthen that, never shorten it.
         timeout_ms = self._ttl_ms
         if request.HasField("timeout"):
-            timeout_ms = check.in_range(
+            asked = check.in_range(
                 check.duration_ms(request.timeout, "timeout"),
                 "timeout (ms)",
                 MIN_CHECK_TIMEOUT_MS,
                 MAX_CHECK_TIMEOUT_MS,
             )
+            timeout_ms = max(asked, self._ttl_ms)
         report = await self._recovery.check(timeout_ms)
         return pb.CheckHealthResponse(
             healthy=report.healthy, failed=report.failed, reassigned=report.reassigned
