@@ -32,17 +32,24 @@ Fields = dict[str, str]
 class Entry:
     """One stream entry, parsed once and shared by every subscriber (so is its message)."""
 
-    __slots__ = ("_response", "fields", "id", "key")
+    __slots__ = ("_event", "_response", "fields", "id", "key")
 
     def __init__(self, entry_id: str, fields: Fields) -> None:
         self.id = entry_id
         self.key: StreamId = stream_ids.parse(entry_id)
         self.fields = fields
+        self._event: tasks_pb2.TaskEvent | None = None
         self._response: tasks_pb2.WatchTasksResponse | None = None
 
+    def event(self) -> tasks_pb2.TaskEvent:
+        if self._event is None:
+            self._event = event_from_entry(self.id, self.fields)
+        return self._event
+
     def response(self) -> tasks_pb2.WatchTasksResponse:
+        """The one-event message (unbatched subscribers share it)."""
         if self._response is None:
-            self._response = tasks_pb2.WatchTasksResponse(event=event_from_entry(self.id, self.fields))
+            self._response = tasks_pb2.WatchTasksResponse(event=self.event())
         return self._response
 
 
