@@ -330,3 +330,57 @@ async def test_age_retention_drops_old_events_and_their_cursors_are_refused(
         assert events[-1].task_id == fresh
         assert len(old.tasks) == 250
         replay.cancel()
+
+
+async def read_batches(call: Stream, n_events: int, wait_s: float = 10) -> list[list[pb.TaskEvent]]:
+    """Messages of a batched stream (each as its list of events) until n_events were received."""
+    batches: list[list[pb.TaskEvent]] = []
+    while sum(map(len, batches)) < n_events:
+        response = await asyncio.wait_for(call.read(), wait_s)
+        assert response is not grpc.aio.EOF
+        assert not response.HasField("event"), "a batched stream carries its events in `events`"
+        batches.append(list(response.events))
+    return batches
+
+
+async def test_max_batch_coalesces_waiting_events_in_stream_order(
+    server: ClaudebenchServer, tasks: Tasks, redis_client: aioredis.Redis, keys: Keyspace
+) -> None:
+    for i in range(120):
+        await tasks.CreateTask(pb.CreateTaskRequest(text=f"before {i}"))
+    history = tasks.WatchTasks(pb.WatchTasksRequest(after_event_id="0", max_batch=50))
+    # History goes out in full batches.
+    assert [len(b) for b in await read_batches(history, 120)] == [50, 50, 20]
+    await subscribed(server, 1)
+
+    # 120 events appended by one script reach the subscriber in one read: they wait together.
+    await tasks.CreateTasks(
+        pb.CreateTasksRequest(tasks=[pb.CreateTaskRequest(text=f"burst {i}") for i in range(120)])
+    )
+    live = await read_batches(history, 120)
+    assert [len(b) for b in live] == [50, 50, 20]
+    # One at a time when the subscriber keeps up.
+    await tasks.CreateTask(pb.CreateTaskRequest(text="alone"))
+    assert [len(b) for b in await read_batches(history, 1)] == [1]
+    history.cancel()
+
+    stored = await stored_ids(redis_client, keys)
+    # Resuming from the last event of a batch repeats and misses nothing.
+    resumed = tasks.WatchTasks(pb.WatchTasksRequest(after_event_id=live[0][-1].event_id, max_batch=1000))
+    rest = [e.event_id for b in await read_batches(resumed, 71) for e in b]
+    assert rest == stored[-71:]
+    resumed.cancel()
+
+
+async def test_max_batch_bookmarks_and_limits(server: ClaudebenchServer, tasks: Tasks) -> None:
+    nothing = tasks.WatchTasks(pb.WatchTasksRequest(task_id="no-such-task", max_batch=10))
+    await subscribed(server, 1)
+    await tasks.CreateTask(pb.CreateTaskRequest(text="unwatched"))
+    ((bookmark,),) = await read_batches(nothing, 1)
+    assert bookmark.type == pb.TASK_EVENT_TYPE_BOOKMARK
+    nothing.cancel()
+    for bad in (0, -1, 1001):
+        details = await rpc_error(
+            _first(tasks, pb.WatchTasksRequest(max_batch=bad)), grpc.StatusCode.INVALID_ARGUMENT
+        )
+        assert f"max_batch must be 1..1000 (or unset for one event per message), not {bad}" in details

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass
 from typing import cast
 
@@ -20,6 +20,24 @@ from claudebench.v1 import tasks_pb2 as pb
 
 Ctx = grpc.aio.ServicerContext[pb.WatchTasksRequest, pb.WatchTasksResponse]
 HISTORY_PAGE = 500
+MAX_BATCH = 1000
+
+
+def batch_size(request: pb.WatchTasksRequest) -> int | None:
+    """The request's max_batch (validated), or None for one event per message."""
+    if not request.HasField("max_batch"):
+        return None
+    if not 1 <= request.max_batch <= MAX_BATCH:
+        raise check.InvalidArgument(
+            f"max_batch must be 1..{MAX_BATCH} (or unset for one event per message), not {request.max_batch}"
+        )
+    return request.max_batch
+
+
+def batched(events: list[pb.TaskEvent], size: int) -> Iterator[pb.WatchTasksResponse]:
+    """`events` as messages of up to `size` consecutive events each."""
+    for start in range(0, len(events), size):
+        yield pb.WatchTasksResponse(events=events[start : start + size])
 
 
 def entry_filter(request: pb.WatchTasksRequest) -> Callable[[Fields], bool]:
@@ -88,6 +106,7 @@ class TaskWatcher:
         """The stream of one WatchTasks call (an async generator: gRPC sends what it yields)."""
         matches = entry_filter(request)
         cursor = parse_cursor(request.after_event_id)
+        batch = batch_size(request)
         if self._hub.subscriber_count >= self._max_subscribers:
             await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -102,10 +121,11 @@ class TaskWatcher:
             position = subscription.live_from
             if cursor is not None:
                 progress = _Progress(cursor)
-                async for response in self._replay(context, matches, progress, subscription.live_from):
+                replay = self._replay(context, matches, progress, subscription.live_from, batch)
+                async for response in replay:
                     yield response
                 position = progress.position
-            async for response in self._follow(context, subscription, position):
+            async for response in self._follow(context, subscription, position, batch):
                 yield response
         finally:
             self._hub.unsubscribe(subscription)
@@ -116,6 +136,7 @@ class TaskWatcher:
         matches: Callable[[Fields], bool],
         progress: _Progress,
         until: StreamId,
+        batch: int | None,
     ) -> AsyncGenerator[pb.WatchTasksResponse, None]:
         """The stored entries after the cursor up to `until` (where live delivery starts); leaves
         in `progress` the position the live part continues from."""
@@ -139,9 +160,13 @@ class TaskWatcher:
                 checked_once = True
             if not page:
                 break
-            for entry_id, fields in page:
-                if matches(fields):
-                    yield pb.WatchTasksResponse(event=event_from_entry(entry_id, fields))
+            events = [event_from_entry(i, fields) for i, fields in page if matches(fields)]
+            if batch is None:
+                for event in events:
+                    yield pb.WatchTasksResponse(event=event)
+            else:
+                for response in batched(events, batch):
+                    yield response
             position = stream_ids.parse(page[-1][0])
         if not checked_once and position != stream_ids.ZERO:
             await self._ensure_retained(context, position)
@@ -169,17 +194,30 @@ class TaskWatcher:
             )
 
     async def _follow(
-        self, context: Ctx, subscription: Subscription, position: StreamId
+        self, context: Ctx, subscription: Subscription, position: StreamId, batch: int | None
     ) -> AsyncGenerator[pb.WatchTasksResponse, None]:
-        """Live entries as the hub buffers them; a bookmark when the filter matched nothing."""
+        """Live entries as the hub buffers them; a bookmark when the filter matched nothing.
+        With `batch`, the entries waiting when the subscriber is ready go out together: a
+        subscriber that keeps up gets one event per message, one that lags gets fewer, larger
+        messages instead of falling further behind."""
         # `position`: the newest id the client has been sent (an event or a bookmark), or its cursor.
         while True:
             while subscription.buffer:
-                entry = subscription.pop()
-                if entry.key <= position:
-                    continue  # already sent from history
-                position = entry.key
-                yield entry.response(event_from_entry)
+                if batch is None:
+                    entry = subscription.pop()
+                    if entry.key <= position:
+                        continue  # already sent from history
+                    position = entry.key
+                    yield entry.response(event_from_entry)
+                    continue
+                events: list[pb.TaskEvent] = []
+                while subscription.buffer and len(events) < batch:
+                    entry = subscription.pop()
+                    if entry.key > position:  # else already sent from history
+                        position = entry.key
+                        events.append(entry.event(event_from_entry))
+                if events:
+                    yield pb.WatchTasksResponse(events=events)
             if subscription.ended is not None:
                 code, reason = subscription.ended
                 await context.abort(
@@ -197,4 +235,7 @@ class TaskWatcher:
                     bookmark = pb.TaskEvent(
                         event_id=stream_ids.render(position), type=pb.TASK_EVENT_TYPE_BOOKMARK
                     )
-                    yield pb.WatchTasksResponse(event=bookmark)
+                    if batch is None:
+                        yield pb.WatchTasksResponse(event=bookmark)
+                    else:
+                        yield pb.WatchTasksResponse(events=[bookmark])

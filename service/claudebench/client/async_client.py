@@ -11,6 +11,7 @@ import grpc
 from google.protobuf import json_format, struct_pb2
 
 from claudebench.client.channel import OPTIONS
+from claudebench.client.events import WATCH_BATCH, events_in
 from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 
 _RESUMABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
@@ -157,19 +158,25 @@ class AsyncClient:
         types: Sequence[tasks_pb2.TaskEventType] = (),
         task_id: str | None = None,
         include_bookmarks: bool = False,
+        max_batch: int | None = WATCH_BATCH,
     ) -> AsyncGenerator[tasks_pb2.TaskEvent, None]:
         """Task events, resuming by itself after UNAVAILABLE/RESOURCE_EXHAUSTED from the last id
-        received (bookmarks included), so nothing is missed or repeated. OUT_OF_RANGE is raised."""
+        received (bookmarks included), so nothing is missed or repeated. OUT_OF_RANGE is raised.
+        The server coalesces up to `max_batch` waiting events per message (None: one per message);
+        they are yielded one by one either way."""
         cursor = after_event_id
         while True:
             request = tasks_pb2.WatchTasksRequest(after_event_id=cursor, types=list(types))
             if task_id is not None:
                 request.task_id = task_id
+            if max_batch is not None:
+                request.max_batch = max_batch
             try:
                 async for response in self.tasks.WatchTasks(request):
-                    cursor = response.event.event_id
-                    if include_bookmarks or response.event.type != tasks_pb2.TASK_EVENT_TYPE_BOOKMARK:
-                        yield response.event
+                    for event in events_in(response):
+                        cursor = event.event_id
+                        if include_bookmarks or event.type != tasks_pb2.TASK_EVENT_TYPE_BOOKMARK:
+                            yield event
                 return
             except grpc.aio.AioRpcError as exc:
                 if exc.code() not in _RESUMABLE:

@@ -11,6 +11,7 @@ import grpc
 from google.protobuf import json_format
 
 from claudebench.api.codec import EVENT_TYPE_TO_PROTO
+from claudebench.client.events import WATCH_BATCH, events_in
 from claudebench.v1 import tasks_pb2 as pb
 from claudebench.v1 import tasks_pb2_grpc
 
@@ -61,23 +62,23 @@ def watch(
     with grpc.insecure_channel(server) as channel:
         stub = tasks_pb2_grpc.TaskServiceStub(channel)
         while True:
-            request = pb.WatchTasksRequest(after_event_id=cursor, types=types)
+            request = pb.WatchTasksRequest(after_event_id=cursor, types=types, max_batch=WATCH_BATCH)
             if task_id is not None:
                 request.task_id = task_id
             if instance_id is not None:
                 request.instance_id = instance_id
             try:
                 for response in stub.WatchTasks(request):
-                    event = response.event
-                    cursor = event.event_id
-                    if as_json:
-                        line = json_format.MessageToJson(event, indent=None, sort_keys=True)
-                    else:
-                        line = format_event(event)
-                    print(line, file=out, flush=True)
-                    printed += 1
-                    if max_events is not None and printed >= max_events:
-                        return 0
+                    for event in events_in(response):
+                        cursor = event.event_id
+                        if as_json:
+                            line = json_format.MessageToJson(event, indent=None, sort_keys=True)
+                        else:
+                            line = format_event(event)
+                        print(line, file=out, flush=True)
+                        printed += 1
+                        if max_events is not None and printed >= max_events:
+                            return 0
                 return 0
             except grpc.RpcError as exc:
                 code, details = exc.code(), exc.details()

@@ -37,7 +37,7 @@ EventRenderer = Callable[[str, Fields], tasks_pb2.TaskEvent]
 class Entry:
     """One stream entry, parsed once and shared by every subscriber (so is its message)."""
 
-    __slots__ = ("_response", "fields", "id", "key", "size")
+    __slots__ = ("_event", "_response", "fields", "id", "key", "size")
 
     def __init__(self, entry_id: str, fields: Fields) -> None:
         self.id = entry_id
@@ -45,11 +45,18 @@ class Entry:
         self.fields = fields
         # Bytes it holds (UTF-8): what it costs a subscriber's buffer.
         self.size = sum(len(k) + len(v.encode()) for k, v in fields.items())
+        self._event: tasks_pb2.TaskEvent | None = None
         self._response: tasks_pb2.WatchTasksResponse | None = None
 
+    def event(self, render: EventRenderer) -> tasks_pb2.TaskEvent:
+        if self._event is None:
+            self._event = render(self.id, self.fields)
+        return self._event
+
     def response(self, render: EventRenderer) -> tasks_pb2.WatchTasksResponse:
+        """The one-event message (unbatched subscribers share it)."""
         if self._response is None:
-            self._response = tasks_pb2.WatchTasksResponse(event=render(self.id, self.fields))
+            self._response = tasks_pb2.WatchTasksResponse(event=self.event(render))
         return self._response
 
 

@@ -242,22 +242,26 @@ class DeleteTaskResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class WatchTasksRequest(_message.Message):
-    __slots__ = ("after_event_id", "types", "task_id", "instance_id")
+    __slots__ = ("after_event_id", "types", "task_id", "instance_id", "max_batch")
     AFTER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPES_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     after_event_id: str
     types: _containers.RepeatedScalarFieldContainer[TaskEventType]
     task_id: str
     instance_id: str
-    def __init__(self, after_event_id: _Optional[str] = ..., types: _Optional[_Iterable[_Union[TaskEventType, str]]] = ..., task_id: _Optional[str] = ..., instance_id: _Optional[str] = ...) -> None: ...
+    max_batch: int
+    def __init__(self, after_event_id: _Optional[str] = ..., types: _Optional[_Iterable[_Union[TaskEventType, str]]] = ..., task_id: _Optional[str] = ..., instance_id: _Optional[str] = ..., max_batch: _Optional[int] = ...) -> None: ...
 
 class WatchTasksResponse(_message.Message):
-    __slots__ = ("event",)
+    __slots__ = ("event", "events")
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
     event: TaskEvent
-    def __init__(self, event: _Optional[_Union[TaskEvent, _Mapping]] = ...) -> None: ...
+    events: _containers.RepeatedCompositeFieldContainer[TaskEvent]
+    def __init__(self, event: _Optional[_Union[TaskEvent, _Mapping]] = ..., events: _Optional[_Iterable[_Union[TaskEvent, _Mapping]]] = ...) -> None: ...
 
 class CreateTasksRequest(_message.Message):
     __slots__ = ("tasks",)
