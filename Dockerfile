@@ -13,10 +13,11 @@ COPY lua /app/lua
 ENV PATH=/venv/bin:$PATH \
     CLAUDEBENCH_LUA_DIR=/app/lua \
     CLAUDEBENCH_LISTEN=0.0.0.0:50051 \
+    CLAUDEBENCH_HTTP_LISTEN=0.0.0.0:8080 \
     CLAUDEBENCH_DATA_DIR=/data
 USER 10001
 VOLUME /data
-EXPOSE 50051
+EXPOSE 50051 8080
 # Speaks grpc.health.v1: healthy once the scripts are loaded and while Redis answers.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
     CMD ["claudebench", "health", "--server", "127.0.0.1:50051"]

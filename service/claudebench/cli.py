@@ -35,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", type=int, help="server processes sharing the port (default 1; e.g. one per core)"
     )
     serve.add_argument("--metrics-listen", help="host:port for a Prometheus scrape endpoint (/metrics)")
+    serve.add_argument(
+        "--http-listen", help="host:port of the dashboard and its JSON API (default 127.0.0.1:8080)"
+    )
+    serve.add_argument(
+        "--no-http", dest="http_enabled", action="store_false", default=None, help="serve no dashboard"
+    )
 
     health = commands.add_parser(
         "health", help="ask a server's grpc.health.v1 service; exit 0 when SERVING (a container probe)"
@@ -133,6 +139,8 @@ def main(argv: list[str] | None = None) -> None:
             "log_format": args.log_format,
             "metrics_listen": args.metrics_listen,
             "workers": args.workers,
+            "http_listen": args.http_listen,
+            "http_enabled": args.http_enabled,
         }
     )
     configure_logging(settings.log_level, settings.log_format)
