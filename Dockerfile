@@ -11,10 +11,11 @@ RUN useradd --system --uid 10001 --create-home claudebench && mkdir /data && cho
 COPY --from=build /venv /venv
 ENV PATH=/venv/bin:$PATH \
     CLAUDEBENCH_LISTEN=0.0.0.0:50051 \
+    CLAUDEBENCH_HTTP_LISTEN=0.0.0.0:8080 \
     CLAUDEBENCH_DATA_DIR=/data
 USER 10001
 VOLUME /data
-EXPOSE 50051
+EXPOSE 50051 8080
 # Speaks grpc.health.v1: healthy once the scripts are loaded and while Redis answers.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
     CMD ["claudebench", "health", "--server", "127.0.0.1:50051"]

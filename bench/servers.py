@@ -56,6 +56,7 @@ def claudebench_server(
     redis_url: str, port: int, env: dict[str, str] | None = None, namespace: str | None = None
 ) -> Iterator[int]:
     args = ["-m", "claudebench", "serve", "--listen", f"127.0.0.1:{port}", "--redis-url", redis_url]
+    args.append("--no-http")  # several servers at once: none takes the dashboard's port
     if namespace is not None:
         args += ["--namespace", namespace]
     with process(

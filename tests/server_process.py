@@ -18,7 +18,7 @@ def spawn_server(
     redis_url: str, port: int, env: Mapping[str, str], log: Path | None = None
 ) -> subprocess.Popen[bytes]:
     """Start a server on 127.0.0.1:port and wait until its health service says SERVING."""
-    command = [sys.executable, "-m", "claudebench", "serve", "--listen", f"127.0.0.1:{port}"]
+    command = [sys.executable, "-m", "claudebench", "serve", "--listen", f"127.0.0.1:{port}", "--no-http"]
     environment = {**os.environ, **env, "CLAUDEBENCH_REDIS_URL": redis_url}
     if log is None:
         process = subprocess.Popen(command, env=environment)

@@ -25,7 +25,7 @@ def start_server(
 ) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [sys.executable, "-m", "claudebench", "serve", "--listen", f"127.0.0.1:{port}",
-         "--data-dir", str(data_dir), *extra],
+         "--data-dir", str(data_dir), "--no-http", *extra],
         env={**os.environ, "CLAUDEBENCH_REDIS_URL": "", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--metrics-listen", help="host:port for a Prometheus scrape endpoint (/metrics)")
     # Set by a --workers parent on the processes it starts: they share its port.
     serve.add_argument("--sibling-of", type=int, help=argparse.SUPPRESS)
+    serve.add_argument(
+        "--http-listen", help="host:port of the dashboard and its JSON API (default 127.0.0.1:8080)"
+    )
+    serve.add_argument(
+        "--no-http", dest="http_enabled", action="store_false", default=None, help="serve no dashboard"
+    )
 
     health = commands.add_parser(
         "health", help="ask a server's grpc.health.v1 service; exit 0 when SERVING (a container probe)"
@@ -182,6 +188,8 @@ def _main(argv: list[str] | None) -> None:
             "log_format": args.log_format,
             "metrics_listen": args.metrics_listen,
             "workers": args.workers,
+            "http_listen": args.http_listen,
+            "http_enabled": args.http_enabled,
         }
     )
     if settings.log_level.upper() not in LOG_LEVELS:

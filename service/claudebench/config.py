@@ -87,6 +87,10 @@ class Settings:
     metrics_flush_interval_s: float = 5.0
     # host:port of a Prometheus scrape endpoint (/metrics); None: no endpoint.
     metrics_listen: str | None = None
+    # The dashboard and its JSON/SSE API (HTTP, same process and event loop as gRPC); http_enabled
+    # False (--no-http): no HTTP listener.
+    http_listen: str = "127.0.0.1:8080"
+    http_enabled: bool = True
     # The standard OpenTelemetry variables (read under their own names, see _ENV_NAMES).
     otel_traces_exporter: str = "none"
     otel_metrics_exporter: str = "none"

@@ -21,6 +21,7 @@ from redis.exceptions import AuthenticationError
 from claudebench.api.auth import BearerAuthInterceptor, parse_tokens
 from claudebench.api.decoding import TolerantRegistrar
 from claudebench.api.hook_service import HookService
+from claudebench.api.http.app import Dashboard, DashboardServer
 from claudebench.api.rpc_metrics import RpcMetricsInterceptor
 from claudebench.api.system_service import SystemService
 from claudebench.api.task_service import TaskService
@@ -246,21 +247,23 @@ class ClaudebenchServer:
             settings.max_watch_subscribers,
             settings.bookmark_interval_s,
         )
+        task_service = TaskService(tasks, watcher)
+        system_service = SystemService(
+            instances,
+            tasks,
+            coordination,
+            self.recovery,
+            settings.instance_ttl_ms,
+            settings.heartbeat_interval_ms,
+            self.script_version,
+        )
         # Through the registrar: an undecodable request answers INVALID_ARGUMENT (not UNKNOWN).
         registrar = cast(grpc.aio.Server, TolerantRegistrar(server))
-        tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskService(tasks, watcher), registrar)
-        system_pb2_grpc.add_SystemServiceServicer_to_server(
-            SystemService(
-                instances,
-                tasks,
-                coordination,
-                self.recovery,
-                settings.instance_ttl_ms,
-                settings.heartbeat_interval_ms,
-                self.script_version,
-            ),
-            registrar,
-        )
+        tasks_pb2_grpc.add_TaskServiceServicer_to_server(task_service, registrar)
+        system_pb2_grpc.add_SystemServiceServicer_to_server(system_service, registrar)
+        # The servicers the dashboard's HTTP API calls in-process (see api/http/app.py).
+        self.services: dict[str, object] = {"TaskService": task_service, "SystemService": system_service}
+        self.instances = instances
         hooks = HookStore(
             self.executor,
             self.redis,
@@ -309,6 +312,11 @@ class ClaudebenchServer:
                 asyncio.create_task(self._trim_events_forever(), name="claudebench-event-retention")
             )
         return self.port
+
+    def dashboard(self) -> Dashboard:
+        """The dashboard over this server's servicers, with the same tokens as gRPC."""
+        tokens = parse_tokens(self.settings.auth_tokens) if self.settings.auth_tokens else None
+        return Dashboard(self.services, tokens, self.instances.leader)
 
     @property
     def script_version(self) -> str:
@@ -406,11 +414,18 @@ class ClaudebenchServer:
         await close_redis(self.redis)
 
 
-def _start_sibling_workers(settings: Settings, redis_url: str, port: int) -> list[subprocess.Popen[bytes]]:
-    """settings.workers - 1 more server processes on the same port (SO_REUSEPORT)."""
+def _start_sibling_workers(
+    settings: Settings, redis_url: str, port: int, http_port: int | None
+) -> list[subprocess.Popen[bytes]]:
+    """settings.workers - 1 more server processes on the same port (SO_REUSEPORT between siblings;
+    the dashboard's HTTP port is shared the same way)."""
     host = settings.listen.rsplit(":", 1)[0]
     command = [sys.executable, "-m", "claudebench", "serve", "--workers", "1", "--listen", f"{host}:{port}"]
     command += ["--sibling-of", str(os.getpid())]
+    if http_port is None:
+        command.append("--no-http")
+    else:
+        command += ["--http-listen", f"{settings.http_listen.rsplit(':', 1)[0]}:{http_port}"]
     if settings.namespace is not None:
         command += ["--namespace", settings.namespace]
     # The URL (it may hold a password) goes in the environment, not on a command line that every
@@ -529,8 +544,17 @@ async def serve(settings: Settings, sibling: bool = False) -> None:
         except _START_REFUSALS as exc:
             raise SystemExit(f"claudebench: error: Redis at {redact(redis_url)}: {exc}") from None
         host = settings.listen.rsplit(":", 1)[0]
+        http_port = None
+        if settings.http_enabled:
+            dashboard = DashboardServer(app.dashboard())
+            try:
+                http_port = await dashboard.start(settings.http_listen, reuse_port=settings.workers > 1)
+            except BaseException:
+                await app.stop(grace_s=0)
+                raise
+            log.info("dashboard on http://%s:%d/", settings.http_listen.rsplit(":", 1)[0], http_port)
         if settings.workers > 1:
-            siblings = _start_sibling_workers(settings, redis_url, port)
+            siblings = _start_sibling_workers(settings, redis_url, port, http_port)
         log.info("claudebench serving on %s:%d (%d processes)", host, port, settings.workers)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -538,6 +562,8 @@ async def serve(settings: Settings, sibling: bool = False) -> None:
             loop.add_signal_handler(sig, stopping.set)
         await stopping.wait()
         log.info("shutting down")
+        if http_port is not None:
+            await dashboard.stop()
         await app.stop()
     finally:
         stop_processes(siblings)

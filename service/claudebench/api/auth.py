@@ -68,15 +68,28 @@ def _refusal(
     )
 
 
+def role_for_header(tokens: Mapping[str, str], header: str) -> str | None:
+    """The role of the token in an `authorization: Bearer <token>` header value, or None (missing,
+    malformed or unknown). Used by the gRPC interceptor and the HTTP API alike."""
+    scheme, _, presented = header.partition(" ")
+    presented = presented.strip()
+    if scheme.lower() != "bearer" or not presented:
+        return None
+    for token, role in tokens.items():
+        if hmac.compare_digest(token.encode(), presented.encode()):
+            return role
+    return None
+
+
+def may_call(role: str, method: str) -> bool:
+    """Whether `role` may call the RPC named `method` (e.g. "DeleteTask")."""
+    allowed = ROLES[role]
+    return allowed is None or method in allowed
+
+
 class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, tokens: Mapping[str, str]) -> None:
         self._tokens = dict(tokens)
-
-    def _role(self, presented: str) -> str | None:
-        for token, role in self._tokens.items():
-            if hmac.compare_digest(token.encode(), presented.encode()):
-                return role
-        return None
 
     async def intercept_service(
         self, continuation: HandlerContinuation, handler_call_details: grpc.HandlerCallDetails
@@ -94,8 +107,7 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
             return _refusal(
                 handler, grpc.StatusCode.UNAUTHENTICATED, "send exactly one 'authorization' header"
             )
-        scheme, _, presented = (headers[0] if headers else "").partition(" ")
-        role = self._role(presented.strip()) if scheme.lower() == "bearer" and presented else None
+        role = role_for_header(self._tokens, headers[0] if headers else "")
         if role is None:
             return _refusal(
                 handler,
@@ -103,8 +115,7 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
                 "a valid 'authorization: Bearer <token>' header is required",
             )
         method = full.rsplit("/", 1)[-1]
-        allowed = ROLES[role]
-        if allowed is not None and method not in allowed:
+        if not may_call(role, method):
             return _refusal(
                 handler, grpc.StatusCode.PERMISSION_DENIED, f"the {role} role may not call {method}"
             )

@@ -165,6 +165,10 @@ class InstanceStore(Store[FleetSettings]):
             ),
         )
 
+    async def leader(self) -> str | None:
+        """The instance holding the leader lease now, if any (a read of the lease key)."""
+        return cast(str | None, await self._client.get(self._keys.leader))
+
     async def page_by_last_seen(self, offset: int, count: int) -> list[str]:
         """Registered (not offline) instances, most recently seen first."""
         return cast(
