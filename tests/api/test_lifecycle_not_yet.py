@@ -45,6 +45,7 @@ async def test_default_queue_is_accepted(tasks: Tasks) -> None:
     created = await tasks.CreateTask(pb.CreateTaskRequest(text="x", queue="default"))
     listed = await tasks.ListTasks(pb.ListTasksRequest(queue="default"))
     assert [t.id for t in listed.tasks] == [created.task.id]
+    assert (created.task.queue, created.task.max_attempts) == ("default", 1)
     await rpc_error(tasks.ListTasks(pb.ListTasksRequest(queue="gpu")), INVALID)
 
 

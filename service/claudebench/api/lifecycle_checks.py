@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 
+from claudebench.api.codec import DEFAULT_QUEUE
 from claudebench.api.validation import InvalidArgument
 from claudebench.v1 import system_pb2
 from claudebench.v1 import tasks_pb2 as pb
 
-DEFAULT_QUEUE = "default"
 _QUEUE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
