@@ -33,6 +33,7 @@ EVENT_TYPE_TO_PROTO: dict[str, tasks_pb2.TaskEventType] = {
 EVENT_TYPE_FROM_PROTO = {v: k for k, v in EVENT_TYPE_TO_PROTO.items()}
 
 METADATA_FIELD_PREFIX = "m:"
+DEFAULT_QUEUE = "default"
 
 
 def compact_json(value: Any) -> str:
@@ -97,6 +98,10 @@ def task_from_snapshot(snapshot: Mapping[str, str], task: tasks_pb2.Task | None 
     task.assigned_to = snapshot.get("assignedTo", "")
     task.error = snapshot.get("error", "")
     task.attempts = int(snapshot.get("attempts", "0"))
+    # Until named queues and retry policies are stored (docs/lifecycle.md), every task is in the one
+    # queue and is handed over once per attempt without automatic retry.
+    task.queue = snapshot.get("queue", DEFAULT_QUEUE)
+    task.max_attempts = int(snapshot.get("maxAttempts", "1"))
     metadata = {
         field[len(METADATA_FIELD_PREFIX) :]: json.loads(value)
         for field, value in snapshot.items()

@@ -13,6 +13,7 @@ from redis import exceptions as redis_errors
 from claudebench.api import validation as check
 from claudebench.api.codec import event_from_entry, task_from_snapshot
 from claudebench.api.guard import guarded
+from claudebench.api.lifecycle_checks import refuse_unsupported_register
 from claudebench.keys import KEY_SCHEMA_VERSION, TASK_STATUSES
 from claudebench.store.coordination import CoordinationStore
 from claudebench.store.instances import InstanceStore
@@ -95,6 +96,7 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
             else check.DEFAULT_INSTANCE_CAPACITY
         )
         check.metadata(request.metadata)  # same limits as task metadata
+        refuse_unsupported_register(request)
         leadership = await self._instances.register(
             instance_id, roles, max_tasks, json_format.MessageToDict(request.metadata)
         )

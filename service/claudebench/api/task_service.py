@@ -6,13 +6,14 @@ from collections.abc import AsyncGenerator
 
 import grpc
 
+from claudebench.api import lifecycle_checks as lifecycle
 from claudebench.api import validation as check
 from claudebench.api.codec import STATUS_FROM_PROTO, task_from_snapshot, value_to_json
 from claudebench.api.guard import guarded, guarded_stream
+from claudebench.api.lifecycle_service import LifecycleRpcs
 from claudebench.api.watch import TaskWatcher
 from claudebench.store.tasks import Completion, NewTask, TaskStore
 from claudebench.v1 import tasks_pb2 as pb
-from claudebench.v1 import tasks_pb2_grpc
 
 Ctx = grpc.aio.ServicerContext
 
@@ -23,6 +24,7 @@ MAX_BATCH = 1000
 def _new_task(request: pb.CreateTaskRequest, where: str = "") -> NewTask:
     """A validated CreateTaskRequest (`where` prefixes field names in messages of batches)."""
     try:
+        lifecycle.refuse_unsupported_create(request)
         return NewTask(
             text=check.task_text(request.text),
             priority=(
@@ -58,7 +60,7 @@ def _status(value: pb.TaskStatus, field: str = "status") -> str:
     return STATUS_FROM_PROTO[value]
 
 
-class TaskService(tasks_pb2_grpc.TaskServiceServicer):
+class TaskService(LifecycleRpcs):
     """The TaskService of claudebench.v1 (see shared/API.md and the README)."""
 
     def __init__(self, store: TaskStore, watcher: TaskWatcher) -> None:
@@ -99,6 +101,7 @@ class TaskService(tasks_pb2_grpc.TaskServiceServicer):
         self, request: pb.ListTasksRequest, context: Ctx[pb.ListTasksRequest, pb.ListTasksResponse]
     ) -> pb.ListTasksResponse:
         status = _status(request.status) if request.HasField("status") else None
+        lifecycle.list_queue(request)
         assigned_to = (
             check.identifier(request.assigned_to, "assigned_to") if request.HasField("assigned_to") else None
         )
@@ -129,6 +132,7 @@ class TaskService(tasks_pb2_grpc.TaskServiceServicer):
     ) -> pb.ClaimTaskResponse:
         worker_id = check.identifier(request.worker_id, "worker_id")
         max_tasks = check.bounded_count(request.max_tasks, "max_tasks", 1, check.MAX_CLAIM)
+        lifecycle.refuse_unsupported_claim(request)
         snapshots = await self._store.claim(worker_id, max_tasks)
         return pb.ClaimTaskResponse(tasks=[task_from_snapshot(s) for s in snapshots])
 

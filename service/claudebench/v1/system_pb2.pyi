@@ -25,16 +25,18 @@ HEALTH_STATUS_DEGRADED: HealthStatus
 HEALTH_STATUS_UNHEALTHY: HealthStatus
 
 class RegisterRequest(_message.Message):
-    __slots__ = ("instance_id", "roles", "max_tasks", "metadata")
+    __slots__ = ("instance_id", "roles", "max_tasks", "metadata", "queues")
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     ROLES_FIELD_NUMBER: _ClassVar[int]
     MAX_TASKS_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    QUEUES_FIELD_NUMBER: _ClassVar[int]
     instance_id: str
     roles: _containers.RepeatedScalarFieldContainer[str]
     max_tasks: int
     metadata: _struct_pb2.Struct
-    def __init__(self, instance_id: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., max_tasks: _Optional[int] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    queues: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, instance_id: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., max_tasks: _Optional[int] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., queues: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RegisterResponse(_message.Message):
     __slots__ = ("registered", "became_leader", "assigned_tasks", "heartbeat_interval", "ttl")

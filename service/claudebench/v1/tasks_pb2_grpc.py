@@ -95,6 +95,51 @@ class TaskServiceStub:
                 request_serializer=claudebench_dot_v1_dot_tasks__pb2.CompleteTasksRequest.SerializeToString,
                 response_deserializer=claudebench_dot_v1_dot_tasks__pb2.CompleteTasksResponse.FromString,
                 _registered_method=True)
+        self.CancelTask = channel.unary_unary(
+                '/claudebench.v1.TaskService/CancelTask',
+                request_serializer=claudebench_dot_v1_dot_tasks__pb2.CancelTaskRequest.SerializeToString,
+                response_deserializer=claudebench_dot_v1_dot_tasks__pb2.CancelTaskResponse.FromString,
+                _registered_method=True)
+        self.RetryTask = channel.unary_unary(
+                '/claudebench.v1.TaskService/RetryTask',
+                request_serializer=claudebench_dot_v1_dot_tasks__pb2.RetryTaskRequest.SerializeToString,
+                response_deserializer=claudebench_dot_v1_dot_tasks__pb2.RetryTaskResponse.FromString,
+                _registered_method=True)
+        self.ReportProgress = channel.unary_unary(
+                '/claudebench.v1.TaskService/ReportProgress',
+                request_serializer=claudebench_dot_v1_dot_tasks__pb2.ReportProgressRequest.SerializeToString,
+                response_deserializer=claudebench_dot_v1_dot_tasks__pb2.ReportProgressResponse.FromString,
+                _registered_method=True)
+        self.CreateSchedule = channel.unary_unary(
+                '/claudebench.v1.TaskService/CreateSchedule',
+                request_serializer=claudebench_dot_v1_dot_tasks__pb2.CreateScheduleRequest.SerializeToString,
+                response_deserializer=claudebench_dot_v1_dot_tasks__pb2.CreateScheduleResponse.FromString,
+                _registered_method=True)
+        self.GetSchedule = channel.unary_unary(
+                '/claudebench.v1.TaskService/GetSchedule',
+                request_serializer=claudebench_dot_v1_dot_tasks__pb2.GetScheduleRequest.SerializeToString,
+                response_deserializer=claudebench_dot_v1_dot_tasks__pb2.GetScheduleResponse.FromString,
+                _registered_method=True)
+        self.DeleteSchedule = channel.unary_unary(
+                '/claudebench.v1.TaskService/DeleteSchedule',
+                request_serializer=claudebench_dot_v1_dot_tasks__pb2.DeleteScheduleRequest.SerializeToString,
+                response_deserializer=claudebench_dot_v1_dot_tasks__pb2.DeleteScheduleResponse.FromString,
+                _registered_method=True)
+        self.ListSchedules = channel.unary_unary(
+                '/claudebench.v1.TaskService/ListSchedules',
+                request_serializer=claudebench_dot_v1_dot_tasks__pb2.ListSchedulesRequest.SerializeToString,
+                response_deserializer=claudebench_dot_v1_dot_tasks__pb2.ListSchedulesResponse.FromString,
+                _registered_method=True)
+        self.PauseSchedule = channel.unary_unary(
+                '/claudebench.v1.TaskService/PauseSchedule',
+                request_serializer=claudebench_dot_v1_dot_tasks__pb2.PauseScheduleRequest.SerializeToString,
+                response_deserializer=claudebench_dot_v1_dot_tasks__pb2.PauseScheduleResponse.FromString,
+                _registered_method=True)
+        self.ResumeSchedule = channel.unary_unary(
+                '/claudebench.v1.TaskService/ResumeSchedule',
+                request_serializer=claudebench_dot_v1_dot_tasks__pb2.ResumeScheduleRequest.SerializeToString,
+                response_deserializer=claudebench_dot_v1_dot_tasks__pb2.ResumeScheduleResponse.FromString,
+                _registered_method=True)
 
 
 class TaskServiceServicer:
@@ -175,6 +220,64 @@ class TaskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelTask(self, request, context):
+        """Cancel a PENDING, SCHEDULED or IN_PROGRESS task.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryTask(self, request, context):
+        """Send a FAILED or CANCELLED task back to PENDING.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportProgress(self, request, context):
+        """The holder reports progress, extends its lease and learns whether the task was cancelled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSchedule(self, request, context):
+        """Periodic tasks: each due tick of a schedule creates one task from its template.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSchedule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSchedule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSchedules(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseSchedule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeSchedule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TaskServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -237,6 +340,51 @@ def add_TaskServiceServicer_to_server(servicer, server):
                     servicer.CompleteTasks,
                     request_deserializer=claudebench_dot_v1_dot_tasks__pb2.CompleteTasksRequest.FromString,
                     response_serializer=claudebench_dot_v1_dot_tasks__pb2.CompleteTasksResponse.SerializeToString,
+            ),
+            'CancelTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelTask,
+                    request_deserializer=claudebench_dot_v1_dot_tasks__pb2.CancelTaskRequest.FromString,
+                    response_serializer=claudebench_dot_v1_dot_tasks__pb2.CancelTaskResponse.SerializeToString,
+            ),
+            'RetryTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryTask,
+                    request_deserializer=claudebench_dot_v1_dot_tasks__pb2.RetryTaskRequest.FromString,
+                    response_serializer=claudebench_dot_v1_dot_tasks__pb2.RetryTaskResponse.SerializeToString,
+            ),
+            'ReportProgress': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportProgress,
+                    request_deserializer=claudebench_dot_v1_dot_tasks__pb2.ReportProgressRequest.FromString,
+                    response_serializer=claudebench_dot_v1_dot_tasks__pb2.ReportProgressResponse.SerializeToString,
+            ),
+            'CreateSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSchedule,
+                    request_deserializer=claudebench_dot_v1_dot_tasks__pb2.CreateScheduleRequest.FromString,
+                    response_serializer=claudebench_dot_v1_dot_tasks__pb2.CreateScheduleResponse.SerializeToString,
+            ),
+            'GetSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSchedule,
+                    request_deserializer=claudebench_dot_v1_dot_tasks__pb2.GetScheduleRequest.FromString,
+                    response_serializer=claudebench_dot_v1_dot_tasks__pb2.GetScheduleResponse.SerializeToString,
+            ),
+            'DeleteSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSchedule,
+                    request_deserializer=claudebench_dot_v1_dot_tasks__pb2.DeleteScheduleRequest.FromString,
+                    response_serializer=claudebench_dot_v1_dot_tasks__pb2.DeleteScheduleResponse.SerializeToString,
+            ),
+            'ListSchedules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSchedules,
+                    request_deserializer=claudebench_dot_v1_dot_tasks__pb2.ListSchedulesRequest.FromString,
+                    response_serializer=claudebench_dot_v1_dot_tasks__pb2.ListSchedulesResponse.SerializeToString,
+            ),
+            'PauseSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseSchedule,
+                    request_deserializer=claudebench_dot_v1_dot_tasks__pb2.PauseScheduleRequest.FromString,
+                    response_serializer=claudebench_dot_v1_dot_tasks__pb2.PauseScheduleResponse.SerializeToString,
+            ),
+            'ResumeSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeSchedule,
+                    request_deserializer=claudebench_dot_v1_dot_tasks__pb2.ResumeScheduleRequest.FromString,
+                    response_serializer=claudebench_dot_v1_dot_tasks__pb2.ResumeScheduleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -564,6 +712,249 @@ class TaskService:
             '/claudebench.v1.TaskService/CompleteTasks',
             claudebench_dot_v1_dot_tasks__pb2.CompleteTasksRequest.SerializeToString,
             claudebench_dot_v1_dot_tasks__pb2.CompleteTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/claudebench.v1.TaskService/CancelTask',
+            claudebench_dot_v1_dot_tasks__pb2.CancelTaskRequest.SerializeToString,
+            claudebench_dot_v1_dot_tasks__pb2.CancelTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/claudebench.v1.TaskService/RetryTask',
+            claudebench_dot_v1_dot_tasks__pb2.RetryTaskRequest.SerializeToString,
+            claudebench_dot_v1_dot_tasks__pb2.RetryTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportProgress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/claudebench.v1.TaskService/ReportProgress',
+            claudebench_dot_v1_dot_tasks__pb2.ReportProgressRequest.SerializeToString,
+            claudebench_dot_v1_dot_tasks__pb2.ReportProgressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/claudebench.v1.TaskService/CreateSchedule',
+            claudebench_dot_v1_dot_tasks__pb2.CreateScheduleRequest.SerializeToString,
+            claudebench_dot_v1_dot_tasks__pb2.CreateScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/claudebench.v1.TaskService/GetSchedule',
+            claudebench_dot_v1_dot_tasks__pb2.GetScheduleRequest.SerializeToString,
+            claudebench_dot_v1_dot_tasks__pb2.GetScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/claudebench.v1.TaskService/DeleteSchedule',
+            claudebench_dot_v1_dot_tasks__pb2.DeleteScheduleRequest.SerializeToString,
+            claudebench_dot_v1_dot_tasks__pb2.DeleteScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSchedules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/claudebench.v1.TaskService/ListSchedules',
+            claudebench_dot_v1_dot_tasks__pb2.ListSchedulesRequest.SerializeToString,
+            claudebench_dot_v1_dot_tasks__pb2.ListSchedulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/claudebench.v1.TaskService/PauseSchedule',
+            claudebench_dot_v1_dot_tasks__pb2.PauseScheduleRequest.SerializeToString,
+            claudebench_dot_v1_dot_tasks__pb2.PauseScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/claudebench.v1.TaskService/ResumeSchedule',
+            claudebench_dot_v1_dot_tasks__pb2.ResumeScheduleRequest.SerializeToString,
+            claudebench_dot_v1_dot_tasks__pb2.ResumeScheduleResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,81 @@
+"""The task-lifecycle additions to v1 that this server does not honour yet are refused, never
+accepted and dropped: request fields with INVALID_ARGUMENT, RPCs with UNIMPLEMENTED."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from claudebench.v1 import system_pb2 as sys_pb
+from claudebench.v1 import system_pb2_grpc, tasks_pb2_grpc
+from claudebench.v1 import tasks_pb2 as pb
+from tests.api.helpers import rpc_error
+
+Tasks = tasks_pb2_grpc.TaskServiceStub
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+SECOND = duration_pb2.Duration(seconds=1)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"queue": "gpu"}, "queue 'gpu' is not supported yet (only the 'default' queue exists)"),
+        ({"queue": "a b"}, "queue 'a b' must be 1 to 64 letters, digits, '.', '_' or '-'"),
+        ({"run_at": timestamp_pb2.Timestamp(seconds=4_000_000_000)}, "run_at is not supported yet"),
+        ({"delay": SECOND}, "delay is not supported yet"),
+        ({"timeout": SECOND}, "timeout is not supported yet"),
+        ({"retry": pb.RetryPolicy(max_attempts=3)}, "retry is not supported yet"),
+        ({"idempotency_key": "k"}, "idempotency_key is not supported yet"),
+    ],
+)
+async def test_create_refuses_fields_not_honoured_yet(
+    tasks: Tasks, fields: dict[str, Any], message: str
+) -> None:
+    details = await rpc_error(tasks.CreateTask(pb.CreateTaskRequest(text="x", **fields)), INVALID)
+    assert details.startswith(message)
+    batch = pb.CreateTasksRequest(tasks=[pb.CreateTaskRequest(text="x", **fields)])
+    assert (await rpc_error(tasks.CreateTasks(batch), INVALID)).startswith(f"tasks[0].{message}")
+    assert not (await tasks.ListTasks(pb.ListTasksRequest())).tasks  # nothing written
+
+
+async def test_default_queue_is_accepted(tasks: Tasks) -> None:
+    created = await tasks.CreateTask(pb.CreateTaskRequest(text="x", queue="default"))
+    listed = await tasks.ListTasks(pb.ListTasksRequest(queue="default"))
+    assert [t.id for t in listed.tasks] == [created.task.id]
+    assert (created.task.queue, created.task.max_attempts) == ("default", 1)
+    await rpc_error(tasks.ListTasks(pb.ListTasksRequest(queue="gpu")), INVALID)
+
+
+async def test_claim_and_register_refuse_other_queues_and_long_polls(
+    tasks: Tasks, system: system_pb2_grpc.SystemServiceStub
+) -> None:
+    register = sys_pb.RegisterRequest(instance_id="w1", roles=["claimer"], queues=["gpu"])
+    assert "queues[0] 'gpu' is not supported yet" in await rpc_error(system.Register(register), INVALID)
+    await system.Register(sys_pb.RegisterRequest(instance_id="w1", roles=["claimer"], queues=["default"]))
+    claim = pb.ClaimTaskRequest(worker_id="w1", queues=["gpu"])
+    assert "queues[0] 'gpu' is not supported yet" in await rpc_error(tasks.ClaimTask(claim), INVALID)
+    claim = pb.ClaimTaskRequest(worker_id="w1", wait=SECOND)
+    assert "wait (long-poll claims) is not supported yet" in await rpc_error(tasks.ClaimTask(claim), INVALID)
+    assert not (await tasks.ClaimTask(pb.ClaimTaskRequest(worker_id="w1", queues=["default"]))).tasks
+
+
+@pytest.mark.parametrize(
+    ("rpc", "request_message"),
+    [
+        ("CancelTask", pb.CancelTaskRequest(task_id="t")),
+        ("RetryTask", pb.RetryTaskRequest(task_id="t")),
+        ("ReportProgress", pb.ReportProgressRequest(task_id="t", worker_id="w")),
+        ("CreateSchedule", pb.CreateScheduleRequest(schedule_id="s", cron="* * * * *")),
+        ("GetSchedule", pb.GetScheduleRequest(schedule_id="s")),
+        ("DeleteSchedule", pb.DeleteScheduleRequest(schedule_id="s")),
+        ("ListSchedules", pb.ListSchedulesRequest()),
+        ("PauseSchedule", pb.PauseScheduleRequest(schedule_id="s")),
+        ("ResumeSchedule", pb.ResumeScheduleRequest(schedule_id="s")),
+    ],
+)
+async def test_rpcs_not_built_yet_say_so(tasks: Tasks, rpc: str, request_message: Any) -> None:
+    details = await rpc_error(getattr(tasks, rpc)(request_message), grpc.StatusCode.UNIMPLEMENTED)
+    assert details == f"{rpc} is not implemented by this server version yet"
