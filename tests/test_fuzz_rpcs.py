@@ -15,6 +15,7 @@ from google.protobuf import struct_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from claudebench.api.lifecycle_service import LifecycleRpcs
 from claudebench.keys import Keyspace
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import hooks_pb2, hooks_pb2_grpc, system_pb2, system_pb2_grpc, tasks_pb2_grpc
@@ -176,6 +177,8 @@ METHODS = [
     for method in service.methods
 ]
 
+NOT_BUILT = {name for name, handler in vars(LifecycleRpcs).items() if getattr(handler, "not_built", False)}
+
 
 @settings_
 @given(body=st.binary(max_size=64), method=st.sampled_from(METHODS))
@@ -206,7 +209,11 @@ def test_raw_bytes_answer_only_documented_statuses(
         else:
             unary: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(path)
             code = await status_of(unary(body))
-        assert code in DOCUMENTED, (path, code)
+        # An RPC of the contract that is not built yet answers UNIMPLEMENTED, whatever the body.
+        allowed = DOCUMENTED | (
+            {grpc.StatusCode.UNIMPLEMENTED} if path.rsplit("/", 1)[1] in NOT_BUILT else set()
+        )
+        assert code in allowed, (path, code)
         await assert_consistent(redis_client, keys)
 
     loop.run_until_complete(run())

@@ -25,6 +25,7 @@ def not_built(rpc: str) -> UnaryHandler:
         )
 
     handler.__name__ = handler.__qualname__ = rpc
+    handler.not_built = True  # type: ignore[attr-defined]  # read by api/http/rpc.implemented
     return handler
 
 
