@@ -66,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     from claudebench.commands.tasks import add_parsers
 
     add_parsers(commands)
-    from claudebench.commands import hook
+    from claudebench.commands import hook, instances
+
+    instances.add_parser(commands)
 
     hook.add_parser(commands)
     scripts = commands.add_parser("scripts", help="list, load or verify the Lua scripts")
@@ -136,6 +138,10 @@ def _main(argv: list[str] | None) -> None:
         from claudebench.commands.tasks import run
 
         sys.exit(run(args))
+    if args.command == "instance":
+        from claudebench.commands.instances import run as run_instance
+
+        sys.exit(run_instance(args))
     if args.command == "hook":
         from claudebench.commands.hook import run as run_hook
 

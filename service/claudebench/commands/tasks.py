@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 
 from claudebench.client import Client
 from claudebench.client.async_client import to_struct, to_value
+from claudebench.commands.watch import format_event
 from claudebench.v1 import system_pb2, tasks_pb2
 
 STATUSES = {"pending": 1, "in_progress": 2, "completed": 3, "failed": 4}
@@ -47,7 +48,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _print(message: Message, as_json: bool, human: Callable[[], str]) -> None:
+def print_message(message: Message, as_json: bool, human: Callable[[], str]) -> None:
     if as_json:
         print(json_format.MessageToJson(message, indent=None, sort_keys=True))
     else:
@@ -55,18 +56,20 @@ def _print(message: Message, as_json: bool, human: Callable[[], str]) -> None:
 
 
 def _tasks_out(response: Message, tasks: Sequence[tasks_pb2.Task], as_json: bool) -> None:
-    _print(
+    print_message(
         response,
         as_json,
         lambda: table(["id", "status", "priority", "assigned to", "text"], _task_rows(tasks)),
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run one client command; the exit code."""
+def run(
+    args: argparse.Namespace, dispatch: Callable[[Client, argparse.Namespace], None] | None = None
+) -> int:
+    """Run one client command (by default a `task`, `state` or `metrics` one); the exit code."""
     try:
         with Client(args.server) as client:
-            _dispatch(client, args)
+            (dispatch or _dispatch)(client, args)
         return 0
     except grpc.RpcError as exc:
         print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
@@ -99,20 +102,21 @@ def _dispatch(client: Client, args: argparse.Namespace) -> None:
             for i in state.instances
         ]
         counts = ", ".join(f"{k} {v}" for k, v in sorted(state.task_counts.items()))
-        _print(
+        print_message(
             state,
             as_json,
             lambda: (
                 f"tasks: {counts}\nscript version {state.script_version}, "
                 f"state version {state.state_version}\n"
                 + table(["instance", "status", "held", "max", "roles"], rows)
+                + "".join(f"\n{format_event(e)}" for e in state.recent_events)
             ),
         )
         return
     if args.command == "metrics":
         m = s.GetMetrics(system_pb2.GetMetricsRequest(), timeout=timeout)
         rows = [[n, str(x.calls), f"{x.average_ms:.3f}", str(x.errors)] for n, x in sorted(m.scripts.items())]
-        _print(
+        print_message(
             m,
             as_json,
             lambda: (
@@ -134,18 +138,30 @@ def _dispatch(client: Client, args: argparse.Namespace) -> None:
         _tasks_out(created, [created.task], as_json)
     elif action == "get":
         got = t.GetTask(tasks_pb2.GetTaskRequest(task_id=args.task_id), timeout=timeout)
-        _tasks_out(got, [got.task], as_json)
+        print_message(got, as_json, lambda: _task_detail(got.task))
     elif action == "list":
-        listing = tasks_pb2.ListTasksRequest(page_size=args.limit)
-        if args.status:
-            listing.status = STATUSES[args.status]  # type: ignore[assignment]
-        page = t.ListTasks(listing, timeout=timeout)
-        _tasks_out(page, page.tasks, as_json)
+        _list(client, args)
     elif action == "claim":
+        worker = args.worker or args.worker_id
+        if not worker:
+            raise BadInput("task claim needs --worker W (the instance that claims)")
         claimed = t.ClaimTask(
-            tasks_pb2.ClaimTaskRequest(worker_id=args.worker_id, max_tasks=args.max), timeout=timeout
+            tasks_pb2.ClaimTaskRequest(worker_id=worker, max_tasks=args.max), timeout=timeout
         )
         _tasks_out(claimed, claimed.tasks, as_json)
+    elif action == "release":
+        released = t.ReleaseTask(
+            tasks_pb2.ReleaseTaskRequest(
+                task_id=args.task_id, worker_id=args.worker, reason=args.reason or ""
+            ),
+            timeout=timeout,
+        )
+        _tasks_out(released, [released.task], as_json)
+    elif action == "assign":
+        assigned = t.AssignTask(
+            tasks_pb2.AssignTaskRequest(task_id=args.task_id, instance_id=args.instance), timeout=timeout
+        )
+        _tasks_out(assigned, [assigned.task], as_json)
     elif action == "complete":
         completion = tasks_pb2.CompleteTaskRequest(task_id=args.task_id, worker_id=args.worker_id)
         if args.error is not None:
@@ -169,14 +185,66 @@ def _dispatch(client: Client, args: argparse.Namespace) -> None:
         print(json.dumps({"deleted": args.task_id}) if as_json else f"deleted {args.task_id}")
 
 
+def common_flags(parser: argparse.ArgumentParser) -> None:
+    """--server and --json, which every client command takes."""
+    parser.add_argument("--server", default="127.0.0.1:50051", help="host:port of a claudebench server")
+    parser.add_argument("--json", action="store_true", help="print the response as JSON")
+
+
+def _list(client: Client, args: argparse.Namespace) -> None:
+    """One page of ListTasks (the token of the next on stderr), or with --all every page."""
+    request = tasks_pb2.ListTasksRequest(page_size=args.limit, page_token=args.page_token)
+    if args.status:
+        request.status = STATUSES[args.status]  # type: ignore[assignment]
+    page = client.tasks.ListTasks(request, timeout=client.timeout)
+    if args.all:
+        tasks = list(page.tasks)
+        while page.next_page_token:
+            request.page_token = page.next_page_token
+            page = client.tasks.ListTasks(request, timeout=client.timeout)
+            tasks += page.tasks
+        page = tasks_pb2.ListTasksResponse(tasks=tasks, total_size=page.total_size)
+    _tasks_out(page, page.tasks, args.json)
+    if page.next_page_token:
+        print(f"more: --page-token {page.next_page_token}", file=sys.stderr)
+
+
+def _readable(message: Message) -> str:
+    """A Value or Struct as JSON text, whole numbers without the ".0" protobuf's doubles give them."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return json.dumps(plain(json_format.MessageToDict(message)), sort_keys=True)
+
+
+def _task_detail(task: tasks_pb2.Task) -> str:
+    """The table row, then what a person asks a finished or running task: result, error, ..."""
+    lines = [table(["id", "status", "priority", "assigned to", "text"], _task_rows([task]))]
+    if task.HasField("result"):
+        lines.append(f"result: {_readable(task.result)}")
+    if task.error:
+        lines.append(f"error: {task.error}")
+    for name in ("metadata", "progress"):
+        if task.HasField(name) and getattr(task, name).fields:
+            lines.append(f"{name}: {_readable(getattr(task, name))}")
+    if task.attempts:
+        lines.append(f"attempts: {task.attempts}")
+    return "\n".join(lines)
+
+
 def add_parsers(commands: Any) -> None:
     """The `task`, `state` and `metrics` subcommands."""
 
-    def common(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--server", default="127.0.0.1:50051", help="host:port of a claudebench server")
-        parser.add_argument("--json", action="store_true", help="print the response as JSON")
-
-    task = commands.add_parser("task", help="create, get, list, claim, complete, update or delete tasks")
+    task = commands.add_parser(
+        "task", help="create, get, list, claim, release, assign, complete, update or delete tasks"
+    )
     actions = task.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create")
     create.add_argument("text")
@@ -187,10 +255,20 @@ def add_parsers(commands: Any) -> None:
     get.add_argument("task_id")
     listing = actions.add_parser("list")
     listing.add_argument("--status", choices=sorted(STATUSES))
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=int, default=100, help="tasks per page")
+    listing.add_argument("--page-token", default="", help="the page a previous list said is next")
+    listing.add_argument("--all", action="store_true", help="follow every page")
     claim = actions.add_parser("claim")
-    claim.add_argument("worker_id")
+    claim.add_argument("worker_id", nargs="?", help=argparse.SUPPRESS)
+    claim.add_argument("--worker", help="the registered instance that claims")
     claim.add_argument("--max", type=int, default=1)
+    release = actions.add_parser("release", help="give a held task back to the queue")
+    release.add_argument("task_id")
+    release.add_argument("--worker", required=True, help="the instance that holds it")
+    release.add_argument("--reason", help="why, recorded with the release")
+    assign = actions.add_parser("assign", help="hand a pending task to an instance")
+    assign.add_argument("task_id")
+    assign.add_argument("--instance", required=True, help="the registered instance to hold it")
     complete = actions.add_parser("complete")
     complete.add_argument("task_id")
     complete.add_argument("worker_id")
@@ -205,9 +283,9 @@ def add_parsers(commands: Any) -> None:
     delete = actions.add_parser("delete")
     delete.add_argument("task_id")
     delete.add_argument("--force", action="store_true", help="delete it even while a worker holds it")
-    for parser in (create, get, listing, claim, complete, update, delete):
-        common(parser)
+    for parser in (create, get, listing, claim, release, assign, complete, update, delete):
+        common_flags(parser)
     state = commands.add_parser("state", help="instances, task counts, versions")
     state.add_argument("--events", type=int, default=0, help="also fetch this many recent events")
-    common(state)
-    common(commands.add_parser("metrics", help="queue and per-script metrics"))
+    common_flags(state)
+    common_flags(commands.add_parser("metrics", help="queue and per-script metrics"))
