@@ -132,6 +132,11 @@ async def test_task_list_pages(server: ClaudebenchServer, tasks: tasks_pb2_grpc.
     code, out, err = await run_command("task", "list", "--limit", "2", "--all", "--json", *at)
     assert sorted(t["id"] for t in json.loads(out)["tasks"]) == sorted(seen)
 
+    code, _, err = await run_command("task", "list", "--page-token", "not-a-token", *at)
+    assert code == 1
+    assert err.startswith("error: INVALID_ARGUMENT: ")
+    assert len(err.splitlines()) == 1
+
 
 async def test_state_prints_recent_events(
     server: ClaudebenchServer, tasks: tasks_pb2_grpc.TaskServiceStub
