@@ -203,6 +203,6 @@ def _main(argv: list[str] | None) -> None:
     check_listen(settings.listen)
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "serve":
-        from claudebench.server import serve
+        from claudebench.serving import serve
 
         run_loop(serve(settings, sibling=args.sibling_of is not None), settings.event_loop)
