@@ -3,6 +3,8 @@
 Every key follows the seed's ``cb:{type}:{id}`` pattern. Scripts never build keys: the Python side
 builds them here and passes them in KEYS. In a namespace (required on Redis Cluster) the prefix is
 ``cb:{ns}``: ``cb:{ns}:task:{id}`` and so on, every key of the namespace in the hash slot of ``ns``.
+An ``{id}`` part is the id with ``%``, ``:``, ``{`` and ``}`` percent-encoded (``key_id``), so no
+id can address another record's key (batch ``b:lock`` is ``cb:batch:b%3Alock``, never batch b's lock).
 
 | key                               | type   | holds                                                 |
 |-----------------------------------|--------|-------------------------------------------------------|
@@ -59,6 +61,19 @@ KEY_SCHEMA_VERSION = 1
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
+# What an id may not carry into a key as it is: ':' separates a key's parts (an id "b:lock" would
+# otherwise be batch b's lock key), '{' and '}' would make a Redis Cluster hash tag, '%' is the
+# escape itself. Ids without these (almost all) keep their keys unchanged.
+_KEY_UNSAFE = str.maketrans({"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D"})
+
+
+def key_id(value: str) -> str:
+    """A user-chosen id (task, instance, batch, decision, tool, ...) as one part of a key: encoded
+    so that no id can ever address another record's key, whatever it contains. Every id that goes
+    into a key goes through here."""
+    return value.translate(_KEY_UNSAFE)
+
+
 def namespace_prefix(key_prefix: str, namespace: str | None) -> str:
     """The prefix of every key: ``cb`` standalone, ``cb:{ns}`` in a namespace.
 
@@ -84,14 +99,14 @@ class Keyspace:
         return cls(namespace_prefix(key_prefix, namespace))
 
     def task(self, task_id: str) -> str:
-        return f"{self.prefix}:task:{task_id}"
+        return f"{self.prefix}:task:{key_id(task_id)}"
 
     @property
     def pending(self) -> str:
         return f"{self.prefix}:queue:tasks:pending"
 
     def held(self, instance_id: str) -> str:
-        return f"{self.prefix}:queue:instance:{instance_id}"
+        return f"{self.prefix}:queue:instance:{key_id(instance_id)}"
 
     @property
     def all_tasks(self) -> str:
@@ -111,7 +126,7 @@ class Keyspace:
         return f"{self.prefix}:stream:tasks"
 
     def instance(self, instance_id: str) -> str:
-        return f"{self.prefix}:instance:{instance_id}"
+        return f"{self.prefix}:instance:{key_id(instance_id)}"
 
     @property
     def liveness(self) -> str:
@@ -162,38 +177,38 @@ class Keyspace:
         return f"{self.prefix}:stream:system"
 
     def batch_lock(self, batch_id: str) -> str:
-        return f"{self.prefix}:batch:{batch_id}:lock"
+        return f"{self.prefix}:batch:{key_id(batch_id)}:lock"
 
     def batch(self, batch_id: str) -> str:
-        return f"{self.prefix}:batch:{batch_id}"
+        return f"{self.prefix}:batch:{key_id(batch_id)}"
 
     def quorum_votes(self, decision_id: str) -> str:
-        return f"{self.prefix}:quorum:{decision_id}:votes"
+        return f"{self.prefix}:quorum:{key_id(decision_id)}:votes"
 
     def quorum(self, decision_id: str) -> str:
-        return f"{self.prefix}:quorum:{decision_id}"
+        return f"{self.prefix}:quorum:{key_id(decision_id)}"
 
     def lease(self, name: str) -> str:
-        return f"{self.prefix}:lease:{name}"
+        return f"{self.prefix}:lease:{key_id(name)}"
 
     def hook_circuit(self, tool: str) -> str:
-        return f"{self.prefix}:hook:circuit:{tool}"
+        return f"{self.prefix}:hook:circuit:{key_id(tool)}"
 
     def hook_config(self, tool: str) -> str:
-        return f"{self.prefix}:hook:config:{tool}"
+        return f"{self.prefix}:hook:config:{key_id(tool)}"
 
     def hook_rate(self, instance_id: str, window: int, tool: str | None = None) -> str:
-        scope = f"{instance_id}:{tool}" if tool else instance_id
+        scope = f"{key_id(instance_id)}:{key_id(tool)}" if tool else key_id(instance_id)
         return f"{self.prefix}:hook:rate:{scope}:{window}"
 
     def hook_stats(self, tool: str) -> str:
-        return f"{self.prefix}:hook:stats:{tool}"
+        return f"{self.prefix}:hook:stats:{key_id(tool)}"
 
     def hook_errors(self, tool: str) -> str:
-        return f"{self.prefix}:hook:errors:{tool}"
+        return f"{self.prefix}:hook:errors:{key_id(tool)}"
 
     def hook_log(self, tool: str) -> str:
-        return f"{self.prefix}:hook:log:{tool}"
+        return f"{self.prefix}:hook:log:{key_id(tool)}"
 
     @property
     def schema_version(self) -> str:
