@@ -178,8 +178,10 @@ def test_a_redis_cluster_is_reached_with_a_flag_or_a_url() -> None:
 
 
 def test_a_namespace_is_one_hash_tag_and_is_validated() -> None:
-    assert Keyspace.of("cb", "orders").task("t:1") == "cb:{orders}:task:t:1"
-    assert Keyspace.of("cb", None).task("t:1") == "cb:task:t:1"  # the seed's layout, standalone
+    assert Keyspace.of("cb", "orders").task("t-1") == "cb:{orders}:task:t-1"
+    assert Keyspace.of("cb", None).task("t-1") == "cb:task:t-1"  # the seed's layout, standalone
+    # An id's separators and braces are encoded: it can neither reach another key nor the slot.
+    assert Keyspace.of("cb", "orders").task("t:{x}") == "cb:{orders}:task:t%3A%7Bx%7D"
     for bad in ("", "a}b", "a{b", "x" * 65, "a b"):
         with pytest.raises(ValueError, match="namespace"):
             Keyspace.of("cb", bad)
