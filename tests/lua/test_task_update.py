@@ -129,6 +129,10 @@ async def test_stale_holder_is_reported_without_writing(
             "idx_failed": keys.status_index("failed"),
             "held": keys.held(""),
             "events": keys.events,
+            "backlog": keys.queue("default", "backlog"),
+            "fair": keys.queue("default", "fair"),
+            "seq": keys.task_seq,
+            "counts": keys.queue_counts,
         },
         args={
             "task_id": "t-1",
@@ -138,6 +142,7 @@ async def test_stale_holder_is_reported_without_writing(
             "text": "",
             "priority": "",
             "status": "pending",
+            "queue": "default",
         },
     )
 

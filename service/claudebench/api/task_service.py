@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator
 
 import grpc
@@ -26,15 +27,32 @@ def _new_task(request: pb.CreateTaskRequest, where: str = "") -> NewTask:
     try:
         lifecycle.refuse_unsupported_create(request)
         return NewTask(
+            queue=lifecycle.create_queue(request),
             text=check.task_text(request.text),
             priority=(
                 check.priority(request.priority) if request.HasField("priority") else check.DEFAULT_PRIORITY
             ),
-            metadata=check.metadata(request.metadata),
+            metadata=_fair_metadata(check.metadata(request.metadata)),
             task_id=check.identifier(request.task_id, "task_id") if request.HasField("task_id") else None,
         )
     except check.InvalidArgument as exc:
         raise check.InvalidArgument(f"{where}{exc}") from None
+
+
+# The metadata key whose value picks a task's turn in fair dispatch.
+FAIRNESS_KEY = "fairness_key"
+MAX_FAIRNESS_KEY_CHARS = 256
+
+
+def _fair_metadata(metadata: dict[str, str]) -> dict[str, str]:
+    """Task metadata, with fairness_key (when present) checked: a string of 1..256 characters."""
+    if FAIRNESS_KEY in metadata:
+        value = json.loads(metadata[FAIRNESS_KEY])
+        if not isinstance(value, str) or not 1 <= len(value) <= MAX_FAIRNESS_KEY_CHARS:
+            raise check.InvalidArgument(
+                f"metadata.{FAIRNESS_KEY} must be a string of 1 to {MAX_FAIRNESS_KEY_CHARS} characters"
+            )
+    return metadata
 
 
 def _completion(request: pb.CompleteTaskRequest, where: str = "") -> Completion:
@@ -74,7 +92,7 @@ class TaskService(LifecycleRpcs):
         context: Ctx[pb.CreateTaskRequest, pb.CreateTaskResponse],
     ) -> pb.CreateTaskResponse:
         new = _new_task(request)
-        snapshot = await self._store.create(new.text, new.priority, new.metadata, new.task_id)
+        snapshot = await self._store.create(new.text, new.priority, new.metadata, new.task_id, new.queue)
         return pb.CreateTaskResponse(task=task_from_snapshot(snapshot))
 
     @guarded
@@ -101,10 +119,12 @@ class TaskService(LifecycleRpcs):
         self, request: pb.ListTasksRequest, context: Ctx[pb.ListTasksRequest, pb.ListTasksResponse]
     ) -> pb.ListTasksResponse:
         status = _status(request.status) if request.HasField("status") else None
-        lifecycle.list_queue(request)
+        queue = lifecycle.queue_name(request.queue) if request.HasField("queue") else None
         assigned_to = (
             check.identifier(request.assigned_to, "assigned_to") if request.HasField("assigned_to") else None
         )
+        if queue is not None and (status is not None or assigned_to is not None):
+            raise lifecycle.not_supported("queue combined with status or assigned_to")
         if assigned_to is not None and status not in (None, "in_progress"):
             raise check.InvalidArgument(
                 "assigned_to lists the tasks an instance holds, which are all IN_PROGRESS; "
@@ -113,9 +133,9 @@ class TaskService(LifecycleRpcs):
         page_size = check.bounded_count(
             request.page_size, "page_size", check.DEFAULT_PAGE_SIZE, check.MAX_PAGE_SIZE
         )
-        filter_key = f"{status or ''}|{assigned_to or ''}"
+        filter_key = f"{status or ''}|{assigned_to or ''}" + (f"|{queue}" if queue is not None else "")
         after = check.decode_page_token(request.page_token, filter_key)
-        page = await self._store.list_page(status, assigned_to, page_size, after)
+        page = await self._store.list_page(status, assigned_to, page_size, after, queue)
         return pb.ListTasksResponse(
             tasks=[task_from_snapshot(s) for s in page.tasks],
             next_page_token=(
@@ -133,8 +153,12 @@ class TaskService(LifecycleRpcs):
         worker_id = check.identifier(request.worker_id, "worker_id")
         max_tasks = check.bounded_count(request.max_tasks, "max_tasks", 1, check.MAX_CLAIM)
         lifecycle.refuse_unsupported_claim(request)
-        snapshots = await self._store.claim(worker_id, max_tasks)
-        return pb.ClaimTaskResponse(tasks=[task_from_snapshot(s) for s in snapshots])
+        queues = lifecycle.queues(list(request.queues))
+        claim = await self._store.claim_from(worker_id, max_tasks, queues)
+        response = pb.ClaimTaskResponse(tasks=[task_from_snapshot(s) for s in claim.tasks])
+        if claim.open_at_ms:
+            response.rate_limit_reset_time.FromMilliseconds(claim.open_at_ms)
+        return response
 
     @guarded
     async def AssignTask(

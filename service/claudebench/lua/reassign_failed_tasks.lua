@@ -8,7 +8,7 @@
 -- KEYS[2] liveness         cb:instances:liveness         ZSET    live instances by last seen
 -- KEYS[3] offline          cb:instances:offline          ZSET    instances declared offline, score = when
 -- KEYS[4] held             cb:queue:instance:{id}        ZSET    tasks the instance holds
--- KEYS[5] pending          cb:queue:tasks:pending        ZSET    pending queue
+-- KEYS[5] counts           cb:queues:counts              HASH    per-queue status counters
 -- KEYS[6] idx_pending      cb:tasks:status:pending       ZSET    status index
 -- KEYS[7] idx_in_progress  cb:tasks:status:in_progress   ZSET    status index
 -- KEYS[8] idx_failed       cb:tasks:status:failed        ZSET    status index
@@ -17,7 +17,8 @@
 -- KEYS[11] gossip          cb:gossip:health              HASH    instance id -> health
 -- KEYS[12] gossip_counts   cb:gossip:counts              HASH    total, healthy
 -- KEYS[13] system_events   cb:stream:system              STREAM  fleet events
--- KEYS[14..] tasks         cb:task:{id}                  HASH    the held tasks, as read by the caller
+-- KEYS[14..] tasks         per held task, 4 keys: cb:task:{id}, and its queue's
+--                          cb:queue:{q}:pending, :backlog, :fair (as read by the caller)
 --
 -- ARGV[1] instance_id         string
 -- ARGV[2] now_ms              integer  epoch milliseconds
@@ -26,21 +27,23 @@
 -- ARGV[5] maxlen              integer  approximate retention of the task event stream
 -- ARGV[6] system_maxlen       integer  approximate retention of the system event stream
 -- ARGV[7] offline_retention_ms integer how long the record of an offline instance is kept
--- ARGV[8..] task_ids          strings  the ids of KEYS[14..], same order
+-- ARGV[8..] tasks         strings  per held task, in the order of KEYS[14..]: id, queue
 --
 -- Returns {code, payload}:
 --   OK         payload = {"reaped":bool,"requeued":n,"failed":n}; reaped=false when the instance
 --              is already offline or has been seen within timeout_ms (nothing written)
 --   NOT_FOUND  payload = message
---   STALE      payload = message; the held set changed since the caller read it, nothing written
+--   STALE      payload = message; the held set (or a task's queue) changed since the caller
+--              read it, nothing written
 --
 -- Events: REASSIGNED or FAILED (one per held task); system stream: instance.failed
 -- include: lib/task.lua
+-- include: lib/queue.lua
 -- include: lib/instance.lua
 
 local instance_key, offline_key, idx_failed_key, events_key, system_events_key =
   KEYS[1], KEYS[3], KEYS[8], KEYS[9], KEYS[13]
-local k = {liveness = KEYS[2], held = KEYS[4], pending = KEYS[5], idx_pending = KEYS[6],
+local k = {liveness = KEYS[2], held = KEYS[4], counts = KEYS[5], idx_pending = KEYS[6],
   idx_in_progress = KEYS[7], leader = KEYS[10], gossip = KEYS[11], gossip_counts = KEYS[12]}
 local instance_id, now_ms, timeout_ms, max_failovers, maxlen, system_maxlen, retention_ms =
   ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7]
@@ -52,13 +55,17 @@ end
 if instance[1] ~= 'active' or now_ms - tonumber(instance[2]) <= timeout_ms then
   return {'OK', '{"reaped":false,"requeued":0,"failed":0}'}
 end
-if not held_matches(k.held, 8) then
+if not held_matches(k.held, 8, 2) then
   return {'STALE', 'The tasks of ' .. instance_id .. ' changed while they were being recovered'}
 end
 
 local requeued, failed = 0, 0
-for i = 14, #KEYS do
-  local task_key, task_id = KEYS[i], ARGV[i - 6]
+local held = held_tasks(14, 8)
+if not held then
+  return {'STALE', 'The tasks of ' .. instance_id .. ' changed queue while they were being recovered'}
+end
+for _, t in ipairs(held) do
+  local task_key, task_id = t.key, t.id
   local task = redis.call('HMGET', task_key, 'deny', 'failovers', 'seq')
   local deny = {}
   if task[1] and task[1] ~= '' then
@@ -76,13 +83,15 @@ for i = 14, #KEYS do
   if failovers > max_failovers then
     redis.call('ZREM', k.idx_in_progress, task_id)
     redis.call('ZADD', idx_failed_key, task[3], task_id)
+    count_status(k.counts, t.q.name, 'in_progress', -1)
+    count_status(k.counts, t.q.name, 'failed', 1)
     redis.call('HSET', task_key, 'status', 'failed', 'completedAt', now_ms, 'updatedAt', now_ms,
       'error', 'failed over ' .. failovers .. ' times (more than ' .. max_failovers ..
       '): its holder ' .. instance_id .. ' stopped responding')
     append_event(events_key, maxlen, 'failed', task_id, instance_id, now_ms, task_snapshot(task_key))
     failed = failed + 1
   else
-    requeue(task_key, task_id, now_ms, k)
+    requeue(t.q, task_key, task_id, now_ms, k)
     redis.call('HSET', task_key, 'releaseReason', 'holder ' .. instance_id .. ' stopped responding')
     append_event(events_key, maxlen, 'reassigned', task_id, instance_id, now_ms,
       task_snapshot(task_key))

@@ -11,6 +11,7 @@
 -- KEYS[7] queue_metrics    cb:metrics:queues             HASH    completed/failed counters
 -- KEYS[8] throughput       cb:metrics:throughput         HASH    finishes per second (120-slot ring)
 -- KEYS[9] instance         cb:instance:{worker}          HASH    the worker's tasksCompleted/Failed
+-- KEYS[10] counts          cb:queues:counts              HASH    per-queue status counters
 --
 -- ARGV[1] task_id          string
 -- ARGV[2] worker_id        string   must be the holder
@@ -29,12 +30,13 @@
 --
 -- Events: COMPLETED or FAILED
 -- include: lib/task.lua
+-- include: lib/queue.lua
 -- include: lib/metrics.lua
 -- include: lib/completion.lua
 
 local task_key, held_key, instance_key = KEYS[1], KEYS[2], KEYS[9]
 local k = {idx_in_progress = KEYS[3], idx_completed = KEYS[4], idx_failed = KEYS[5],
-  events = KEYS[6], queue_metrics = KEYS[7], throughput = KEYS[8]}
+  events = KEYS[6], queue_metrics = KEYS[7], throughput = KEYS[8], counts = KEYS[10]}
 local task_id, worker_id, now_ms, maxlen, outcome, value =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 

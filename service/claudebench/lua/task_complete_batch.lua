@@ -9,7 +9,8 @@
 -- KEYS[4] events           cb:stream:tasks               STREAM  task events
 -- KEYS[5] queue_metrics    cb:metrics:queues             HASH    completed/failed counters
 -- KEYS[6] throughput       cb:metrics:throughput         HASH    finishes per second
--- KEYS[7..] items          cb:task:{id}, cb:queue:instance:{worker}, cb:instance:{worker}
+-- KEYS[7] counts           cb:queues:counts              HASH    per-queue status counters
+-- KEYS[8..] items          cb:task:{id}, cb:queue:instance:{worker}, cb:instance:{worker}
 --                          triples, one per completion, in order
 --
 -- ARGV[1] now_ms           integer  epoch milliseconds
@@ -24,16 +25,17 @@
 --
 -- Events: COMPLETED or FAILED (one per task finished by this call)
 -- include: lib/task.lua
+-- include: lib/queue.lua
 -- include: lib/metrics.lua
 -- include: lib/completion.lua
 
 local k = {idx_in_progress = KEYS[1], idx_completed = KEYS[2], idx_failed = KEYS[3],
-  events = KEYS[4], queue_metrics = KEYS[5], throughput = KEYS[6]}
+  events = KEYS[4], queue_metrics = KEYS[5], throughput = KEYS[6], counts = KEYS[7]}
 local now_ms, maxlen = ARGV[1], ARGV[2]
 
 local items = {}
-for i = 7, #KEYS, 3 do
-  local a = 3 + 4 * (i - 7) / 3
+for i = 8, #KEYS, 3 do
+  local a = 3 + 4 * (i - 8) / 3
   local item = {task_key = KEYS[i], held_key = KEYS[i + 1], instance_key = KEYS[i + 2],
     id = ARGV[a], worker = ARGV[a + 1], outcome = ARGV[a + 2], value = ARGV[a + 3]}
   local refusal = completion_refusal(item.task_key, item.id, item.worker, item.outcome, item.value)

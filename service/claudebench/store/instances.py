@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from claudebench.keys import DEFAULT_QUEUE
 from claudebench.scripts.results import ResultCode
 from claudebench.store.base import Store
 from claudebench.store.errors import DomainError, ok_payload
@@ -50,10 +51,15 @@ class InstanceStore(Store[FleetSettings]):
         roles: Sequence[str],
         max_tasks: int,
         metadata: Mapping[str, Any],
+        queues: Sequence[str] = (DEFAULT_QUEUE,),
     ) -> Leadership:
         result = await self._run(
             "INSTANCE_REGISTER",
-            keys={**self._instance_keys(instance_id), "offline": self._keys.offline},
+            keys={
+                **self._instance_keys(instance_id),
+                "offline": self._keys.offline,
+                "queues": self._keys.queues,
+            },
             args={
                 "instance_id": instance_id,
                 "now_ms": self._clock(),
@@ -61,6 +67,7 @@ class InstanceStore(Store[FleetSettings]):
                 "max_tasks": max_tasks,
                 "roles": json.dumps(list(roles)),
                 "metadata": json.dumps(dict(metadata), separators=(",", ":")),
+                "queues": json.dumps(list(queues)),
             },
         )
         return _leadership(ok_payload(result))
@@ -93,7 +100,7 @@ class InstanceStore(Store[FleetSettings]):
             "liveness": k.liveness,
             "offline": k.offline,
             "held": k.held(instance_id),
-            "pending": k.pending,
+            "counts": k.queue_counts,
             "idx_pending": k.status_index("pending"),
             "idx_in_progress": k.status_index("in_progress"),
             "events": k.events,
@@ -106,10 +113,26 @@ class InstanceStore(Store[FleetSettings]):
     async def held_tasks(self, instance_id: str) -> list[str]:
         return cast(list[str], await self._client.zrange(self._keys.held(instance_id), 0, -1))
 
+    async def _held_with_queues(self, instance_id: str) -> tuple[list[str], list[str | int]]:
+        """The held tasks as a departure script takes them: per task its key and its queue's
+        pending, backlog and fair keys; and its id and queue name."""
+        held = await self.held_tasks(instance_id)
+        async with self._client.pipeline(transaction=False) as pipe:
+            for task_id in held:
+                pipe.hget(self._keys.task(task_id), "queue")
+            queues = [q or DEFAULT_QUEUE for q in await pipe.execute()]
+        keys: list[str] = []
+        args: list[str | int] = []
+        for task_id, queue in zip(held, queues, strict=True):
+            keys.append(self._keys.task(task_id))
+            keys += [self._keys.queue(queue, part) for part in ("pending", "backlog", "fair")]
+            args += [task_id, queue]
+        return keys, args
+
     async def unregister(self, instance_id: str) -> int:
         """Release every task the instance holds and remove it. Returns how many were released."""
         for _ in range(STALE_RETRIES):
-            held = await self.held_tasks(instance_id)
+            held_keys, held_args = await self._held_with_queues(instance_id)
             result = await self._run(
                 "INSTANCE_UNREGISTER",
                 keys=self._departure_keys(instance_id),
@@ -119,8 +142,8 @@ class InstanceStore(Store[FleetSettings]):
                     "maxlen": self._settings.event_retention,
                     "system_maxlen": self._settings.system_event_retention,
                 },
-                extra_keys=[self._keys.task(t) for t in held],
-                extra_args=held,
+                extra_keys=held_keys,
+                extra_args=held_args,
             )
             if result.code is not ResultCode.STALE:
                 released: int = json.loads(ok_payload(result))["released"]
@@ -131,7 +154,7 @@ class InstanceStore(Store[FleetSettings]):
         """If the instance has been silent for longer than timeout_ms, declare it offline and put
         its tasks back in the queue (REASSIGN_FAILED_TASKS)."""
         for _ in range(STALE_RETRIES):
-            held = await self.held_tasks(instance_id)
+            held_keys, held_args = await self._held_with_queues(instance_id)
             result = await self._run(
                 "REASSIGN_FAILED_TASKS",
                 keys={
@@ -147,8 +170,8 @@ class InstanceStore(Store[FleetSettings]):
                     "system_maxlen": self._settings.system_event_retention,
                     "offline_retention_ms": self._settings.offline_retention_ms,
                 },
-                extra_keys=[self._keys.task(t) for t in held],
-                extra_args=held,
+                extra_keys=held_keys,
+                extra_args=held_args,
             )
             if result.code is not ResultCode.STALE:
                 outcome = json.loads(ok_payload(result))

@@ -34,7 +34,7 @@ end
 
 -- Finish a task the worker holds (checked by completion_refusal) with a result or an error;
 -- move it between the indexes, count it, append its event. Returns its snapshot.
--- k: idx_in_progress, idx_completed, idx_failed, events, queue_metrics, throughput.
+-- k: idx_in_progress, idx_completed, idx_failed, events, queue_metrics, throughput, counts.
 local function finish_task(task_key, held_key, instance_key, task_id, worker_id, outcome, value,
                            now_ms, maxlen, k)
   local final_status, idx_key, counter = 'completed', k.idx_completed, 'tasksCompleted'
@@ -49,6 +49,9 @@ local function finish_task(task_key, held_key, instance_key, task_id, worker_id,
   redis.call('ZREM', k.idx_in_progress, task_id)
   redis.call('ZADD', idx_key, redis.call('HGET', task_key, 'seq'), task_id)
   redis.call('HINCRBY', k.queue_metrics, final_status, 1)
+  local queue = task_queue(task_key)
+  count_status(k.counts, queue, 'in_progress', -1)
+  count_status(k.counts, queue, final_status, 1)
   count_finished(k.throughput, now_ms)
   if redis.call('EXISTS', instance_key) == 1 then  -- never recreate an unregistered instance
     redis.call('HINCRBY', instance_key, counter, 1)
