@@ -24,8 +24,8 @@ TaskSnapshot = dict[str, str]
 # A claim reads this many candidates per queue beyond the number it wants, so that concurrent
 # claimers reading the same head of a queue still find enough pending tasks in one script call.
 CLAIM_SLACK = 32
-# Rounds of "read candidates, claim" before a claim returns what it has. Each round that comes back
-# short lost races to claimers that did take tasks, so the queues are moving.
+# Rounds of "read candidates, claim" that take nothing before a claim returns what it has. Each
+# round that comes back short lost races to claimers that did take tasks, so the queues are moving.
 CLAIM_ROUNDS = 10
 # At most this many candidate keys per queue in one claim call (a long prefix of denying tasks).
 MAX_CANDIDATES = 1000
@@ -98,7 +98,9 @@ class ClaimStore(Store[Any]):
         # right, and it saves a read); the script re-checks each, so a stale hint costs a round.
         candidates = {q: self._heads.get(q, [])[: max_tasks + CLAIM_SLACK] for q in queues}
         denied: dict[str, int] = {}
-        for _ in range(CLAIM_ROUNDS):
+        idle_rounds = 0
+        while idle_rounds < CLAIM_ROUNDS:
+            idle_rounds += 1
             want = max_tasks - len(claimed)
             await self._read_heads(candidates, denied, want)
             outcome = await self._claim_round(
@@ -113,6 +115,10 @@ class ClaimStore(Store[Any]):
                 continue
             self._heads.update(outcome["heads"])
             claimed.extend(outcome["tasks"])
+            if outcome["tasks"]:
+                # A round that took tasks does not count: e.g. a fairness key's next task becomes
+                # a candidate only once its turn was taken (one per key and round).
+                idle_rounds = 0
             open_at = outcome["open_at"]
             if len(claimed) >= max_tasks or outcome["free"] == 0 or outcome["pending"] == 0:
                 break
