@@ -31,6 +31,7 @@ from claudebench.redis_connect import (
     require_minimum_version,
 )
 from claudebench.redis_connect import close as close_redis
+from claudebench.scheduler import Scheduler
 from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.registry import load_scripts, script_version
 from claudebench.store.clock import wall_clock_ms
@@ -226,6 +227,7 @@ class ClaudebenchServer:
             ],
         )
         self.recovery = FleetRecovery(instances, coordination)
+        self.scheduler = Scheduler(coordination, settings.scheduler_interval_s)
         await self.hub.start()
         watcher = TaskWatcher(
             self.hub,
@@ -292,6 +294,7 @@ class ClaudebenchServer:
                 self.recovery.run_forever(settings.recovery_interval_s, settings.instance_ttl_ms),
                 name="claudebench-recovery",
             ),
+            asyncio.create_task(self.scheduler.run_forever(), name="claudebench-scheduler"),
             asyncio.create_task(self._watch_redis(), name="claudebench-redis-health"),
             asyncio.create_task(self._flush_metrics_forever(), name="claudebench-metrics"),
         ]
