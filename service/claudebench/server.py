@@ -38,6 +38,7 @@ from claudebench.store.clock import wall_clock_ms
 from claudebench.store.coordination import CoordinationSettings, CoordinationStore
 from claudebench.store.hooks import HookSettings, HookStore
 from claudebench.store.instances import FleetSettings, InstanceStore
+from claudebench.store.lifecycle import LifecycleSettings, LifecycleStore
 from claudebench.store.recovery import FleetRecovery
 from claudebench.store.tasks import TaskStore, TaskStoreSettings
 from claudebench.tasks_util import cancel_and_wait
@@ -228,6 +229,10 @@ class ClaudebenchServer:
         )
         self.recovery = FleetRecovery(instances, coordination)
         self.scheduler = Scheduler(coordination, settings.scheduler_interval_s)
+        lifecycle = LifecycleStore(
+            self.executor, self.redis, keys, LifecycleSettings(settings.event_retention)
+        )
+        self.scheduler.register("promote_due", lifecycle.promote_due)
         await self.hub.start()
         watcher = TaskWatcher(
             self.hub,

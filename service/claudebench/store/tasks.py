@@ -7,11 +7,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from claudebench.keys import TASK_STATUSES, Keyspace
+from claudebench.keys import ALL_TASK_STATUSES, Keyspace
 from claudebench.scripts.results import ResultCode
 from claudebench.store.base import Store
 from claudebench.store.errors import DomainError, ok_payload
 from claudebench.store.ids import new_task_id
+from claudebench.store.lifecycle import promote_due
 
 TaskSnapshot = dict[str, str]
 """A task hash as stored (see claudebench.keys for its fields)."""
@@ -42,6 +43,9 @@ class NewTask:
     priority: int
     metadata: Mapping[str, str]
     task_id: str | None = None
+    # When it may run (epoch ms, or a delay from the store's clock); neither: at once (PENDING).
+    run_at_ms: int | None = None
+    delay_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,9 @@ class TaskStore(Store[TaskStoreSettings]):
 
     # The head of the pending queue returned by the latest claim (ids): the next claim's candidates.
     _head_hint: Sequence[str] = ()
+    # The earliest run_at of a scheduled task as the latest claim or creation saw it (epoch ms;
+    # None: nothing scheduled). A claim at or after it promotes due tasks first. 0 at start: unknown.
+    _next_due: int | None = 0
 
     async def create(
         self,
@@ -71,10 +78,15 @@ class TaskStore(Store[TaskStoreSettings]):
         priority: int,
         metadata: Mapping[str, str],
         task_id: str | None = None,
+        run_at_ms: int | None = None,
+        delay_ms: int | None = None,
     ) -> TaskSnapshot:
-        """Create a pending task. `metadata` maps keys to JSON-encoded values."""
+        """Create a pending task, or a scheduled one when run_at_ms (or now + delay_ms) is in the
+        future. `metadata` maps keys to JSON-encoded values."""
         task_id = task_id or new_task_id()
         k = self._keys
+        now = self._clock()
+        run_at = now + delay_ms if delay_ms is not None else (run_at_ms or 0)
         result = await self._run(
             "TASK_CREATE",
             keys={
@@ -84,17 +96,23 @@ class TaskStore(Store[TaskStoreSettings]):
                 "idx_pending": k.status_index("pending"),
                 "events": k.events,
                 "seq": k.task_seq,
+                "due": k.due,
+                "idx_scheduled": k.status_index("scheduled"),
             },
             args={
                 "task_id": task_id,
                 "text": text,
                 "priority": priority,
-                "now_ms": self._clock(),
+                "now_ms": now,
                 "maxlen": self._settings.event_retention,
+                "run_at": run_at,
             },
             extra_args=_pairs(metadata),
         )
-        return _snapshot(ok_payload(result))
+        snapshot = _snapshot(ok_payload(result))
+        if run_at > now:  # this server's next claim at or after run_at promotes it
+            self._next_due = run_at if self._next_due is None else min(self._next_due, run_at)
+        return snapshot
 
     async def create_many(self, items: list[NewTask]) -> list[TaskSnapshot]:
         """Create every task or none (TASK_CREATE_BATCH)."""
@@ -190,6 +208,11 @@ class TaskStore(Store[TaskStoreSettings]):
 
     async def _take(self, worker_id: str, max_tasks: int, auto_assign: bool) -> list[TaskSnapshot]:
         k = self._keys
+        now = self._clock()
+        if self._next_due is not None and now >= self._next_due:
+            # One bounded promotion first, so a due task is claimable without waiting for the scheduler.
+            promoted = await promote_due(self._run, self._client, k, now, self._settings.event_retention, 1)
+            self._next_due = promoted.next_due
         claimed: list[TaskSnapshot] = []
         denied_prefix = 0  # pending tasks at the head that this worker may not take (deny lists)
         # The head of the queue as the latest claim on this server left it: usually still right, and
@@ -242,6 +265,7 @@ class TaskStore(Store[TaskStoreSettings]):
                 "idx_in_progress": k.status_index("in_progress"),
                 "events": k.events,
                 "queue_metrics": k.queue_metrics,
+                **({} if auto_assign else {"due": k.due}),
             },
             args=args,
             extra_keys=[k.task(t) for t in candidates],
@@ -249,7 +273,10 @@ class TaskStore(Store[TaskStoreSettings]):
         )
         if not result.ok and tolerate_refusal:
             return None
-        return cast(dict[str, Any], json.loads(ok_payload(result)))
+        reply = cast(dict[str, Any], json.loads(ok_payload(result)))
+        if "next_due" in reply:
+            self._next_due = None if reply["next_due"] is None else int(reply["next_due"])
+        return reply
 
     async def assign(self, task_id: str, instance_id: str) -> TaskSnapshot:
         k = self._keys
@@ -398,7 +425,7 @@ class TaskStore(Store[TaskStoreSettings]):
 
 
 def _status_index_keys(k: Keyspace) -> dict[str, str]:
-    return {f"idx_{status}": k.status_index(status) for status in TASK_STATUSES}
+    return {f"idx_{status}": k.status_index(status) for status in ALL_TASK_STATUSES} | {"due": k.due}
 
 
 def _pairs(metadata: Mapping[str, str]) -> list[str]:
