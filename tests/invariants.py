@@ -33,6 +33,7 @@ async def assert_consistent(client: aioredis.Redis, keys: Keyspace) -> None:
     indexed = {s: set(await members(client, keys.status_index(s))) for s in ALL_TASK_STATUSES}
     pending_queue = await scored(client, keys.pending)
     due = await scored(client, keys.due)
+    leases = await scored(client, keys.leases)
     assert set().union(*indexed.values()) == set(all_ids)
     holders: dict[str, set[str]] = {}
     for task_id in all_ids:
@@ -52,6 +53,12 @@ async def assert_consistent(client: aioredis.Redis, keys: Keyspace) -> None:
             assert task_id not in pending_queue
         if status == "in_progress":
             holders.setdefault(task["assignedTo"], set()).add(task_id)
+            # A held task with a timeout is in the leases index at its deadline (entries of tasks
+            # that left IN_PROGRESS may stay until their deadline: TASK_EXPIRE_LEASES drops them).
+            if "timeoutMs" in task:
+                assert leases.get(task_id) == float(task["leaseDeadline"])
+            else:
+                assert "leaseDeadline" not in task
     assert set(pending_queue) == indexed["pending"]
     assert set(due) == indexed["scheduled"]
     for instance_id, held in holders.items():

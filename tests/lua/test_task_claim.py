@@ -28,6 +28,7 @@ def claim_keys(keys: Keyspace, worker: str) -> dict[str, str]:
         "events": keys.events,
         "queue_metrics": keys.queue_metrics,
         "due": keys.due,
+        "leases": keys.leases,
     }
 
 

@@ -123,6 +123,11 @@ def task_from_snapshot(snapshot: Mapping[str, str], task: tasks_pb2.Task | None 
     _timestamp(task.assign_time, snapshot.get("assignedAt"))
     _timestamp(task.complete_time, snapshot.get("completedAt"))
     _timestamp(task.run_at, snapshot.get("runAt"))
+    timeout = snapshot.get("timeoutMs")
+    if timeout:
+        task.timeout.FromMilliseconds(int(timeout))
+    if task.status == tasks_pb2.TASK_STATUS_IN_PROGRESS:
+        _timestamp(task.lease_deadline, snapshot.get("leaseDeadline"))
     return task
 
 

@@ -82,12 +82,17 @@ def start(request: pb.CreateTaskRequest) -> Start:
     return Start()
 
 
+def timeout_ms(request: pb.CreateTaskRequest) -> int | None:
+    """The task's own timeout (a positive Duration, at most a year), None when unset."""
+    if not request.HasField("timeout"):
+        return None
+    return positive_duration_ms(request.timeout, "timeout", MAX_AHEAD_MS)
+
+
 def refuse_unsupported_create(request: pb.CreateTaskRequest) -> None:
     """CreateTaskRequest fields of the lifecycle additions that this server does not honour yet."""
     if request.HasField("queue"):
         queue_name(request.queue)
-    if request.HasField("timeout"):
-        raise not_supported("timeout")
     if request.HasField("retry"):
         raise not_supported("retry")
     if request.HasField("idempotency_key"):

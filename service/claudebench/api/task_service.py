@@ -35,6 +35,7 @@ def _new_task(request: pb.CreateTaskRequest, where: str = "") -> NewTask:
             task_id=check.identifier(request.task_id, "task_id") if request.HasField("task_id") else None,
             run_at_ms=when.run_at_ms,
             delay_ms=when.delay_ms,
+            timeout_ms=lifecycle.timeout_ms(request),
         )
     except check.InvalidArgument as exc:
         raise check.InvalidArgument(f"{where}{exc}") from None
@@ -80,7 +81,14 @@ class TaskService(LifecycleRpcs):
     ) -> pb.CreateTaskResponse:
         new = _new_task(request)
         snapshot = await self._store.create(
-            new.text, new.priority, new.metadata, new.task_id, new.run_at_ms, new.delay_ms
+            new.text,
+            new.priority,
+            new.metadata,
+            new.task_id,
+            new.run_at_ms,
+            new.delay_ms,
+            new.timeout_ms,
+            new.retry,
         )
         return pb.CreateTaskResponse(task=task_from_snapshot(snapshot))
 
@@ -91,10 +99,11 @@ class TaskService(LifecycleRpcs):
         check.in_range(len(request.tasks), "the number of tasks", 1, MAX_BATCH)
         items = [_new_task(item, f"tasks[{i}].") for i, item in enumerate(request.tasks)]
         for i, item in enumerate(request.tasks):
-            if item.WhichOneof("start") is not None:
-                raise lifecycle.not_supported(
-                    f"tasks[{i}].{item.WhichOneof('start')} in CreateTasks", " (CreateTask honours it)"
-                )
+            for field in ("run_at", "delay", "timeout", "retry"):
+                if item.HasField(field):
+                    raise lifecycle.not_supported(
+                        f"tasks[{i}].{field} in CreateTasks", " (CreateTask honours it)"
+                    )
         chosen = [item.task_id for item in items if item.task_id]
         if len(set(chosen)) != len(chosen):
             raise check.InvalidArgument("task ids in one batch must differ")

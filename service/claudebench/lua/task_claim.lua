@@ -13,7 +13,8 @@
 -- KEYS[6] events           cb:stream:tasks               STREAM  task events
 -- KEYS[7] queue_metrics    cb:metrics:queues             HASH    wait-time counters
 -- KEYS[8] due              cb:queue:tasks:due            ZSET    scheduled tasks (read: next_due)
--- KEYS[9..] candidates     cb:task:{id}                  HASH    candidate tasks, in queue order
+-- KEYS[9] leases           cb:queue:tasks:leases         ZSET    in-progress tasks by lease deadline
+-- KEYS[10..] candidates    cb:task:{id}                  HASH    candidate tasks, in queue order
 --
 -- ARGV[1] worker_id        string   the claiming instance
 -- ARGV[2] now_ms           integer  epoch milliseconds
@@ -21,7 +22,7 @@
 -- ARGV[4] max_tasks        integer  1..100, the most tasks to take in this call
 -- ARGV[5] maxlen           integer  approximate retention of the event stream
 -- ARGV[6] event_type       string   claimed (ClaimTask) or assigned (auto-assignment at Register)
--- ARGV[7..] candidate_ids  strings  the ids of KEYS[9..], same order
+-- ARGV[7..] candidate_ids  strings  the ids of KEYS[10..], same order
 --
 -- Returns {code, payload}:
 --   OK                       payload = {"tasks":[snapshot...],"free":n,"stale":n,"denied":n,
@@ -41,7 +42,8 @@
 -- include: lib/task.lua
 
 local k = {held = KEYS[2], pending = KEYS[3], idx_pending = KEYS[4], idx_in_progress = KEYS[5],
-  events = KEYS[6], queue_metrics = KEYS[7], due = KEYS[8]}
+  events = KEYS[6], queue_metrics = KEYS[7], due = KEYS[8],
+  leases = KEYS[9]}
 local instance_key = KEYS[1]
 local worker_id, now_ms, ttl_ms, max_tasks, maxlen, event_type =
   ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
@@ -57,5 +59,5 @@ if free <= 0 then
 end
 
 local taken, stale, denied, behind =
-  take_candidates(9, 7, worker_id, math.min(max_tasks, free), now_ms, maxlen, event_type, k)
+  take_candidates(10, 7, worker_id, math.min(max_tasks, free), now_ms, maxlen, event_type, k)
 return claim_reply(taken, free - #taken, stale, denied, behind, k)

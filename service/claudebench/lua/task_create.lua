@@ -16,7 +16,10 @@
 -- ARGV[4] now_ms          integer  epoch milliseconds
 -- ARGV[5] maxlen          integer  approximate retention of the event stream
 -- ARGV[6] run_at          integer  epoch ms to run at; 0 (or not after now_ms) = now
--- ARGV[7..] metadata      pairs    key, JSON-encoded value, key, JSON-encoded value, ...
+-- ARGV[7] timeout_ms      integer  the lease a holder gets per attempt (timeoutMs); 0 = none
+-- ARGV[8] max_attempts    integer  hand-overs allowed (maxAttempts, stored when > 1); 1 = no retry
+-- ARGV[9] retry           string   the retry policy as JSON (retry), '' = none
+-- ARGV[10..] metadata     pairs    key, JSON-encoded value, key, JSON-encoded value, ...
 --
 -- Returns {code, payload}:
 --   OK              payload = the task snapshot (JSON object of the task hash; status pending or
@@ -35,7 +38,21 @@ if redis.call('EXISTS', task_key) == 1 then
   return {'ALREADY_EXISTS', 'Task ' .. task_id .. ' already exists'}
 end
 local metadata = {}
-for i = 7, #ARGV do
+for i = 10, #ARGV do
   metadata[#metadata + 1] = ARGV[i]
 end
-return {'OK', insert_task(task_key, task_id, text, priority, now_ms, metadata, maxlen, k, {run_at = run_at})}
+local fields = {}
+if tonumber(ARGV[8]) > 1 then
+  fields[#fields + 1] = 'maxAttempts'
+  fields[#fields + 1] = ARGV[8]
+end
+if tonumber(ARGV[7]) > 0 then
+  fields[#fields + 1] = 'timeoutMs'
+  fields[#fields + 1] = ARGV[7]
+end
+if ARGV[9] ~= '' then
+  fields[#fields + 1] = 'retry'
+  fields[#fields + 1] = ARGV[9]
+end
+return {'OK', insert_task(task_key, task_id, text, priority, now_ms, metadata, maxlen, k,
+  {run_at = run_at, fields = fields})}
