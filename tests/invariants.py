@@ -6,7 +6,7 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
-from claudebench.keys import DEFAULT_QUEUE, TASK_STATUSES, Keyspace
+from claudebench.keys import ALL_TASK_STATUSES, DEFAULT_QUEUE, Keyspace
 
 
 def pending_score(priority: int, seq: int) -> float:
@@ -28,9 +28,12 @@ async def task_hash(client: aioredis.Redis, key: str) -> dict[str, str]:
 async def assert_consistent(client: aioredis.Redis, keys: Keyspace) -> None:
     """Every task is in exactly one status index; each queue's pending ZSET and fairness backlog
     hold exactly its pending tasks (with the right score), its index all its tasks, its counters
-    its tasks per status; each in-progress task is in its holder's set only."""
+    its tasks per status; the due index holds exactly the scheduled tasks (score runAt); each
+    in-progress task is in its holder's set only."""
     all_ids = await members(client, keys.all_tasks)
-    indexed = {s: set(await members(client, keys.status_index(s))) for s in TASK_STATUSES}
+    indexed = {s: set(await members(client, keys.status_index(s))) for s in ALL_TASK_STATUSES}
+    due = await scored(client, keys.due)
+    leases = await scored(client, keys.leases)
     assert set().union(*indexed.values()) == set(all_ids)
     names = {DEFAULT_QUEUE, *await members(client, keys.queues)}
     pending_queues = {q: await scored(client, keys.queue(q, "pending")) for q in names}
@@ -44,9 +47,14 @@ async def assert_consistent(client: aioredis.Redis, keys: Keyspace) -> None:
         status, queue = task["status"], task.get("queue", DEFAULT_QUEUE)
         assert queue in names, f"{task_id}: queue {queue} is not in the registry"
         per_queue[queue].setdefault(status, set()).add(task_id)
-        assert [s for s in TASK_STATUSES if task_id in indexed[s]] == [status]
+        assert [s for s in ALL_TASK_STATUSES if task_id in indexed[s]] == [status]
         pending_queue = pending_queues[queue]
         in_backlog = [m for m in backlogs[queue] if m.endswith(":" + task_id)]
+        if status == "scheduled":
+            assert due.get(task_id) == float(task["runAt"])
+        else:
+            assert task_id not in due
+            assert "runAt" not in task
         if status == "pending":
             assert task["assignedTo"] == ""
             expected = pending_score(int(task["priority"]), int(task["seq"]))
@@ -66,12 +74,19 @@ async def assert_consistent(client: aioredis.Redis, keys: Keyspace) -> None:
             assert not in_backlog
         if status == "in_progress":
             holders.setdefault(task["assignedTo"], set()).add(task_id)
+            # A held task with a timeout is in the leases index at its deadline (entries of tasks
+            # that left IN_PROGRESS may stay until their deadline: TASK_EXPIRE_LEASES drops them).
+            if "timeoutMs" in task:
+                assert leases.get(task_id) == float(task["leaseDeadline"])
+            else:
+                assert "leaseDeadline" not in task
+    assert set(due) == indexed["scheduled"]
+    counts = await client.hgetall(keys.queue_counts)
     for queue in names:
         pending = set(pending_queues[queue]) | {m.rsplit(":", 1)[1] for m in backlogs[queue]}
         assert pending == per_queue[queue].get("pending", set()), queue
         assert set(await members(client, keys.queue(queue, "all"))) == set().union(*per_queue[queue].values())
-        counts = await client.hgetall(keys.queue_counts)
-        for status in ("in_progress", "completed", "failed"):
+        for status in ("in_progress", "completed", "failed", "scheduled", "cancelled"):
             assert int(counts.get(f"{queue}|{status}", 0)) == len(per_queue[queue].get(status, ())), (
                 queue,
                 status,

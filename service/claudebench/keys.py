@@ -18,6 +18,8 @@ id can address another record's key (batch ``b:lock`` is ``cb:batch:b%3Alock``, 
 | cb:queue:{q}:all                  | ZSET   | every task of the queue, score seq (ListTasks.queue)  |
 | cb:queues                         | ZSET   | queue names, score = when first used or configured    |
 | cb:queues:counts                  | HASH   | "{queue}|{status}" -> tasks in_progress/completed/failed |
+| cb:queue:tasks:due                | ZSET   | SCHEDULED tasks of every queue, score run_at (ms)     |
+| cb:queue:tasks:leases             | ZSET   | IN_PROGRESS tasks with a timeout, score lease deadline |
 | cb:queue:instance:{id}            | ZSET   | tasks an instance holds (IN_PROGRESS), score seq      |
 | cb:tasks:all                      | ZSET   | every task, score seq (ListTasks without filter)      |
 | cb:tasks:status:{status}          | ZSET   | tasks per status, score seq (ListTasks, counts)       |
@@ -50,10 +52,13 @@ Queues: the default queue's keys are ``cb:queue:tasks:{part}`` (its pending queu
 key, so existing data and tools keep working); queue {name}'s are ``cb:queue:{name}:{part}``. Queue
 names are 1..64 of ``[A-Za-z0-9._-]`` (no ``:``, ``{`` or ``}``), and ``tasks`` and ``instance`` are
 reserved (they would alias the default queue's and the held sets' keys). Everything stays under the
-prefix, so a namespace's queues share its hash slot on Redis Cluster.
+prefix, so a namespace's queues share its hash slot on Redis Cluster. The due and leases indexes
+are one for all queues (promotion and lease expiry do not depend on the queue; each task goes back
+to its own queue's keys).
 
 Task hash fields: id, seq, queue (absent = default), fairKey (the JSON text of metadata.fairness_key,
-when set at creation), text, priority, status (pending|in_progress|completed|failed), assignedTo,
+when set at creation), text, priority, status (pending|in_progress|completed|failed|scheduled|
+cancelled), runAt (while scheduled), assignedTo,
 attempts, createdAt, updatedAt, assignedAt, completedAt (all times epoch ms), result (JSON text),
 error, releaseReason, deny (JSON array of instance ids), failovers, and one ``m:{key}`` field per
 metadata key holding that key's JSON-encoded value (so metadata merges key by key with HSET, inside
@@ -69,6 +74,10 @@ import re
 from dataclasses import dataclass
 
 TASK_STATUSES = ("pending", "in_progress", "completed", "failed")
+# The statuses of the task lifecycle (issue 17): each has its status index like the four above.
+# Kept apart because the fleet-wide counts (GetSystemState, GetSystemHealth) report the four.
+LIFECYCLE_STATUSES = ("scheduled", "cancelled")
+ALL_TASK_STATUSES = TASK_STATUSES + LIFECYCLE_STATUSES
 # Bumped whenever the layout below changes incompatibly; a server refuses a Redis holding another.
 KEY_SCHEMA_VERSION = 1
 
@@ -141,6 +150,14 @@ class Keyspace:
     def queue_counts(self) -> str:
         return f"{self.prefix}:queues:counts"
 
+    @property
+    def due(self) -> str:
+        return f"{self.prefix}:queue:tasks:due"
+
+    @property
+    def leases(self) -> str:
+        return f"{self.prefix}:queue:tasks:leases"
+
     def held(self, instance_id: str) -> str:
         return f"{self.prefix}:queue:instance:{key_id(instance_id)}"
 
@@ -149,7 +166,7 @@ class Keyspace:
         return f"{self.prefix}:tasks:all"
 
     def status_index(self, status: str) -> str:
-        if status not in TASK_STATUSES:
+        if status not in ALL_TASK_STATUSES:
             raise ValueError(f"unknown task status {status!r}")
         return f"{self.prefix}:tasks:status:{status}"
 

@@ -11,7 +11,8 @@
 -- KEYS[6] queue_metrics    cb:metrics:queues             HASH    wait-time counters
 -- KEYS[7] seq              cb:seq:tasks                  STRING  creation counter (fair turns)
 -- KEYS[8] counts           cb:queues:counts              HASH    per-queue status counters
--- KEYS[9..] queues         per queue (nqueues): cb:queue:{q}:pending, :backlog, :fair, :config,
+-- KEYS[9] leases           cb:queue:tasks:leases         ZSET    in-progress tasks by lease deadline
+-- KEYS[10..] queues         per queue (nqueues): cb:queue:{q}:pending, :backlog, :fair, :config,
 --                          :rate; then the candidates' cb:task:{id} HASHes, queue by queue
 --
 -- ARGV[1] worker_id        string
@@ -32,10 +33,10 @@
 -- include: lib/queue.lua
 
 local k = {held = KEYS[2], idx_pending = KEYS[3], idx_in_progress = KEYS[4], events = KEYS[5],
-  queue_metrics = KEYS[6], seq = KEYS[7], counts = KEYS[8]}
+  queue_metrics = KEYS[6], seq = KEYS[7], counts = KEYS[8], leases = KEYS[9]}
 local worker_id, now_ms, max_tasks, maxlen, head_size =
   ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
-local queues = claim_queues(9, 7, tonumber(ARGV[6]))
+local queues = claim_queues(10, 7, tonumber(ARGV[6]))
 
 local capacity = redis.call('HGET', KEYS[1], 'maxTasks')
 if not capacity then

@@ -8,11 +8,12 @@
 -- KEYS[6] idx_in_progress  cb:tasks:status:in_progress   ZSET    in-progress index
 -- KEYS[7] events           cb:stream:tasks               STREAM  task events
 -- KEYS[8] queue_metrics    cb:metrics:queues             HASH    wait-time counters
--- KEYS[9] backlog          cb:queue:{q}:backlog          ZSET    fairness backlog of the queue
--- KEYS[10] fair            cb:queue:{q}:fair             HASH    fairness turns of the queue
--- KEYS[11] config          cb:queue:{q}:config           HASH    the queue's settings (concurrency cap)
--- KEYS[12] seq             cb:seq:tasks                  STRING  creation counter (fair turns)
--- KEYS[13] counts          cb:queues:counts              HASH    per-queue status counters
+-- KEYS[9] leases           cb:queue:tasks:leases         ZSET    in-progress tasks by lease deadline
+-- KEYS[10] backlog         cb:queue:{q}:backlog          ZSET    fairness backlog of the queue
+-- KEYS[11] fair            cb:queue:{q}:fair             HASH    fairness turns of the queue
+-- KEYS[12] config          cb:queue:{q}:config           HASH    the queue's settings (concurrency cap)
+-- KEYS[13] seq             cb:seq:tasks                  STRING  creation counter (fair turns)
+-- KEYS[14] counts          cb:queues:counts              HASH    per-queue status counters
 --
 -- ARGV[1] task_id          string
 -- ARGV[2] instance_id      string
@@ -38,9 +39,9 @@
 
 local task_key, instance_key = KEYS[1], KEYS[2]
 local k = {held = KEYS[3], idx_pending = KEYS[5], idx_in_progress = KEYS[6],
-  events = KEYS[7], queue_metrics = KEYS[8], seq = KEYS[12], counts = KEYS[13]}
+  events = KEYS[7], queue_metrics = KEYS[8], leases = KEYS[9], seq = KEYS[13], counts = KEYS[14]}
 local task_id, instance_id, now_ms, ttl_ms, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local q = {name = ARGV[6], pending = KEYS[4], backlog = KEYS[9], fair = KEYS[10], config = KEYS[11]}
+local q = {name = ARGV[6], pending = KEYS[4], backlog = KEYS[10], fair = KEYS[11], config = KEYS[12]}
 
 local wrong = wrong_queue(task_key, q.name)
 if wrong then

@@ -15,7 +15,9 @@
 -- KEYS[6] queue_metrics    cb:metrics:queues             HASH    wait-time counters
 -- KEYS[7] seq              cb:seq:tasks                  STRING  creation counter (fair turns)
 -- KEYS[8] counts           cb:queues:counts              HASH    per-queue status counters
--- KEYS[9..] queues         per queue (nqueues): cb:queue:{q}:pending, :backlog, :fair, :config,
+-- KEYS[9] due              cb:queue:tasks:due            ZSET    scheduled tasks (the reply's next_due)
+-- KEYS[10] leases          cb:queue:tasks:leases         ZSET    in-progress tasks by lease deadline
+-- KEYS[11..] queues         per queue (nqueues): cb:queue:{q}:pending, :backlog, :fair, :config,
 --                          :rate; then the candidates' cb:task:{id} HASHes, queue by queue
 --
 -- ARGV[1] worker_id        string   the claiming instance
@@ -33,14 +35,15 @@
 -- Returns {code, payload}:
 --   OK                       payload = {"tasks":[snapshot...],"free":n,"stale":n,"denied":n,
 --                            "behind":bool,"more":bool,"pending":n,"open_at":ms,
---                            "heads":{queue:[id...]}}
+--                            "heads":{queue:[id...]},"next_due":ms|null}
 --                            free = capacity left after this call, stale = candidates no longer
 --                            pending, denied = candidates whose deny list names the worker,
 --                            behind = stopped because a pending task not passed ranks before a
 --                            queue's next candidate, more = a queue's candidates ran out while it
 --                            has more pending tasks (pass more), pending = the queues' pending ZSETs' length, open_at =
 --                            when the first queue closed by its rate limit opens again (0 = none),
---                            heads = each queue's first head_size ids (the next claim's candidates)
+--                            heads = each queue's first head_size ids (the next claim's candidates),
+--                            next_due = the earliest run_at of a scheduled task (null = none)
 --   INSTANCE_NOT_REGISTERED  payload = message
 --   INSTANCE_OFFLINE         payload = message
 --   AT_CAPACITY              payload = message; the worker already holds max_tasks tasks
@@ -52,11 +55,11 @@
 -- include: lib/queue.lua
 
 local k = {held = KEYS[2], idx_pending = KEYS[3], idx_in_progress = KEYS[4], events = KEYS[5],
-  queue_metrics = KEYS[6], seq = KEYS[7], counts = KEYS[8]}
+  queue_metrics = KEYS[6], seq = KEYS[7], counts = KEYS[8], due = KEYS[9], leases = KEYS[10]}
 local instance_key = KEYS[1]
 local worker_id, now_ms, ttl_ms, max_tasks, maxlen, event_type, explicit, head_size =
   ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
-local queues = claim_queues(9, 10, tonumber(ARGV[9]))
+local queues = claim_queues(11, 10, tonumber(ARGV[9]))
 
 local capacity, refusal = live_instance_capacity(instance_key, worker_id, now_ms, ttl_ms)
 if not capacity then
@@ -78,4 +81,4 @@ end
 
 local taken, r =
   claim_from_queues(queues, worker_id, math.min(max_tasks, free), now_ms, maxlen, event_type, k)
-return queues_claim_reply(queues, taken, free - #taken, r, head_size)
+return queues_claim_reply(queues, taken, free - #taken, r, head_size, k.due)

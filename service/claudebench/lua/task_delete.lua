@@ -13,11 +13,14 @@
 -- KEYS[7] idx_failed       cb:tasks:status:failed          ZSET    status index
 -- KEYS[8] held             cb:queue:instance:{assignee}    ZSET    the expected holder's tasks
 -- KEYS[9] events           cb:stream:tasks                 STREAM  task events
--- KEYS[10] backlog         cb:queue:{q}:backlog            ZSET    fairness backlog of the queue
--- KEYS[11] fair            cb:queue:{q}:fair               HASH    fairness turns of the queue
--- KEYS[12] seq             cb:seq:tasks                    STRING  creation counter (fair turns)
--- KEYS[13] counts          cb:queues:counts                HASH    per-queue status counters
--- KEYS[14] queue_all       cb:queue:{q}:all                ZSET    the queue's tasks
+-- KEYS[10] idx_scheduled   cb:tasks:status:scheduled       ZSET    status index
+-- KEYS[11] idx_cancelled   cb:tasks:status:cancelled       ZSET    status index
+-- KEYS[12] due             cb:queue:tasks:due              ZSET    scheduled tasks by run_at
+-- KEYS[13] backlog         cb:queue:{q}:backlog            ZSET    fairness backlog of the queue
+-- KEYS[14] fair            cb:queue:{q}:fair               HASH    fairness turns of the queue
+-- KEYS[15] seq             cb:seq:tasks                    STRING  creation counter (fair turns)
+-- KEYS[16] counts          cb:queues:counts                HASH    per-queue status counters
+-- KEYS[17] queue_all       cb:queue:{q}:all                ZSET    the queue's tasks
 --
 -- ARGV[1] task_id            string
 -- ARGV[2] expected_assignee  string   assignedTo as the caller read it ('' = none)
@@ -39,7 +42,7 @@
 
 local task_key, pending_key, all_key, held_key, events_key = KEYS[1], KEYS[2], KEYS[3], KEYS[8], KEYS[9]
 local task_id, expected_assignee, now_ms, maxlen, force = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local q = {name = ARGV[6], pending = pending_key, backlog = KEYS[10], fair = KEYS[11]}
+local q = {name = ARGV[6], pending = pending_key, backlog = KEYS[13], fair = KEYS[14]}
 
 local task = redis.call('HMGET', task_key, 'status', 'assignedTo')
 local status, assigned_to = task[1], task[2] or ''
@@ -62,11 +65,11 @@ if status == 'in_progress' then
   holder = assigned_to
 end
 
-dequeue(q, KEYS[12], task_key, task_id)
-count_status(KEYS[13], q.name, status, -1)
-redis.call('ZREM', KEYS[14], task_id)
+dequeue(q, KEYS[15], task_key, task_id)
+count_status(KEYS[16], q.name, status, -1)
+redis.call('ZREM', KEYS[17], task_id)
 redis.call('ZREM', all_key, task_id)
-for i = 4, 7 do
+for _, i in ipairs({4, 5, 6, 7, 10, 11, 12}) do
   redis.call('ZREM', KEYS[i], task_id)
 end
 redis.call('ZREM', held_key, task_id)

@@ -14,10 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from claudebench.keys import DEFAULT_QUEUE
+from claudebench.keys import DEFAULT_QUEUE, Keyspace
+from claudebench.redis_connect import RedisClient
+from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.results import ResultCode
 from claudebench.store.base import Store
+from claudebench.store.clock import Clock, wall_clock_ms
 from claudebench.store.errors import DomainError, ok_payload
+from claudebench.store.lifecycle import promote_due
 
 TaskSnapshot = dict[str, str]
 
@@ -71,8 +75,21 @@ class QueueMemory:
 class ClaimStore(Store[Any]):
     """The claim path of TaskStore (see its docstring)."""
 
-    _heads: dict[str, list[str]]
-    _memory: QueueMemory
+    def __init__(
+        self,
+        executor: ScriptExecutor,
+        client: RedisClient,
+        keys: Keyspace,
+        settings: Any,
+        clock: Clock = wall_clock_ms,
+    ) -> None:
+        super().__init__(executor, client, keys, settings, clock)
+        # The head of each queue's pending ZSET as the latest claim left it: the next candidates.
+        self._heads: dict[str, list[str]] = {}
+        self._memory = QueueMemory()
+        # The earliest run_at of a scheduled task as the latest claim or creation saw it (epoch ms;
+        # None: nothing scheduled). A claim at or after it promotes due tasks first. 0: unknown.
+        self._next_due: int | None = 0
 
     async def claim(self, worker_id: str, max_tasks: int, queues: Sequence[str] = ()) -> list[TaskSnapshot]:
         """Claim up to max_tasks pending tasks of `queues` (empty = the worker's registered ones)
@@ -91,6 +108,10 @@ class ClaimStore(Store[Any]):
     async def _take(
         self, worker_id: str, max_tasks: int, explicit: list[str], auto_assign: bool
     ) -> ClaimResult:
+        # One bounded promotion first when something is due, so a due task is claimable without
+        # waiting for the scheduler; again (once) when a claim's reply says something is due (it
+        # was scheduled by another replica since this one last looked).
+        promoted = await self._promote_if_due()
         claimed: list[TaskSnapshot] = []
         open_at = 0
         queues = explicit or self._memory.workers.get(worker_id, [DEFAULT_QUEUE])
@@ -120,7 +141,12 @@ class ClaimStore(Store[Any]):
                 # a candidate only once its turn was taken (one per key and round).
                 idle_rounds = 0
             open_at = outcome["open_at"]
-            if len(claimed) >= max_tasks or outcome["free"] == 0 or outcome["pending"] == 0:
+            if len(claimed) >= max_tasks or outcome["free"] == 0:
+                break
+            if not promoted and await self._promote_if_due():
+                promoted, candidates = True, {q: [] for q in queues}
+                continue
+            if outcome["pending"] == 0:
                 break
             if not outcome["behind"] and not outcome["more"]:
                 break  # every queue is empty, paused or at its limits
@@ -137,6 +163,17 @@ class ClaimStore(Store[Any]):
                 }
         self._memory.remember(claimed)
         return ClaimResult(claimed, int(open_at))
+
+    async def _promote_if_due(self) -> bool:
+        """Promote one batch of due tasks if next_due has come; True when a batch ran."""
+        now = self._clock()
+        if self._next_due is None or now < self._next_due:
+            return False
+        outcome = await promote_due(
+            self._run, self._client, self._keys, now, self._settings.event_retention, 1
+        )
+        self._next_due = outcome.next_due
+        return True
 
     async def _read_heads(self, candidates: dict[str, list[str]], denied: dict[str, int], want: int) -> None:
         """Fill in the candidates of queues that have none (one pipelined read)."""
@@ -197,6 +234,8 @@ class ClaimStore(Store[Any]):
                 "queue_metrics": k.queue_metrics,
                 "seq": k.task_seq,
                 "counts": k.queue_counts,
+                "leases": k.leases,
+                **({} if auto_assign else {"due": k.due}),
             },
             args=args,
             extra_keys=queue_keys + task_keys,
@@ -206,7 +245,10 @@ class ClaimStore(Store[Any]):
             return {"registered": json.loads(result.payload)}
         if not result.ok and tolerate_refusal:
             return None
-        return cast(dict[str, Any], json.loads(ok_payload(result)))
+        reply = cast(dict[str, Any], json.loads(ok_payload(result)))
+        if "next_due" in reply:
+            self._next_due = None if reply["next_due"] is None else int(reply["next_due"])
+        return reply
 
     async def _with_queue(self, task_id: str, call: Any) -> Any:
         """Run `call(queue)` with the queue the task is believed to be in, and once more with the

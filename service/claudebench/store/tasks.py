@@ -4,72 +4,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Literal, cast
 
-from claudebench.keys import DEFAULT_QUEUE, TASK_STATUSES, Keyspace
-from claudebench.redis_connect import RedisClient
-from claudebench.scripts.executor import ScriptExecutor
+from claudebench.keys import ALL_TASK_STATUSES, DEFAULT_QUEUE, Keyspace
 from claudebench.scripts.results import ResultCode, ScriptResult
-from claudebench.store.claims import ClaimStore, QueueMemory
-from claudebench.store.clock import Clock, wall_clock_ms
 from claudebench.store.errors import DomainError, ok_payload
 from claudebench.store.ids import new_task_id
+from claudebench.store.lifecycle import RetryPolicy
+from claudebench.store.task_batches import (
+    Completion,
+    NewTask,
+    TaskBatches,
+    TaskPage,
+    TaskSnapshot,
+    TaskStoreSettings,
+    _pairs,
+)
 
-TaskSnapshot = dict[str, str]
-"""A task hash as stored (see claudebench.keys for its fields)."""
+__all__ = ["Completion", "NewTask", "TaskPage", "TaskSnapshot", "TaskStore", "TaskStoreSettings"]
 
 # Retries of an update/delete whose holder changed between the read and the script.
 STALE_RETRIES = 5
 
 
-@dataclass(frozen=True, slots=True)
-class TaskStoreSettings:
-    event_retention: int = 100_000
-    instance_ttl_ms: int = 30_000
-
-
-@dataclass(frozen=True, slots=True)
-class NewTask:
-    text: str
-    priority: int
-    metadata: Mapping[str, str]
-    task_id: str | None = None
-    queue: str = DEFAULT_QUEUE
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    task_id: str
-    worker_id: str
-    outcome: Literal["result", "error"]
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class TaskPage:
-    tasks: list[TaskSnapshot]
-    next_after_seq: int | None
-    total: int
-
-
-class TaskStore(ClaimStore):
+class TaskStore(TaskBatches):
     """Creates, claims, assigns, updates, completes, releases, deletes and lists tasks."""
-
-    _settings: TaskStoreSettings
-
-    def __init__(
-        self,
-        executor: ScriptExecutor,
-        client: RedisClient,
-        keys: Keyspace,
-        settings: TaskStoreSettings,
-        clock: Clock = wall_clock_ms,
-    ) -> None:
-        super().__init__(executor, client, keys, settings, clock)
-        # The head of each queue's pending ZSET as the latest claim left it: the next candidates.
-        self._heads: dict[str, list[str]] = {}
-        self._memory = QueueMemory()
 
     async def create(
         self,
@@ -78,10 +37,17 @@ class TaskStore(ClaimStore):
         metadata: Mapping[str, str],
         task_id: str | None = None,
         queue: str = DEFAULT_QUEUE,
+        run_at_ms: int | None = None,
+        delay_ms: int | None = None,
+        timeout_ms: int | None = None,
+        retry: RetryPolicy | None = None,
     ) -> TaskSnapshot:
-        """Create a pending task in `queue`. `metadata` maps keys to JSON-encoded values."""
+        """Create a pending task in `queue`, or a scheduled one when run_at_ms (or now + delay_ms)
+        is in the future. `metadata` maps keys to JSON-encoded values."""
         task_id = task_id or new_task_id()
         k = self._keys
+        now = self._clock()
+        run_at = now + delay_ms if delay_ms is not None else (run_at_ms or 0)
         result = await self._run(
             "TASK_CREATE",
             keys={
@@ -91,86 +57,33 @@ class TaskStore(ClaimStore):
                 "idx_pending": k.status_index("pending"),
                 "events": k.events,
                 "seq": k.task_seq,
+                "due": k.due,
+                "idx_scheduled": k.status_index("scheduled"),
                 "backlog": k.queue(queue, "backlog"),
                 "fair": k.queue(queue, "fair"),
                 "queue_all": k.queue(queue, "all"),
                 "queues": k.queues,
+                "counts": k.queue_counts,
             },
             args={
                 "task_id": task_id,
                 "text": text,
                 "priority": priority,
-                "now_ms": self._clock(),
+                "now_ms": now,
                 "maxlen": self._settings.event_retention,
+                "run_at": run_at,
+                "timeout_ms": self._settings.default_timeout_ms if timeout_ms is None else timeout_ms,
+                "max_attempts": retry.max_attempts if retry else 1,
+                "retry": retry.to_json() if retry else "",
                 "queue": queue,
             },
             extra_args=_pairs(metadata),
         )
         snapshot = _snapshot(ok_payload(result))
         self._memory.remember([snapshot])
+        if run_at > now:  # this server's next claim at or after run_at promotes it
+            self._next_due = run_at if self._next_due is None else min(self._next_due, run_at)
         return snapshot
-
-    async def create_many(self, items: list[NewTask]) -> list[TaskSnapshot]:
-        """Create every task or none (TASK_CREATE_BATCH)."""
-        k = self._keys
-        ids = [item.task_id or new_task_id() for item in items]
-        args: list[str | int] = []
-        keys: list[str] = []
-        for task_id, item in zip(ids, items, strict=True):
-            args += [
-                task_id,
-                item.text,
-                item.priority,
-                item.queue,
-                len(item.metadata),
-                *_pairs(item.metadata),
-            ]
-            keys += [
-                k.task(task_id),
-                *(k.queue(item.queue, p) for p in ("pending", "backlog", "fair", "all")),
-            ]
-        result = await self._run(
-            "TASK_CREATE_BATCH",
-            keys={
-                "all_tasks": k.all_tasks,
-                "idx_pending": k.status_index("pending"),
-                "events": k.events,
-                "seq": k.task_seq,
-                "queues": k.queues,
-            },
-            args={"now_ms": self._clock(), "maxlen": self._settings.event_retention},
-            extra_keys=keys,
-            extra_args=args,
-        )
-        snapshots: list[TaskSnapshot] = json.loads(ok_payload(result))
-        self._memory.remember(snapshots)
-        return snapshots
-
-    async def complete_many(self, items: list[Completion]) -> list[TaskSnapshot]:
-        """Record every completion or none (TASK_COMPLETE_BATCH)."""
-        k = self._keys
-        keys: list[str] = []
-        args: list[str | int] = []
-        for item in items:
-            keys += [k.task(item.task_id), k.held(item.worker_id), k.instance(item.worker_id)]
-            args += [item.task_id, item.worker_id, item.outcome, item.value]
-        result = await self._run(
-            "TASK_COMPLETE_BATCH",
-            keys={
-                "idx_in_progress": k.status_index("in_progress"),
-                "idx_completed": k.status_index("completed"),
-                "idx_failed": k.status_index("failed"),
-                "events": k.events,
-                "queue_metrics": k.queue_metrics,
-                "throughput": k.throughput,
-                "counts": k.queue_counts,
-            },
-            args={"now_ms": self._clock(), "maxlen": self._settings.event_retention},
-            extra_keys=keys,
-            extra_args=args,
-        )
-        snapshots: list[TaskSnapshot] = json.loads(ok_payload(result))
-        return snapshots
 
     async def get(self, task_id: str) -> TaskSnapshot:
         snapshot = cast(TaskSnapshot, await self._client.hgetall(self._keys.task(task_id)))
@@ -229,6 +142,7 @@ class TaskStore(ClaimStore):
                     "idx_in_progress": k.status_index("in_progress"),
                     "events": k.events,
                     "queue_metrics": k.queue_metrics,
+                    "leases": k.leases,
                     "seq": k.task_seq,
                     "counts": k.queue_counts,
                     **self._queue_keys(queue, "pending", "backlog", "fair", "config"),
@@ -389,11 +303,7 @@ class TaskStore(ClaimStore):
 
 
 def _status_index_keys(k: Keyspace) -> dict[str, str]:
-    return {f"idx_{status}": k.status_index(status) for status in TASK_STATUSES}
-
-
-def _pairs(metadata: Mapping[str, str]) -> list[str]:
-    return [item for pair in metadata.items() for item in pair]
+    return {f"idx_{status}": k.status_index(status) for status in ALL_TASK_STATUSES} | {"due": k.due}
 
 
 def _snapshot(payload: str) -> TaskSnapshot:

@@ -209,10 +209,11 @@ local function claim_from_queues(queues, worker_id, want, now_ms, maxlen, event_
 end
 
 -- The reply of a claim: {"tasks":[...],"free":n,"stale":n,"denied":n,"behind":b,"more":b,
--- "pending":n,"open_at":ms,"heads":{queue:[ids]}}: pending = the queues' pending ZSETs' length
+-- "pending":n,"open_at":ms,"heads":{queue:[ids]}[,"next_due":ms|null]}: pending = the queues' pending ZSETs' length
 -- after the call, heads = each queue's first head_size ids, which the caller may pass as the next
--- claim's candidates without reading the queues first (re-checked, so a stale hint costs a retry).
-local function queues_claim_reply(queues, taken, free, r, head_size)
+-- claim's candidates without reading the queues first (re-checked, so a stale hint costs a retry);
+-- next_due (with due_key) = the earliest run_at in the due index.
+local function queues_claim_reply(queues, taken, free, r, head_size, due_key)
   local pending, heads = 0, {}
   for _, q in ipairs(queues) do
     pending = pending + redis.call('ZCARD', q.pending)
@@ -226,7 +227,8 @@ local function queues_claim_reply(queues, taken, free, r, head_size)
   return {'OK', '{"tasks":[' .. table.concat(taken, ',') .. '],"free":' .. free ..
     ',"stale":' .. r.stale .. ',"denied":' .. r.denied .. ',"behind":' .. tostring(r.behind) ..
     ',"more":' .. tostring(r.more) .. ',"pending":' .. pending ..
-    ',"open_at":' .. string.format('%.0f', r.open_at) .. ',"heads":{' .. table.concat(heads, ',') .. '}}'}
+    ',"open_at":' .. string.format('%.0f', r.open_at) .. ',"heads":{' .. table.concat(heads, ',') .. '}' ..
+    (due_key and (',"next_due":' .. next_due_json(due_key)) or '') .. '}'}
 end
 
 -- The queue names a worker registered for (field queues, a JSON array; absent = ["default"]),
@@ -281,17 +283,30 @@ local function requeue(q, task_key, task_id, now_ms, k)
   redis.call('HSET', task_key, 'status', 'pending', 'assignedTo', '', 'updatedAt', now_ms)
 end
 
--- Write a new pending task of queue q (the caller checked that its key is free) and append its
--- CREATED event. metadata_pairs: key, JSON value, ... (stored as 'm:' fields; the JSON text of
--- fairness_key becomes the task's fairKey). k: all_tasks, idx_pending, events, seq, queues (the
--- queue registry). q: name, pending, backlog, fair, all. Returns its snapshot.
-local function insert_task(q, task_key, task_id, text, priority, now_ms, metadata_pairs, maxlen, k)
+-- Write a new task of queue q (the caller checked that its key is free) and append its event:
+-- PENDING in its queue with a CREATED event, or, when extra.run_at is in the future, SCHEDULED in
+-- the due index with a SCHEDULED event. metadata_pairs: key, JSON value, ... (stored as 'm:' fields;
+-- the JSON text of fairness_key becomes the task's fairKey). k: all_tasks, idx_pending, events, seq,
+-- queues (the queue registry), counts (and due, idx_scheduled when extra.run_at may be set).
+-- q: name, pending, backlog, fair, all. extra (optional): {run_at = epoch ms or nil, fields =
+-- {name, value, ...} more hash fields}. Returns its snapshot.
+local function insert_task(q, task_key, task_id, text, priority, now_ms, metadata_pairs, maxlen, k, extra)
+  extra = extra or {}
   local seq = redis.call('INCR', k.seq)
-  local fields = {'id', task_id, 'seq', seq, 'text', text, 'priority', priority, 'status', 'pending',
+  local scheduled = extra.run_at ~= nil and tonumber(extra.run_at) > tonumber(now_ms)
+  local fields = {'id', task_id, 'seq', seq, 'text', text, 'priority', priority,
+    'status', scheduled and 'scheduled' or 'pending',
     'assignedTo', '', 'attempts', 0, 'createdAt', now_ms, 'updatedAt', now_ms}
   if q.name ~= DEFAULT_QUEUE then
     fields[#fields + 1] = 'queue'
     fields[#fields + 1] = q.name
+  end
+  if scheduled then
+    fields[#fields + 1] = 'runAt'
+    fields[#fields + 1] = extra.run_at
+  end
+  for _, item in ipairs(extra.fields or {}) do
+    fields[#fields + 1] = item
   end
   for i = 1, #metadata_pairs - 1, 2 do
     fields[#fields + 1] = 'm:' .. metadata_pairs[i]
@@ -302,14 +317,33 @@ local function insert_task(q, task_key, task_id, text, priority, now_ms, metadat
     end
   end
   redis.call('HSET', task_key, unpack(fields))
-  enqueue(q, task_key, task_id, priority, seq, true)
   redis.call('ZADD', k.all_tasks, seq, task_id)
   redis.call('ZADD', q.all, seq, task_id)
   redis.call('ZADD', k.queues, 'NX', now_ms, q.name)
-  redis.call('ZADD', k.idx_pending, seq, task_id)
+  if scheduled then
+    redis.call('ZADD', k.due, extra.run_at, task_id)
+    redis.call('ZADD', k.idx_scheduled, seq, task_id)
+    count_status(k.counts, q.name, 'scheduled', 1)
+  else
+    enqueue(q, task_key, task_id, priority, seq, true)
+    redis.call('ZADD', k.idx_pending, seq, task_id)
+  end
   local snapshot = task_snapshot(task_key)
-  append_event(k.events, maxlen, 'created', task_id, '', now_ms, snapshot)
+  append_event(k.events, maxlen, scheduled and 'scheduled' or 'created', task_id, '', now_ms, snapshot)
   return snapshot
+end
+
+-- Move a SCHEDULED task of queue q into its pending queue at its FIFO place (the caller checked
+-- that it is scheduled). k: due, idx_scheduled, idx_pending, counts.
+local function promote(q, task_key, task_id, now_ms, k)
+  local task = redis.call('HMGET', task_key, 'seq', 'priority')
+  redis.call('ZREM', k.due, task_id)
+  redis.call('ZREM', k.idx_scheduled, task_id)
+  redis.call('ZADD', k.idx_pending, task[1], task_id)
+  enqueue(q, task_key, task_id, task[2], task[1], true)
+  count_status(k.counts, q.name, 'scheduled', -1)
+  redis.call('HDEL', task_key, 'runAt')
+  redis.call('HSET', task_key, 'status', 'pending', 'updatedAt', now_ms)
 end
 
 -- The refusal for a caller that passed the keys of another queue than the task's (it guessed, or

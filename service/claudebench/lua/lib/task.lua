@@ -64,9 +64,10 @@ end
 -- Move a pending task (already taken out of its queue by dequeue) to instance_id: out of the
 -- pending index, into the in-progress index and the instance's held set. The caller has checked
 -- that the task is pending. The first hand-over records the task's wait (creation to hand-over) in
--- the queue metrics.
+-- the queue metrics. A task with a timeout gets its lease: leaseDeadline = now + timeoutMs, in the
+-- leases index (k.leases).
 local function hand_over(task_key, task_id, instance_id, now_ms, k)
-  local task = redis.call('HMGET', task_key, 'seq', 'createdAt', 'attempts')
+  local task = redis.call('HMGET', task_key, 'seq', 'createdAt', 'attempts', 'timeoutMs', 'timedOutHolder')
   local seq = task[1]
   redis.call('ZREM', k.idx_pending, task_id)
   redis.call('ZADD', k.idx_in_progress, seq, task_id)
@@ -74,9 +75,28 @@ local function hand_over(task_key, task_id, instance_id, now_ms, k)
   redis.call('HSET', task_key, 'status', 'in_progress', 'assignedTo', instance_id,
     'assignedAt', now_ms, 'updatedAt', now_ms)
   redis.call('HINCRBY', task_key, 'attempts', 1)
+  if task[5] == instance_id then
+    redis.call('HDEL', task_key, 'timedOutHolder')
+  end
+  local timeout = tonumber(task[4] or '0')
+  if timeout > 0 then
+    local deadline = string.format('%.0f', tonumber(now_ms) + timeout)
+    redis.call('HSET', task_key, 'leaseDeadline', deadline)
+    redis.call('ZADD', k.leases, deadline, task_id)
+  else
+    redis.call('HDEL', task_key, 'leaseDeadline')
+  end
   if tonumber(task[3] or '0') == 0 then
     redis.call('HINCRBY', k.queue_metrics, 'waitTotalMs', tonumber(now_ms) - tonumber(task[2]))
     redis.call('HINCRBY', k.queue_metrics, 'waitCount', 1)
   end
 end
 
+-- The earliest run_at in the due index as JSON (a number, or null when nothing is scheduled).
+local function next_due_json(due_key)
+  local first = redis.call('ZRANGE', due_key, 0, 0, 'WITHSCORES')
+  if first[2] then
+    return string.format('%.0f', tonumber(first[2]))
+  end
+  return 'null'
+end
