@@ -79,8 +79,20 @@ async def test_queues_are_listed_configured_paused_and_counted(
     cleared = await queues.ConfigureQueue(qpb.ConfigureQueueRequest(queue="cpu", rate_limit=0))
     assert (cleared.queue.rate_limit, cleared.queue.concurrency_limit) == (0, 4)
     assert not (await queues.ResumeQueue(qpb.ResumeQueueRequest(queue="cpu"))).queue.paused
+    # A queue's default_timeout is the lease of its tasks created without a timeout of their own.
+    timed = await queues.ConfigureQueue(
+        qpb.ConfigureQueueRequest(queue="gpu", default_timeout=duration_pb2.Duration(seconds=30))
+    )
+    assert timed.queue.default_timeout.seconds == 30
+    own = (
+        await tasks.CreateTask(
+            pb.CreateTaskRequest(text="x", queue="gpu", timeout=duration_pb2.Duration(seconds=5))
+        )
+    ).task
+    default = (await tasks.CreateTask(pb.CreateTaskRequest(text="x", queue="gpu"))).task
+    assert (own.timeout.seconds, default.timeout.seconds) == (5, 30)
     gpu_tasks = await tasks.ListTasks(pb.ListTasksRequest(queue="gpu"))
-    assert (gpu_tasks.total_size, {t.queue for t in gpu_tasks.tasks}) == (3, {"gpu"})
+    assert (gpu_tasks.total_size, {t.queue for t in gpu_tasks.tasks}) == (5, {"gpu"})
 
 
 async def test_bad_queue_input_is_refused_and_writes_nothing(
@@ -105,8 +117,12 @@ async def test_bad_queue_input_is_refused_and_writes_nothing(
         ),
         (qpb.ConfigureQueueRequest(queue="q"), "nothing to configure"),
         (
-            qpb.ConfigureQueueRequest(queue="q", default_timeout=duration_pb2.Duration(seconds=1)),
-            "default_timeout is not supported yet",
+            qpb.ConfigureQueueRequest(queue="q", default_retry=pb.RetryPolicy(max_attempts=2)),
+            "default_retry is not supported yet",
+        ),
+        (
+            qpb.ConfigureQueueRequest(queue="q", default_timeout=duration_pb2.Duration(seconds=-1)),
+            "default_timeout must not be negative",
         ),
     ]
     for request, message in bad:

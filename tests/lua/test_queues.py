@@ -14,7 +14,8 @@ from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.results import ResultCode
 from claudebench.store.errors import DomainError
 from claudebench.store.instances import InstanceStore
-from claudebench.store.queues import QueueStore
+from claudebench.store.lifecycle import LifecycleSettings, LifecycleStore
+from claudebench.store.queues import QueueSettings, QueueStore
 from claudebench.store.tasks import TaskStore, TaskStoreSettings
 from tests.invariants import assert_consistent, entries
 from tests.lua.conftest import TTL_MS, FakeClock
@@ -159,4 +160,31 @@ async def test_fairness_turns_and_backlog(
     await store.release("a-1", "w1", "")  # back at its place, beside A's turn
     await store.delete("a-1")
     assert await redis_client.hgetall(keys.queue("f", "fair")) == {}
+    await assert_consistent(redis_client, keys)
+
+
+async def test_scheduled_and_timed_out_tasks_come_back_to_their_own_queue(
+    store: TaskStore,
+    instances: InstanceStore,
+    executor: ScriptExecutor,
+    redis_client: aioredis.Redis,
+    keys: Keyspace,
+    clock: FakeClock,
+) -> None:
+    lifecycle = LifecycleStore(executor, redis_client, keys, LifecycleSettings(), clock)
+    await store.create("later", 50, {}, task_id="t-later", queue="gpu", delay_ms=1000, timeout_ms=500)
+    assert (await QueueStore(executor, redis_client, keys, QueueSettings(), clock).get("gpu")).counts[
+        "scheduled"
+    ] == 1
+    await assert_consistent(redis_client, keys)
+    clock.advance(1000)
+    assert (await lifecycle.promote_due(clock())).promoted == 1
+    assert await redis_client.zrange(keys.queue("gpu", "pending"), 0, -1) == ["t-later"]
+    assert await redis_client.zcard(keys.pending) == 0
+    await instances.register("w1", ["worker"], 10, {}, ["gpu"])
+    assert [t["id"] for t in await store.claim("w1", 1)] == ["t-later"]
+    clock.advance(501)
+    await instances.heartbeat("w1")
+    assert (await lifecycle.expire_leases(clock())).requeued == 1
+    assert await redis_client.zrange(keys.queue("gpu", "pending"), 0, -1) == ["t-later"]
     await assert_consistent(redis_client, keys)

@@ -19,11 +19,13 @@ Ctx = grpc.aio.ServicerContext
 MAX_CONCURRENCY_LIMIT = 1_000_000
 MAX_RATE_LIMIT = 100_000
 MAX_RATE_WINDOW_MS = 24 * 3600 * 1000
+MAX_TIMEOUT_MS = lifecycle.MAX_AHEAD_MS
 
 
 def _millis(value: duration_pb2.Duration, field: str, maximum_ms: int) -> int:
-    ms = value.seconds * 1000 + value.nanos // 1_000_000
-    if value.seconds < 0 or value.nanos < 0:
+    """A Duration setting in whole ms: 0 (clears it) up to maximum_ms."""
+    ms = check.duration_ms(value, field)
+    if ms < 0:
         raise check.InvalidArgument(f"{field} must not be negative")
     if ms > maximum_ms:
         raise check.InvalidArgument(f"{field} must be at most {maximum_ms // 1000} s")
@@ -46,15 +48,20 @@ def queue_message(info: QueueInfo) -> pb.Queue:
     )
     if "rateWindowMs" in s:
         queue.rate_window.FromMilliseconds(int(s["rateWindowMs"]))
+    if "defaultTimeoutMs" in s:
+        queue.default_timeout.FromMilliseconds(int(s["defaultTimeoutMs"]))
     return queue
 
 
 def _settings(request: pb.ConfigureQueueRequest) -> dict[str, str | int]:
     """The config fields a ConfigureQueue request sets (0 clears one)."""
-    for unbuilt in ("default_timeout", "default_retry", "completed_retention", "failed_retention"):
+    for unbuilt in ("default_retry", "completed_retention", "failed_retention"):
         if request.HasField(unbuilt):
-            raise lifecycle.not_supported(unbuilt, " (it comes with task deadlines, retries and retention)")
+            raise lifecycle.not_supported(unbuilt, " (it comes with task retries and retention)")
     settings: dict[str, str | int] = {}
+    if request.HasField("default_timeout"):
+        # 0 clears it (tasks then get the server's default).
+        settings["defaultTimeoutMs"] = _millis(request.default_timeout, "default_timeout", MAX_TIMEOUT_MS)
     if request.HasField("concurrency_limit"):
         settings["concurrencyLimit"] = check.in_range(
             request.concurrency_limit, "concurrency_limit", 0, MAX_CONCURRENCY_LIMIT
@@ -67,7 +74,9 @@ def _settings(request: pb.ConfigureQueueRequest) -> dict[str, str | int]:
             raise check.InvalidArgument("rate_window must be longer than 0 (at least 1 ms)")
         settings["rateWindowMs"] = window
     if not settings:
-        raise check.InvalidArgument("nothing to configure: set concurrency_limit, rate_limit or rate_window")
+        raise check.InvalidArgument(
+            "nothing to configure: set concurrency_limit, rate_limit, rate_window or default_timeout"
+        )
     return settings
 
 

@@ -15,6 +15,7 @@
 -- KEYS[11] queue_all      cb:queue:{q}:all           ZSET    the queue's tasks, score = seq
 -- KEYS[12] queues         cb:queues                  ZSET    queue registry (name, first use ms)
 -- KEYS[13] counts         cb:queues:counts           HASH    per-queue status counters
+-- KEYS[14] config         cb:queue:{q}:config        HASH    the queue's settings (defaultTimeoutMs)
 --
 -- ARGV[1] task_id         string   unique id, validated by the caller
 -- ARGV[2] text            string   1..500 characters
@@ -22,11 +23,13 @@
 -- ARGV[4] now_ms          integer  epoch milliseconds
 -- ARGV[5] maxlen          integer  approximate retention of the event stream
 -- ARGV[6] run_at          integer  epoch ms to run at; 0 (or not after now_ms) = now
--- ARGV[7] timeout_ms      integer  the lease a holder gets per attempt (timeoutMs); 0 = none
+-- ARGV[7] timeout_ms      integer  the lease a holder gets per attempt (timeoutMs); 0 = none;
+--                                  -1 = the queue's defaultTimeoutMs, else default_timeout_ms
 -- ARGV[8] max_attempts    integer  hand-overs allowed (maxAttempts, stored when > 1); 1 = no retry
 -- ARGV[9] retry           string   the retry policy as JSON (retry), '' = none
 -- ARGV[10] queue          string   the queue's name (validated by the caller)
--- ARGV[11..] metadata     pairs    key, JSON-encoded value, key, JSON-encoded value, ...
+-- ARGV[11] default_timeout_ms integer the server's default lease (0 = none)
+-- ARGV[12..] metadata     pairs    key, JSON-encoded value, key, JSON-encoded value, ...
 --
 -- Returns {code, payload}:
 --   OK              payload = the task snapshot (JSON object of the task hash; status pending or
@@ -47,7 +50,7 @@ if redis.call('EXISTS', task_key) == 1 then
   return {'ALREADY_EXISTS', 'Task ' .. task_id .. ' already exists'}
 end
 local metadata = {}
-for i = 11, #ARGV do
+for i = 12, #ARGV do
   metadata[#metadata + 1] = ARGV[i]
 end
 local fields = {}
@@ -55,9 +58,13 @@ if tonumber(ARGV[8]) > 1 then
   fields[#fields + 1] = 'maxAttempts'
   fields[#fields + 1] = ARGV[8]
 end
-if tonumber(ARGV[7]) > 0 then
+local timeout = ARGV[7]
+if timeout == '-1' then
+  timeout = redis.call('HGET', KEYS[14], 'defaultTimeoutMs') or ARGV[11]
+end
+if tonumber(timeout) > 0 then
   fields[#fields + 1] = 'timeoutMs'
-  fields[#fields + 1] = ARGV[7]
+  fields[#fields + 1] = timeout
 end
 if ARGV[9] ~= '' then
   fields[#fields + 1] = 'retry'

@@ -11,6 +11,7 @@ from claudebench.keys import DEFAULT_QUEUE
 from claudebench.scripts.results import ResultCode
 from claudebench.store.base import Store
 from claudebench.store.errors import DomainError, ok_payload
+from claudebench.store.lifecycle import queue_keys, queues_of
 
 # Retries of an unregister/recovery whose instance's held set changed between read and script.
 STALE_RETRIES = 5
@@ -117,15 +118,10 @@ class InstanceStore(Store[FleetSettings]):
         """The held tasks as a departure script takes them: per task its key and its queue's
         pending, backlog and fair keys; and its id and queue name."""
         held = await self.held_tasks(instance_id)
-        async with self._client.pipeline(transaction=False) as pipe:
-            for task_id in held:
-                pipe.hget(self._keys.task(task_id), "queue")
-            queues = [q or DEFAULT_QUEUE for q in await pipe.execute()]
         keys: list[str] = []
         args: list[str | int] = []
-        for task_id, queue in zip(held, queues, strict=True):
-            keys.append(self._keys.task(task_id))
-            keys += [self._keys.queue(queue, part) for part in ("pending", "backlog", "fair")]
+        for task_id, queue in zip(held, await queues_of(self._client, self._keys, held), strict=True):
+            keys += [self._keys.task(task_id), *queue_keys(self._keys, queue)]
             args += [task_id, queue]
         return keys, args
 

@@ -64,6 +64,7 @@ class TaskStore(TaskBatches):
                 "queue_all": k.queue(queue, "all"),
                 "queues": k.queues,
                 "counts": k.queue_counts,
+                "config": k.queue(queue, "config"),
             },
             args={
                 "task_id": task_id,
@@ -72,7 +73,9 @@ class TaskStore(TaskBatches):
                 "now_ms": now,
                 "maxlen": self._settings.event_retention,
                 "run_at": run_at,
-                "timeout_ms": self._settings.default_timeout_ms if timeout_ms is None else timeout_ms,
+                # Unset: the queue's default_timeout, else the server's.
+                "timeout_ms": -1 if timeout_ms is None else timeout_ms,
+                "default_timeout_ms": self._settings.default_timeout_ms,
                 "max_attempts": retry.max_attempts if retry else 1,
                 "retry": retry.to_json() if retry else "",
                 "queue": queue,
