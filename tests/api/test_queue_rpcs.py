@@ -13,11 +13,12 @@ from google.protobuf import duration_pb2, struct_pb2
 
 from claudebench.config import Settings
 from claudebench.keys import Keyspace
+from claudebench.server import ClaudebenchServer
 from claudebench.v1 import queues_pb2 as qpb
 from claudebench.v1 import queues_pb2_grpc, system_pb2_grpc, tasks_pb2_grpc
 from claudebench.v1 import system_pb2 as sys_pb
 from claudebench.v1 import tasks_pb2 as pb
-from tests.api.helpers import rpc_error, serving
+from tests.api.helpers import close_channel, rpc_error, serving
 from tests.invariants import assert_consistent, entries, stream_events
 
 Tasks = tasks_pb2_grpc.TaskServiceStub
@@ -253,3 +254,40 @@ async def test_concurrency_cap_holds_under_concurrent_claimers_on_two_replicas(
         most = max(most, running)
     assert most == cap, f"at most {most} in progress at once; the cap is {cap}"
     await assert_consistent(redis_client, keys)
+
+
+async def test_rate_limit_holds_under_concurrent_claimers(
+    server: ClaudebenchServer,
+    queues: queues_pb2_grpc.QueueServiceStub,
+    tasks: Tasks,
+    redis_client: aioredis.Redis,
+    keys: Keyspace,
+) -> None:
+    """20 claims per 500 ms, six claimers on separate channels for 1.6 s: in any 500 ms (from the
+    claim events' times, the clock the script used) at most 20 claims, and the limit was reached."""
+    limit, window_ms = 20, 500
+    await queues.ConfigureQueue(
+        qpb.ConfigureQueueRequest(
+            queue="api", rate_limit=limit, rate_window=duration_pb2.Duration(nanos=window_ms * 1_000_000)
+        )
+    )
+    await create(tasks, "api", 500)
+
+    async def claimer(n: int, stop_at: float) -> None:
+        own = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+        try:
+            stub = Tasks(own)
+            await register(System(own), f"w{n}", ["api"], capacity=1000)
+            while asyncio.get_running_loop().time() < stop_at:
+                response = await stub.ClaimTask(pb.ClaimTaskRequest(worker_id=f"w{n}", max_tasks=5))
+                if not response.tasks:
+                    await asyncio.sleep(0.005)
+        finally:
+            await close_channel(own)
+
+    stop_at = asyncio.get_running_loop().time() + 1.6
+    await asyncio.gather(*(claimer(n, stop_at) for n in range(6)))
+    times = sorted(int(e["time"]) for e in await stream_events(redis_client, keys) if e["type"] == "claimed")
+    in_window = [sum(1 for s in times if t - window_ms < s <= t) for t in times]
+    assert max(in_window) == limit, f"at most {max(in_window)} claims in a window; the limit is {limit}"
+    assert len(times) > limit  # the window slid: more than one window's worth was handed out
