@@ -71,6 +71,13 @@ class QueueMemory:
     def correct(self, task_id: str, queue: str) -> None:
         self._tasks[task_id] = queue
 
+    def worker(self, worker_id: str, queues: list[str]) -> None:
+        """Remember a worker's registered queues (forgetting all past QUEUE_MEMORY workers: a
+        forgotten worker's next claim learns them again from QUEUES_CHANGED)."""
+        if len(self.workers) >= QUEUE_MEMORY:
+            self.workers.clear()
+        self.workers[worker_id] = queues
+
 
 class ClaimStore(Store[Any]):
     """The claim path of TaskStore (see its docstring)."""
@@ -102,7 +109,7 @@ class ClaimStore(Store[Any]):
 
     async def auto_assign(self, worker_id: str, queues: Sequence[str]) -> list[TaskSnapshot]:
         """Hand a registered worker pending tasks of its queues up to its free capacity."""
-        self._memory.workers[worker_id] = list(queues)
+        self._memory.worker(worker_id, list(queues))
         return (await self._take(worker_id, MAX_AUTO_ASSIGN, [], auto_assign=True)).tasks
 
     async def _take(
@@ -131,7 +138,7 @@ class ClaimStore(Store[Any]):
                 break  # e.g. capacity taken meanwhile by a concurrent claim of the same worker
             if "registered" in outcome:  # the worker's queues changed: claim from those
                 queues = outcome["registered"]
-                self._memory.workers[worker_id] = queues
+                self._memory.worker(worker_id, queues)
                 candidates = {q: [] for q in queues}
                 continue
             self._heads.update(outcome["heads"])
