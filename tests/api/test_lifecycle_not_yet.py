@@ -24,7 +24,6 @@ SECOND = duration_pb2.Duration(seconds=1)
     [
         ({"queue": "gpu"}, "queue 'gpu' is not supported yet (only the 'default' queue exists)"),
         ({"queue": "a b"}, "queue 'a b' must be 1 to 64 letters, digits, '.', '_' or '-'"),
-        ({"retry": pb.RetryPolicy(max_attempts=3)}, "retry is not supported yet"),
         ({"idempotency_key": "k"}, "idempotency_key is not supported yet"),
     ],
 )
@@ -62,9 +61,6 @@ async def test_claim_and_register_refuse_other_queues_and_long_polls(
 @pytest.mark.parametrize(
     ("rpc", "request_message"),
     [
-        ("CancelTask", pb.CancelTaskRequest(task_id="t")),
-        ("RetryTask", pb.RetryTaskRequest(task_id="t")),
-        ("ReportProgress", pb.ReportProgressRequest(task_id="t", worker_id="w")),
         ("CreateSchedule", pb.CreateScheduleRequest(schedule_id="s", cron="* * * * *")),
         ("GetSchedule", pb.GetScheduleRequest(schedule_id="s")),
         ("DeleteSchedule", pb.DeleteScheduleRequest(schedule_id="s")),
