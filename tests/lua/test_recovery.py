@@ -110,6 +110,7 @@ async def test_a_changed_held_set_is_stale(
         keys={
             **instances._departure_keys("w1"),
             "idx_failed": keys.status_index("failed"),
+            "finished_failed": keys.finished("failed"),
         },
         args={
             "instance_id": "w1",

@@ -17,7 +17,8 @@
 -- KEYS[11] gossip          cb:gossip:health              HASH    instance id -> health
 -- KEYS[12] gossip_counts   cb:gossip:counts              HASH    total, healthy
 -- KEYS[13] system_events   cb:stream:system              STREAM  fleet events
--- KEYS[14..] tasks         cb:task:{id}                  HASH    the held tasks, as read by the caller
+-- KEYS[14] finished_failed  cb:tasks:finished:failed      ZSET    failed tasks by finish time
+-- KEYS[15..] tasks         cb:task:{id}                  HASH    the held tasks, as read by the caller
 --
 -- ARGV[1] instance_id         string
 -- ARGV[2] now_ms              integer  epoch milliseconds
@@ -26,7 +27,7 @@
 -- ARGV[5] maxlen              integer  approximate retention of the task event stream
 -- ARGV[6] system_maxlen       integer  approximate retention of the system event stream
 -- ARGV[7] offline_retention_ms integer how long the record of an offline instance is kept
--- ARGV[8..] task_ids          strings  the ids of KEYS[14..], same order
+-- ARGV[8..] task_ids          strings  the ids of KEYS[15..], same order
 --
 -- Returns {code, payload}:
 --   OK         payload = {"reaped":bool,"requeued":n,"failed":n}; reaped=false when the instance
@@ -57,8 +58,9 @@ if not held_matches(k.held, 8) then
 end
 
 local requeued, failed = 0, 0
-for i = 14, #KEYS do
-  local task_key, task_id = KEYS[i], ARGV[i - 6]
+local finished_failed_key = KEYS[14]
+for i = 15, #KEYS do
+  local task_key, task_id = KEYS[i], ARGV[i - 7]
   local task = redis.call('HMGET', task_key, 'deny', 'failovers', 'seq')
   local deny = {}
   if task[1] and task[1] ~= '' then
@@ -76,6 +78,7 @@ for i = 14, #KEYS do
   if failovers > max_failovers then
     redis.call('ZREM', k.idx_in_progress, task_id)
     redis.call('ZADD', idx_failed_key, task[3], task_id)
+    redis.call('ZADD', finished_failed_key, now_ms, task_id)
     redis.call('HSET', task_key, 'status', 'failed', 'completedAt', now_ms, 'updatedAt', now_ms,
       'error', 'failed over ' .. failovers .. ' times (more than ' .. max_failovers ..
       '): its holder ' .. instance_id .. ' stopped responding')

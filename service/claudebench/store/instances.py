@@ -137,6 +137,7 @@ class InstanceStore(Store[FleetSettings]):
                 keys={
                     **self._departure_keys(instance_id),
                     "idx_failed": self._keys.status_index("failed"),
+                    "finished_failed": self._keys.finished("failed"),
                 },
                 args={
                     "instance_id": instance_id,

@@ -134,6 +134,8 @@ class TaskBatches(Store[TaskStoreSettings]):
                 "throughput": k.throughput,
                 "idx_scheduled": k.status_index("scheduled"),
                 "due": k.due,
+                "finished_completed": k.finished("completed"),
+                "finished_failed": k.finished("failed"),
             },
             args={"now_ms": self._clock(), "maxlen": self._settings.event_retention},
             extra_keys=keys,

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
-from claudebench.keys import ALL_TASK_STATUSES, Keyspace
+from claudebench.keys import ALL_TASK_STATUSES, FINISHED_STATUSES, Keyspace
 from claudebench.scripts.results import ResultCode
 from claudebench.store.errors import DomainError, ok_payload
 from claudebench.store.ids import new_task_id
@@ -270,7 +270,7 @@ class TaskStore(TaskControl):
                 keys={
                     "task": k.task(task_id),
                     "pending": k.pending,
-                    **_status_index_keys(k),
+                    **_status_index_keys(k, ("failed", "cancelled")),
                     "held": k.held(assignee),
                     "events": k.events,
                 },
@@ -315,6 +315,8 @@ class TaskStore(TaskControl):
                 "instance": k.instance(worker_id),
                 "idx_scheduled": k.status_index("scheduled"),
                 "due": k.due,
+                "finished_completed": k.finished("completed"),
+                "finished_failed": k.finished("failed"),
             },
             args={
                 "task_id": task_id,
@@ -362,7 +364,7 @@ class TaskStore(TaskControl):
                     "task": k.task(task_id),
                     "pending": k.pending,
                     "all_tasks": k.all_tasks,
-                    **_status_index_keys(k),
+                    **_status_index_keys(k, FINISHED_STATUSES),
                     "held": k.held(assignee),
                     "events": k.events,
                 },
@@ -384,8 +386,13 @@ class TaskStore(TaskControl):
         return cast(str | None, await self._client.hget(self._keys.task(task_id), "assignedTo")) or ""
 
 
-def _status_index_keys(k: Keyspace) -> dict[str, str]:
-    return {f"idx_{status}": k.status_index(status) for status in ALL_TASK_STATUSES} | {"due": k.due}
+def _status_index_keys(k: Keyspace, finished: Sequence[str]) -> dict[str, str]:
+    """Every status index, the due index and the finished indexes of `finished`."""
+    return (
+        {f"idx_{status}": k.status_index(status) for status in ALL_TASK_STATUSES}
+        | {"due": k.due}
+        | {f"finished_{status}": k.finished(status) for status in finished}
+    )
 
 
 def _snapshot(payload: str) -> TaskSnapshot:
