@@ -6,7 +6,7 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
-from claudebench.keys import ALL_TASK_STATUSES, DEFAULT_QUEUE, Keyspace
+from claudebench.keys import ALL_TASK_STATUSES, DEFAULT_QUEUE, FINISHED_STATUSES, Keyspace
 
 
 def pending_score(priority: int, seq: int) -> float:
@@ -34,6 +34,7 @@ async def assert_consistent(client: aioredis.Redis, keys: Keyspace) -> None:
     indexed = {s: set(await members(client, keys.status_index(s))) for s in ALL_TASK_STATUSES}
     due = await scored(client, keys.due)
     leases = await scored(client, keys.leases)
+    finished = {s: await scored(client, keys.finished(s)) for s in FINISHED_STATUSES}
     assert set().union(*indexed.values()) == set(all_ids)
     names = {DEFAULT_QUEUE, *await members(client, keys.queues)}
     pending_queues = {q: await scored(client, keys.queue(q, "pending")) for q in names}
@@ -50,6 +51,12 @@ async def assert_consistent(client: aioredis.Redis, keys: Keyspace) -> None:
         assert [s for s in ALL_TASK_STATUSES if task_id in indexed[s]] == [status]
         pending_queue = pending_queues[queue]
         in_backlog = [m for m in backlogs[queue] if m.endswith(":" + task_id)]
+        # A finished task is in its status's finished index at its finish time, and in no other.
+        for s, index in finished.items():
+            if s == status:
+                assert index.get(task_id) == float(task["completedAt"]), f"{task_id} not in finished:{s}"
+            else:
+                assert task_id not in index
         if status == "scheduled":
             assert due.get(task_id) == float(task["runAt"])
         else:
@@ -93,6 +100,8 @@ async def assert_consistent(client: aioredis.Redis, keys: Keyspace) -> None:
             )
         fair = {k: int(v) for k, v in (await client.hgetall(keys.queue(queue, "fair"))).items()}
         assert fair == turns[queue], queue
+    for s, index in finished.items():
+        assert set(index) == indexed[s]
     for instance_id, held in holders.items():
         assert set(await members(client, keys.held(instance_id))) == held
     held_total = 0

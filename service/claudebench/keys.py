@@ -23,6 +23,7 @@ id can address another record's key (batch ``b:lock`` is ``cb:batch:b%3Alock``, 
 | cb:queue:instance:{id}            | ZSET   | tasks an instance holds (IN_PROGRESS), score seq      |
 | cb:tasks:all                      | ZSET   | every task, score seq (ListTasks without filter)      |
 | cb:tasks:status:{status}          | ZSET   | tasks per status, score seq (ListTasks, counts)       |
+| cb:tasks:finished:{status}        | ZSET   | completed/failed/cancelled tasks, score finish time   |
 | cb:seq:tasks                      | STRING | creation counter: FIFO order within a priority        |
 | cb:stream:tasks                   | STREAM | task events, trimmed with MAXLEN ~ retention          |
 | cb:instance:{id}                  | HASH   | an instance's registration and liveness               |
@@ -40,6 +41,7 @@ id can address another record's key (batch ``b:lock`` is ``cb:batch:b%3Alock``, 
 | cb:batch:{id}:lock / cb:batch:{id} | STRING / HASH | a batch's holder (TTL) / its progress (24 h) |
 | cb:quorum:{id}:votes / cb:quorum:{id} | HASH | votes per instance / the decision (24 h)          |
 | cb:lease:{name}                   | STRING | a replica's lease on a background job (TTL)           |
+| cb:idempotency:{sha256}           | STRING | the task an idempotency key created (PX = its window) |
 | cb:schema:version                 | STRING | the key-schema version the data was written with      |
 | cb:hook:config:{tool}             | STRING | the tool's hook configuration (JSON, validated)       |
 | cb:hook:circuit:{tool}            | HASH   | circuit breaker: state, openedAt, until, errors       |
@@ -70,6 +72,7 @@ lastSeen, registeredAt, offlineAt, tasksCompleted, tasksFailed.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -78,6 +81,7 @@ TASK_STATUSES = ("pending", "in_progress", "completed", "failed")
 # Kept apart because the fleet-wide counts (GetSystemState, GetSystemHealth) report the four.
 LIFECYCLE_STATUSES = ("scheduled", "cancelled")
 ALL_TASK_STATUSES = TASK_STATUSES + LIFECYCLE_STATUSES
+FINISHED_STATUSES = ("completed", "failed", "cancelled")
 # Bumped whenever the layout below changes incompatibly; a server refuses a Redis holding another.
 KEY_SCHEMA_VERSION = 1
 
@@ -149,6 +153,12 @@ class Keyspace:
     @property
     def queue_counts(self) -> str:
         return f"{self.prefix}:queues:counts"
+
+    def finished(self, status: str) -> str:
+        """COMPLETED / FAILED / CANCELLED tasks by finish time (ms): retention reads the oldest."""
+        if status not in FINISHED_STATUSES:
+            raise ValueError(f"not a finished status: {status!r}")
+        return f"{self.prefix}:tasks:finished:{status}"
 
     @property
     def due(self) -> str:
@@ -240,6 +250,11 @@ class Keyspace:
 
     def quorum(self, decision_id: str) -> str:
         return f"{self.prefix}:quorum:{key_id(decision_id)}"
+
+    def idempotency(self, key: str, queue: str = "default") -> str:
+        """The record of an idempotency key: hashed, so no client string can address another key."""
+        digest = hashlib.sha256(f"{queue}\0{key}".encode()).hexdigest()
+        return f"{self.prefix}:idempotency:{digest}"
 
     def lease(self, name: str) -> str:
         return f"{self.prefix}:lease:{key_id(name)}"

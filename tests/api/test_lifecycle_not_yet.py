@@ -24,8 +24,6 @@ SECOND = duration_pb2.Duration(seconds=1)
     [
         ({"queue": "tasks"}, "queue 'tasks' is reserved"),
         ({"queue": "a b"}, "queue 'a b' must be 1 to 64 letters, digits, '.', '_' or '-'"),
-        ({"retry": pb.RetryPolicy(max_attempts=3)}, "retry is not supported yet"),
-        ({"idempotency_key": "k"}, "idempotency_key is not supported yet"),
     ],
 )
 async def test_create_refuses_fields_not_honoured_yet(
@@ -56,9 +54,6 @@ async def test_claim_refuses_long_polls(tasks: Tasks, system: system_pb2_grpc.Sy
 @pytest.mark.parametrize(
     ("rpc", "request_message"),
     [
-        ("CancelTask", pb.CancelTaskRequest(task_id="t")),
-        ("RetryTask", pb.RetryTaskRequest(task_id="t")),
-        ("ReportProgress", pb.ReportProgressRequest(task_id="t", worker_id="w")),
         ("CreateSchedule", pb.CreateScheduleRequest(schedule_id="s", cron="* * * * *")),
         ("GetSchedule", pb.GetScheduleRequest(schedule_id="s")),
         ("DeleteSchedule", pb.DeleteScheduleRequest(schedule_id="s")),

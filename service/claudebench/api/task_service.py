@@ -38,6 +38,8 @@ def _new_task(request: pb.CreateTaskRequest, where: str = "") -> NewTask:
             run_at_ms=when.run_at_ms,
             delay_ms=when.delay_ms,
             timeout_ms=lifecycle.timeout_ms(request),
+            retry=lifecycle.retry_policy(request),
+            idempotency_key=lifecycle.idempotency_key(request),
         )
     except check.InvalidArgument as exc:
         raise check.InvalidArgument(f"{where}{exc}") from None
@@ -70,7 +72,9 @@ def _completion(request: pb.CompleteTaskRequest, where: str = "") -> Completion:
             text = value_to_json(request.result, sort_keys=True)
             return Completion(task_id, worker_id, "result", check.result_json(text))
         if outcome == "error":
-            return Completion(task_id, worker_id, "error", check.error_message(request.error))
+            return Completion(
+                task_id, worker_id, "error", check.error_message(request.error), request.no_retry
+            )
         raise check.InvalidArgument("set either result (the task succeeded) or error (it failed)")
     except check.InvalidArgument as exc:
         raise check.InvalidArgument(f"{where}{exc}") from None
@@ -108,6 +112,7 @@ class TaskService(LifecycleRpcs):
             new.delay_ms,
             new.timeout_ms,
             new.retry,
+            new.idempotency_key,
         )
         return pb.CreateTaskResponse(task=task_from_snapshot(snapshot))
 
@@ -118,7 +123,7 @@ class TaskService(LifecycleRpcs):
         check.in_range(len(request.tasks), "the number of tasks", 1, MAX_BATCH)
         items = [_new_task(item, f"tasks[{i}].") for i, item in enumerate(request.tasks)]
         for i, item in enumerate(request.tasks):
-            for field in ("run_at", "delay", "timeout", "retry"):
+            for field in ("run_at", "delay", "timeout", "retry", "idempotency_key"):
                 if item.HasField(field):
                     raise lifecycle.not_supported(
                         f"tasks[{i}].{field} in CreateTasks", " (CreateTask honours it)"
@@ -217,7 +222,7 @@ class TaskService(LifecycleRpcs):
         context: Ctx[pb.CompleteTaskRequest, pb.CompleteTaskResponse],
     ) -> pb.CompleteTaskResponse:
         c = _completion(request)
-        snapshot = await self._store.complete(c.task_id, c.worker_id, c.outcome, c.value)
+        snapshot = await self._store.complete(c.task_id, c.worker_id, c.outcome, c.value, c.no_retry)
         return pb.CompleteTaskResponse(task=task_from_snapshot(snapshot))
 
     @guarded

@@ -53,22 +53,9 @@ local metadata = {}
 for i = 12, #ARGV do
   metadata[#metadata + 1] = ARGV[i]
 end
-local fields = {}
-if tonumber(ARGV[8]) > 1 then
-  fields[#fields + 1] = 'maxAttempts'
-  fields[#fields + 1] = ARGV[8]
-end
 local timeout = ARGV[7]
 if timeout == '-1' then
   timeout = redis.call('HGET', KEYS[14], 'defaultTimeoutMs') or ARGV[11]
 end
-if tonumber(timeout) > 0 then
-  fields[#fields + 1] = 'timeoutMs'
-  fields[#fields + 1] = timeout
-end
-if ARGV[9] ~= '' then
-  fields[#fields + 1] = 'retry'
-  fields[#fields + 1] = ARGV[9]
-end
 return {'OK', insert_task(q, task_key, task_id, text, priority, now_ms, metadata, maxlen, k,
-  {run_at = run_at, fields = fields})}
+  {run_at = run_at, fields = lifecycle_fields(timeout, ARGV[8], ARGV[9])})}

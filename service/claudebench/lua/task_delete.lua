@@ -16,11 +16,14 @@
 -- KEYS[10] idx_scheduled   cb:tasks:status:scheduled       ZSET    status index
 -- KEYS[11] idx_cancelled   cb:tasks:status:cancelled       ZSET    status index
 -- KEYS[12] due             cb:queue:tasks:due              ZSET    scheduled tasks by run_at
--- KEYS[13] backlog         cb:queue:{q}:backlog            ZSET    fairness backlog of the queue
--- KEYS[14] fair            cb:queue:{q}:fair               HASH    fairness turns of the queue
--- KEYS[15] seq             cb:seq:tasks                    STRING  creation counter (fair turns)
--- KEYS[16] counts          cb:queues:counts                HASH    per-queue status counters
--- KEYS[17] queue_all       cb:queue:{q}:all                ZSET    the queue's tasks
+-- KEYS[13] finished_completed cb:tasks:finished:completed  ZSET    completed tasks by finish time
+-- KEYS[14] finished_failed cb:tasks:finished:failed        ZSET    failed tasks by finish time
+-- KEYS[15] finished_cancelled cb:tasks:finished:cancelled  ZSET    cancelled tasks by finish time
+-- KEYS[16] backlog         cb:queue:{q}:backlog            ZSET    fairness backlog of the queue
+-- KEYS[17] fair            cb:queue:{q}:fair               HASH    fairness turns of the queue
+-- KEYS[18] seq             cb:seq:tasks                    STRING  creation counter (fair turns)
+-- KEYS[19] counts          cb:queues:counts                HASH    per-queue status counters
+-- KEYS[20] queue_all       cb:queue:{q}:all                ZSET    the queue's tasks
 --
 -- ARGV[1] task_id            string
 -- ARGV[2] expected_assignee  string   assignedTo as the caller read it ('' = none)
@@ -42,7 +45,7 @@
 
 local task_key, pending_key, all_key, held_key, events_key = KEYS[1], KEYS[2], KEYS[3], KEYS[8], KEYS[9]
 local task_id, expected_assignee, now_ms, maxlen, force = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local q = {name = ARGV[6], pending = pending_key, backlog = KEYS[13], fair = KEYS[14]}
+local q = {name = ARGV[6], pending = pending_key, backlog = KEYS[16], fair = KEYS[17]}
 
 local task = redis.call('HMGET', task_key, 'status', 'assignedTo')
 local status, assigned_to = task[1], task[2] or ''
@@ -65,11 +68,11 @@ if status == 'in_progress' then
   holder = assigned_to
 end
 
-dequeue(q, KEYS[15], task_key, task_id)
-count_status(KEYS[16], q.name, status, -1)
-redis.call('ZREM', KEYS[17], task_id)
+dequeue(q, KEYS[18], task_key, task_id)
+count_status(KEYS[19], q.name, status, -1)
+redis.call('ZREM', KEYS[20], task_id)
 redis.call('ZREM', all_key, task_id)
-for _, i in ipairs({4, 5, 6, 7, 10, 11, 12}) do
+for _, i in ipairs({4, 5, 6, 7, 10, 11, 12, 13, 14, 15}) do
   redis.call('ZREM', KEYS[i], task_id)
 end
 redis.call('ZREM', held_key, task_id)

@@ -19,7 +19,8 @@
 -- KEYS[6] idx_scheduled    cb:tasks:status:scheduled     ZSET    status index
 -- KEYS[7] idx_failed       cb:tasks:status:failed        ZSET    status index
 -- KEYS[8] events           cb:stream:tasks               STREAM  task events
--- KEYS[9..] candidates     per candidate, 5 keys: cb:task:{id}, cb:queue:instance:{holder}, and
+-- KEYS[9] finished_failed  cb:tasks:finished:failed      ZSET    failed tasks by finish time
+-- KEYS[10..] candidates    per candidate, 5 keys: cb:task:{id}, cb:queue:instance:{holder}, and
 --                          its queue's cb:queue:{q}:pending, :backlog, :fair
 --
 -- ARGV[1] now_ms           integer  epoch milliseconds
@@ -40,7 +41,8 @@
 -- include: lib/queue.lua
 
 local k = {leases = KEYS[1], counts = KEYS[2], due = KEYS[3], idx_in_progress = KEYS[4],
-  idx_pending = KEYS[5], idx_scheduled = KEYS[6], idx_failed = KEYS[7], events = KEYS[8]}
+  idx_pending = KEYS[5], idx_scheduled = KEYS[6], idx_failed = KEYS[7], events = KEYS[8],
+  finished_failed = KEYS[9]}
 local now_ms, maxlen, max_failovers = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 
 local counts = {expired = 0, requeued = 0, scheduled = 0, failed = 0, dropped = 0, skipped = 0}
@@ -50,6 +52,7 @@ local function fail(q, task_key, task_id, seq, holder, message)
   count_status(k.counts, q.name, 'in_progress', -1)
   count_status(k.counts, q.name, 'failed', 1)
   redis.call('ZADD', k.idx_failed, seq, task_id)
+  redis.call('ZADD', k.finished_failed, now_ms, task_id)
   redis.call('HSET', task_key, 'status', 'failed', 'completedAt', now_ms, 'updatedAt', now_ms,
     'error', message)
   append_event(k.events, maxlen, 'timed_out', task_id, holder, now_ms, task_snapshot(task_key))
@@ -57,9 +60,9 @@ local function fail(q, task_key, task_id, seq, holder, message)
   counts.failed = counts.failed + 1
 end
 
-for i = 9, #KEYS - 4, 5 do
+for i = 10, #KEYS - 4, 5 do
   local task_key, held_key = KEYS[i], KEYS[i + 1]
-  local n = (i - 9) / 5
+  local n = (i - 10) / 5
   local task_id, holder, retry_at = ARGV[4 + 4 * n], ARGV[5 + 4 * n], tonumber(ARGV[6 + 4 * n])
   local q = {name = ARGV[7 + 4 * n], pending = KEYS[i + 2], backlog = KEYS[i + 3], fair = KEYS[i + 4]}
   local t = redis.call('HMGET', task_key, 'status', 'assignedTo', 'leaseDeadline', 'seq', 'failovers',

@@ -21,10 +21,12 @@
 -- KEYS[9] idx_scheduled    cb:tasks:status:scheduled       ZSET    status index
 -- KEYS[10] idx_cancelled   cb:tasks:status:cancelled       ZSET    status index
 -- KEYS[11] due             cb:queue:tasks:due              ZSET    scheduled tasks by run_at
--- KEYS[12] backlog         cb:queue:{q}:backlog            ZSET    fairness backlog of the queue
--- KEYS[13] fair            cb:queue:{q}:fair               HASH    fairness turns of the queue
--- KEYS[14] seq             cb:seq:tasks                    STRING  creation counter (fair turns)
--- KEYS[15] counts          cb:queues:counts                HASH    per-queue status counters
+-- KEYS[12] finished_failed cb:tasks:finished:failed        ZSET    failed tasks by finish time
+-- KEYS[13] finished_cancelled cb:tasks:finished:cancelled  ZSET    cancelled tasks by finish time
+-- KEYS[14] backlog         cb:queue:{q}:backlog            ZSET    fairness backlog of the queue
+-- KEYS[15] fair            cb:queue:{q}:fair               HASH    fairness turns of the queue
+-- KEYS[16] seq             cb:seq:tasks                    STRING  creation counter (fair turns)
+-- KEYS[17] counts          cb:queues:counts                HASH    per-queue status counters
 --
 -- ARGV[1] task_id            string
 -- ARGV[2] now_ms             integer  epoch milliseconds
@@ -51,10 +53,11 @@ local task_key, pending_key, held_key, events_key = KEYS[1], KEYS[2], KEYS[7], K
 local index_key = {pending = KEYS[3], in_progress = KEYS[4], completed = KEYS[5], failed = KEYS[6],
   scheduled = KEYS[9], cancelled = KEYS[10]}
 local due_key = KEYS[11]
+local finished_key = {failed = KEYS[12], cancelled = KEYS[13]}
 local task_id, now_ms, maxlen, expected_assignee = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local new_text, new_priority, new_status = ARGV[5], ARGV[6], ARGV[7]
-local q = {name = ARGV[8], pending = pending_key, backlog = KEYS[12], fair = KEYS[13]}
-local seq_key, counts_key = KEYS[14], KEYS[15]
+local q = {name = ARGV[8], pending = pending_key, backlog = KEYS[14], fair = KEYS[15]}
+local seq_key, counts_key = KEYS[16], KEYS[17]
 
 local task = redis.call('HMGET', task_key, 'status', 'assignedTo', 'seq', 'priority')
 local status, assigned_to, seq, priority = task[1], task[2] or '', task[3], task[4]
@@ -110,6 +113,8 @@ if new_status ~= '' and new_status ~= status then
     redis.call('ZREM', held_key, task_id)
   elseif status == 'scheduled' then
     redis.call('ZREM', due_key, task_id)
+  elseif finished_key[status] then
+    redis.call('ZREM', finished_key[status], task_id)
   end
   count_status(counts_key, q.name, status, -1)
   -- Back to pending (the only status UpdateTask may set).

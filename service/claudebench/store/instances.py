@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -11,7 +12,7 @@ from claudebench.keys import DEFAULT_QUEUE
 from claudebench.scripts.results import ResultCode
 from claudebench.store.base import Store
 from claudebench.store.errors import DomainError, ok_payload
-from claudebench.store.lifecycle import queue_keys, queues_of
+from claudebench.store.lifecycle import queue_keys, queues_of, retry_at
 
 # Retries of an unregister/recovery whose instance's held set changed between read and script.
 STALE_RETRIES = 5
@@ -37,6 +38,8 @@ class Recovery:
     reaped: bool
     requeued: int
     failed: int
+    # Tasks with a retry policy scheduled for a retry.
+    scheduled: int = 0
 
 
 class InstanceStore(Store[FleetSettings]):
@@ -114,10 +117,9 @@ class InstanceStore(Store[FleetSettings]):
     async def held_tasks(self, instance_id: str) -> list[str]:
         return cast(list[str], await self._client.zrange(self._keys.held(instance_id), 0, -1))
 
-    async def _held_with_queues(self, instance_id: str) -> tuple[list[str], list[str | int]]:
+    async def _held_with_queues(self, held: list[str]) -> tuple[list[str], list[str | int]]:
         """The held tasks as a departure script takes them: per task its key and its queue's
         pending, backlog and fair keys; and its id and queue name."""
-        held = await self.held_tasks(instance_id)
         keys: list[str] = []
         args: list[str | int] = []
         for task_id, queue in zip(held, await queues_of(self._client, self._keys, held), strict=True):
@@ -128,7 +130,8 @@ class InstanceStore(Store[FleetSettings]):
     async def unregister(self, instance_id: str) -> int:
         """Release every task the instance holds and remove it. Returns how many were released."""
         for _ in range(STALE_RETRIES):
-            held_keys, held_args = await self._held_with_queues(instance_id)
+            held = await self.held_tasks(instance_id)
+            held_keys, held_args = await self._held_with_queues(held)
             result = await self._run(
                 "INSTANCE_UNREGISTER",
                 keys=self._departure_keys(instance_id),
@@ -150,12 +153,16 @@ class InstanceStore(Store[FleetSettings]):
         """If the instance has been silent for longer than timeout_ms, declare it offline and put
         its tasks back in the queue (REASSIGN_FAILED_TASKS)."""
         for _ in range(STALE_RETRIES):
-            held_keys, held_args = await self._held_with_queues(instance_id)
+            held = await self.held_tasks(instance_id)
+            held_keys, held_args = await self._held_with_queues(held)
             result = await self._run(
                 "REASSIGN_FAILED_TASKS",
                 keys={
                     **self._departure_keys(instance_id),
                     "idx_failed": self._keys.status_index("failed"),
+                    "finished_failed": self._keys.finished("failed"),
+                    "due": self._keys.due,
+                    "idx_scheduled": self._keys.status_index("scheduled"),
                 },
                 args={
                     "instance_id": instance_id,
@@ -165,14 +172,35 @@ class InstanceStore(Store[FleetSettings]):
                     "maxlen": self._settings.event_retention,
                     "system_maxlen": self._settings.system_event_retention,
                     "offline_retention_ms": self._settings.offline_retention_ms,
+                    "retry_at": json.dumps(await self._retry_times(held)),
                 },
                 extra_keys=held_keys,
                 extra_args=held_args,
             )
             if result.code is not ResultCode.STALE:
                 outcome = json.loads(ok_payload(result))
-                return Recovery(bool(outcome["reaped"]), int(outcome["requeued"]), int(outcome["failed"]))
+                return Recovery(
+                    bool(outcome["reaped"]),
+                    int(outcome["requeued"]),
+                    int(outcome["failed"]),
+                    int(outcome["scheduled"]),
+                )
         raise _contention(instance_id)
+
+    async def _retry_times(self, task_ids: list[str]) -> dict[str, int]:
+        """retry_at (see store/lifecycle.retry_at) of the held tasks that have a retry policy."""
+        if not task_ids:
+            return {}
+        async with self._client.pipeline(transaction=False) as pipe:
+            for task_id in task_ids:
+                pipe.hmget(self._keys.task(task_id), "retry", "attempts")
+            rows = cast(list[list[str | None]], await pipe.execute())
+        now = self._clock()
+        return {
+            task_id: retry_at(policy, int(attempts or 0), now, random.random())
+            for task_id, (policy, attempts) in zip(task_ids, rows, strict=True)
+            if policy
+        }
 
     async def silent_since(self, cutoff_ms: int, limit: int) -> list[str]:
         """Up to `limit` active instances last seen before cutoff_ms (a range read of the liveness

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal, cast
 
-from claudebench.keys import ALL_TASK_STATUSES, DEFAULT_QUEUE, Keyspace
+from claudebench.keys import ALL_TASK_STATUSES, DEFAULT_QUEUE, FINISHED_STATUSES, Keyspace
 from claudebench.scripts.results import ResultCode, ScriptResult
 from claudebench.store.errors import DomainError, ok_payload
 from claudebench.store.ids import new_task_id
@@ -14,12 +15,12 @@ from claudebench.store.lifecycle import RetryPolicy
 from claudebench.store.task_batches import (
     Completion,
     NewTask,
-    TaskBatches,
     TaskPage,
     TaskSnapshot,
     TaskStoreSettings,
     _pairs,
 )
+from claudebench.store.task_control import TaskControl
 
 __all__ = ["Completion", "NewTask", "TaskPage", "TaskSnapshot", "TaskStore", "TaskStoreSettings"]
 
@@ -27,7 +28,7 @@ __all__ = ["Completion", "NewTask", "TaskPage", "TaskSnapshot", "TaskStore", "Ta
 STALE_RETRIES = 5
 
 
-class TaskStore(TaskBatches):
+class TaskStore(TaskControl):
     """Creates, claims, assigns, updates, completes, releases, deletes and lists tasks."""
 
     async def create(
@@ -41,51 +42,57 @@ class TaskStore(TaskBatches):
         delay_ms: int | None = None,
         timeout_ms: int | None = None,
         retry: RetryPolicy | None = None,
+        idempotency_key: str | None = None,
     ) -> TaskSnapshot:
         """Create a pending task in `queue`, or a scheduled one when run_at_ms (or now + delay_ms)
-        is in the future. `metadata` maps keys to JSON-encoded values."""
+        is in the future. `metadata` maps keys to JSON-encoded values. With an idempotency key, a
+        create within the key's window returns the key's first task instead."""
         task_id = task_id or new_task_id()
         k = self._keys
         now = self._clock()
+        default_attempts = self._settings.default_max_attempts
+        if retry is None and default_attempts > 1:
+            retry = RetryPolicy(default_attempts)
+        elif retry is not None and retry.max_attempts == 0:
+            retry = dataclasses.replace(retry, max_attempts=default_attempts)
         run_at = now + delay_ms if delay_ms is not None else (run_at_ms or 0)
-        result = await self._run(
-            "TASK_CREATE",
-            keys={
-                "task": k.task(task_id),
-                "pending": k.queue(queue, "pending"),
-                "all_tasks": k.all_tasks,
-                "idx_pending": k.status_index("pending"),
-                "events": k.events,
-                "seq": k.task_seq,
-                "due": k.due,
-                "idx_scheduled": k.status_index("scheduled"),
-                "backlog": k.queue(queue, "backlog"),
-                "fair": k.queue(queue, "fair"),
-                "queue_all": k.queue(queue, "all"),
-                "queues": k.queues,
-                "counts": k.queue_counts,
-                "config": k.queue(queue, "config"),
-            },
-            args={
-                "task_id": task_id,
-                "text": text,
-                "priority": priority,
-                "now_ms": now,
-                "maxlen": self._settings.event_retention,
-                "run_at": run_at,
-                # Unset: the queue's default_timeout, else the server's.
-                "timeout_ms": -1 if timeout_ms is None else timeout_ms,
-                "default_timeout_ms": self._settings.default_timeout_ms,
-                "max_attempts": retry.max_attempts if retry else 1,
-                "retry": retry.to_json() if retry else "",
-                "queue": queue,
-            },
-            extra_args=_pairs(metadata),
-        )
-        snapshot = _snapshot(ok_payload(result))
+        keys = {
+            "task": k.task(task_id),
+            "pending": k.queue(queue, "pending"),
+            "all_tasks": k.all_tasks,
+            "idx_pending": k.status_index("pending"),
+            "events": k.events,
+            "seq": k.task_seq,
+            "due": k.due,
+            "idx_scheduled": k.status_index("scheduled"),
+            "backlog": k.queue(queue, "backlog"),
+            "fair": k.queue(queue, "fair"),
+            "queue_all": k.queue(queue, "all"),
+            "queues": k.queues,
+            "counts": k.queue_counts,
+            "config": k.queue(queue, "config"),
+        }
+        args: dict[str, str | int] = {
+            "task_id": task_id,
+            "text": text,
+            "priority": priority,
+            "now_ms": now,
+            "maxlen": self._settings.event_retention,
+            "run_at": run_at,
+            # Unset: the queue's default_timeout, else the server's.
+            "timeout_ms": -1 if timeout_ms is None else timeout_ms,
+            "default_timeout_ms": self._settings.default_timeout_ms,
+            "max_attempts": retry.max_attempts if retry else 1,
+            "retry": retry.to_json() if retry and retry.max_attempts > 1 else "",
+            "queue": queue,
+        }
+        if idempotency_key is None:
+            result = await self._run("TASK_CREATE", keys=keys, args=args, extra_args=_pairs(metadata))
+            snapshot = _snapshot(ok_payload(result))
+        else:
+            snapshot = await self._create_idempotent(keys, args, _pairs(metadata), idempotency_key)
         self._memory.remember([snapshot])
-        if run_at > now:  # this server's next claim at or after run_at promotes it
-            self._next_due = run_at if self._next_due is None else min(self._next_due, run_at)
+        self._note_due(run_at, now)
         return snapshot
 
     async def get(self, task_id: str) -> TaskSnapshot:
@@ -179,7 +186,7 @@ class TaskStore(TaskBatches):
                     "TASK_UPDATE",
                     keys={
                         "task": k.task(task_id),
-                        **_status_index_keys(k),
+                        **_status_index_keys(k, ("failed", "cancelled")),
                         "held": k.held(assignee),
                         "events": k.events,
                         "seq": k.task_seq,
@@ -210,9 +217,12 @@ class TaskStore(TaskBatches):
         worker_id: str,
         outcome: Literal["result", "error"],
         value: str,
+        no_retry: bool = False,
     ) -> TaskSnapshot:
-        """Finish a held task: `value` is the result as JSON text, or the error message."""
+        """Finish a held task: `value` is the result as JSON text, or the error message (a retry
+        when the task's policy has attempts left, unless no_retry)."""
         k = self._keys
+        (retry,) = await self.retry_times([Completion(task_id, worker_id, outcome, value, no_retry)])
         result = await self._run(
             "TASK_COMPLETE",
             keys={
@@ -226,6 +236,10 @@ class TaskStore(TaskBatches):
                 "throughput": k.throughput,
                 "instance": k.instance(worker_id),
                 "counts": k.queue_counts,
+                "idx_scheduled": k.status_index("scheduled"),
+                "due": k.due,
+                "finished_completed": k.finished("completed"),
+                "finished_failed": k.finished("failed"),
             },
             args={
                 "task_id": task_id,
@@ -234,9 +248,12 @@ class TaskStore(TaskBatches):
                 "maxlen": self._settings.event_retention,
                 "outcome": outcome,
                 "value": value,
+                "retry_at": retry,
             },
         )
-        return _snapshot(ok_payload(result))
+        snapshot = _snapshot(ok_payload(result))
+        self._note_due(retry, 0)
+        return snapshot
 
     async def release(self, task_id: str, worker_id: str, reason: str) -> TaskSnapshot:
         k = self._keys
@@ -276,7 +293,7 @@ class TaskStore(TaskBatches):
                     keys={
                         "task": k.task(task_id),
                         "all_tasks": k.all_tasks,
-                        **_status_index_keys(k),
+                        **_status_index_keys(k, FINISHED_STATUSES),
                         "held": k.held(assignee),
                         "events": k.events,
                         "seq": k.task_seq,
@@ -305,8 +322,13 @@ class TaskStore(TaskBatches):
         return cast(str | None, await self._client.hget(self._keys.task(task_id), "assignedTo")) or ""
 
 
-def _status_index_keys(k: Keyspace) -> dict[str, str]:
-    return {f"idx_{status}": k.status_index(status) for status in ALL_TASK_STATUSES} | {"due": k.due}
+def _status_index_keys(k: Keyspace, finished: Sequence[str]) -> dict[str, str]:
+    """Every status index, the due index and the finished indexes of `finished`."""
+    return (
+        {f"idx_{status}": k.status_index(status) for status in ALL_TASK_STATUSES}
+        | {"due": k.due}
+        | {f"finished_{status}": k.finished(status) for status in finished}
+    )
 
 
 def _snapshot(payload: str) -> TaskSnapshot:

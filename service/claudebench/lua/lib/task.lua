@@ -100,3 +100,22 @@ local function next_due_json(due_key)
   end
   return 'null'
 end
+
+-- The lifecycle fields of a new task as a flat {name, value, ...} list: timeoutMs (when > 0),
+-- maxAttempts (when > 1), retry (the policy JSON, when not '').
+local function lifecycle_fields(timeout_ms, max_attempts, retry)
+  local fields = {}
+  if tonumber(max_attempts) > 1 then
+    fields[#fields + 1] = 'maxAttempts'
+    fields[#fields + 1] = max_attempts
+  end
+  if tonumber(timeout_ms) > 0 then
+    fields[#fields + 1] = 'timeoutMs'
+    fields[#fields + 1] = timeout_ms
+  end
+  if retry ~= '' then
+    fields[#fields + 1] = 'retry'
+    fields[#fields + 1] = retry
+  end
+  return fields
+end
