@@ -92,8 +92,18 @@ async def test_queues_are_listed_configured_paused_and_counted(
     ).task
     default = (await tasks.CreateTask(pb.CreateTaskRequest(text="x", queue="gpu"))).task
     assert (own.timeout.seconds, default.timeout.seconds) == (5, 30)
+    # Its default_retry is the policy of its tasks created without one.
+    retried = await queues.ConfigureQueue(
+        qpb.ConfigureQueueRequest(queue="gpu", default_retry=pb.RetryPolicy(max_attempts=3))
+    )
+    assert retried.queue.default_retry.max_attempts == 3
+    policy = pb.RetryPolicy(max_attempts=2)
+    own_retry = (await tasks.CreateTask(pb.CreateTaskRequest(text="x", queue="gpu", retry=policy))).task
+    queue_retry = (await tasks.CreateTask(pb.CreateTaskRequest(text="x", queue="gpu"))).task
+    plain = (await tasks.CreateTask(pb.CreateTaskRequest(text="x"))).task
+    assert (own_retry.max_attempts, queue_retry.max_attempts, plain.max_attempts) == (2, 3, 1)
     gpu_tasks = await tasks.ListTasks(pb.ListTasksRequest(queue="gpu"))
-    assert (gpu_tasks.total_size, {t.queue for t in gpu_tasks.tasks}) == (5, {"gpu"})
+    assert (gpu_tasks.total_size, {t.queue for t in gpu_tasks.tasks}) == (7, {"gpu"})
 
 
 async def test_bad_queue_input_is_refused_and_writes_nothing(
@@ -118,8 +128,12 @@ async def test_bad_queue_input_is_refused_and_writes_nothing(
         ),
         (qpb.ConfigureQueueRequest(queue="q"), "nothing to configure"),
         (
-            qpb.ConfigureQueueRequest(queue="q", default_retry=pb.RetryPolicy(max_attempts=2)),
-            "default_retry is not supported yet",
+            qpb.ConfigureQueueRequest(queue="q", default_retry=pb.RetryPolicy(max_attempts=2, jitter=2)),
+            "default_retry.jitter must be within 0..1",
+        ),
+        (
+            qpb.ConfigureQueueRequest(queue="q", failed_retention=duration_pb2.Duration(seconds=1)),
+            "failed_retention is not supported yet",
         ),
         (
             qpb.ConfigureQueueRequest(queue="q", default_timeout=duration_pb2.Duration(seconds=-1)),

@@ -95,6 +95,8 @@ async def test_a_changed_record_is_stale(
             "expected_existing": "",  # read before the first create
             "queue": "default",
             "default_timeout_ms": 0,
+            "default_max_attempts": 1,
+            "default_retry": "",
         },
     )
     assert result.code is ResultCode.STALE

@@ -14,7 +14,7 @@ from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.results import ResultCode
 from claudebench.store.errors import DomainError
 from claudebench.store.instances import InstanceStore
-from claudebench.store.lifecycle import LifecycleSettings, LifecycleStore
+from claudebench.store.lifecycle import LifecycleSettings, LifecycleStore, RetryPolicy
 from claudebench.store.queues import QueueSettings, QueueStore
 from claudebench.store.tasks import TaskStore, TaskStoreSettings
 from tests.invariants import assert_consistent, entries
@@ -188,3 +188,25 @@ async def test_scheduled_and_timed_out_tasks_come_back_to_their_own_queue(
     assert (await lifecycle.expire_leases(clock())).requeued == 1
     assert await redis_client.zrange(keys.queue("gpu", "pending"), 0, -1) == ["t-later"]
     await assert_consistent(redis_client, keys)
+
+
+async def test_task_defaults_come_from_the_task_then_the_queue_then_the_server(
+    executor: ScriptExecutor,
+    redis_client: aioredis.Redis,
+    keys: Keyspace,
+    queue_store: QueueStore,
+    clock: FakeClock,
+) -> None:
+    settings = TaskStoreSettings(100_000, TTL_MS, default_timeout_ms=5000, default_max_attempts=3)
+    store = TaskStore(executor, redis_client, keys, settings, clock)
+    policy = RetryPolicy(2, 10, 20, 1.0, 0.0)
+    await queue_store.configure("q", {"defaultTimeoutMs": 7000, "defaultRetry": policy.to_json()})
+    server = await store.create("a", 50, {}, queue="default")
+    queue = await store.create("b", 50, {}, queue="q")
+    own = await store.create("c", 50, {}, queue="q", timeout_ms=1000, retry=RetryPolicy(4))
+    assert (server["timeoutMs"], server["maxAttempts"]) == ("5000", "3")
+    assert RetryPolicy.from_json(server["retry"]).max_attempts == 3
+    assert (queue["timeoutMs"], queue["maxAttempts"], queue["retry"]) == ("7000", "2", policy.to_json())
+    assert (own["timeoutMs"], own["maxAttempts"]) == ("1000", "4")
+    await queue_store.configure("q", {"defaultTimeoutMs": 0, "defaultRetry": ""})  # cleared
+    assert (await store.create("d", 50, {}, queue="q"))["timeoutMs"] == "5000"

@@ -117,34 +117,39 @@ def retry_policy(request: pb.CreateTaskRequest) -> RetryPolicy | None:
     left 0 for the store); None when unset."""
     if not request.HasField("retry"):
         return None
-    r = request.retry
+    return policy_from_proto(request.retry, "retry")
+
+
+def policy_from_proto(r: pb.RetryPolicy, field: str) -> RetryPolicy:
+    """A validated RetryPolicy message (`field` names it in messages), defaults filled in."""
     if not 0 <= r.max_attempts <= MAX_ATTEMPTS:
         raise InvalidArgument(
-            f"retry.max_attempts must be 1..{MAX_ATTEMPTS} (0: the default), not {r.max_attempts}"
+            f"{field}.max_attempts must be 1..{MAX_ATTEMPTS} (0: the default), not {r.max_attempts}"
         )
     defaults = RetryPolicy()
     initial = (
-        positive_duration_ms(r.initial_backoff, "retry.initial_backoff", MAX_AHEAD_MS)
+        positive_duration_ms(r.initial_backoff, f"{field}.initial_backoff", MAX_AHEAD_MS)
         if r.HasField("initial_backoff")
         else defaults.initial_backoff_ms
     )
     maximum = (
-        positive_duration_ms(r.max_backoff, "retry.max_backoff", MAX_AHEAD_MS)
+        positive_duration_ms(r.max_backoff, f"{field}.max_backoff", MAX_AHEAD_MS)
         if r.HasField("max_backoff")
         else max(defaults.max_backoff_ms, initial)
     )
     if maximum < initial:
         raise InvalidArgument(
-            f"retry.max_backoff ({maximum} ms) must not be shorter than retry.initial_backoff ({initial} ms)"
+            f"{field}.max_backoff ({maximum} ms) must not be shorter than "
+            f"{field}.initial_backoff ({initial} ms)"
         )
     multiplier = r.backoff_multiplier if r.HasField("backoff_multiplier") else defaults.multiplier
     if not (math.isfinite(multiplier) and 1 <= multiplier <= 1000):
         raise InvalidArgument(
-            f"retry.backoff_multiplier must be at least 1 (and at most 1000), not {multiplier}"
+            f"{field}.backoff_multiplier must be at least 1 (and at most 1000), not {multiplier}"
         )
     jitter = r.jitter if r.HasField("jitter") else defaults.jitter
     if not 0 <= jitter <= 1:  # also refuses NaN
-        raise InvalidArgument(f"retry.jitter must be within 0..1, not {jitter}")
+        raise InvalidArgument(f"{field}.jitter must be within 0..1, not {jitter}")
     return RetryPolicy(r.max_attempts, initial, maximum, multiplier, jitter)
 
 

@@ -8,6 +8,7 @@ from google.protobuf import duration_pb2
 from claudebench.api import lifecycle_checks as lifecycle
 from claudebench.api import validation as check
 from claudebench.api.guard import guarded
+from claudebench.store.lifecycle import RetryPolicy
 from claudebench.store.queues import QueueInfo, QueueStore
 from claudebench.v1 import queues_pb2 as pb
 from claudebench.v1 import queues_pb2_grpc
@@ -50,14 +51,22 @@ def queue_message(info: QueueInfo) -> pb.Queue:
         queue.rate_window.FromMilliseconds(int(s["rateWindowMs"]))
     if "defaultTimeoutMs" in s:
         queue.default_timeout.FromMilliseconds(int(s["defaultTimeoutMs"]))
+    if "defaultRetry" in s:
+        policy = RetryPolicy.from_json(s["defaultRetry"])
+        retry = queue.default_retry
+        retry.max_attempts = policy.max_attempts
+        retry.initial_backoff.FromMilliseconds(policy.initial_backoff_ms)
+        retry.max_backoff.FromMilliseconds(policy.max_backoff_ms)
+        retry.backoff_multiplier = policy.multiplier
+        retry.jitter = policy.jitter
     return queue
 
 
 def _settings(request: pb.ConfigureQueueRequest) -> dict[str, str | int]:
     """The config fields a ConfigureQueue request sets (0 clears one)."""
-    for unbuilt in ("default_retry", "completed_retention", "failed_retention"):
+    for unbuilt in ("completed_retention", "failed_retention"):
         if request.HasField(unbuilt):
-            raise lifecycle.not_supported(unbuilt, " (it comes with task retries and retention)")
+            raise lifecycle.not_supported(unbuilt, " (retention is per status, not per queue, for now)")
     settings: dict[str, str | int] = {}
     if request.HasField("default_timeout"):
         # 0 clears it (tasks then get the server's default).
@@ -73,9 +82,14 @@ def _settings(request: pb.ConfigureQueueRequest) -> dict[str, str | int]:
         if window == 0 and settings.get("rateLimit", 1) != 0:
             raise check.InvalidArgument("rate_window must be longer than 0 (at least 1 ms)")
         settings["rateWindowMs"] = window
+    if request.HasField("default_retry"):
+        # max_attempts 0 clears it (tasks then get the server's default policy).
+        policy = lifecycle.policy_from_proto(request.default_retry, "default_retry")
+        settings["defaultRetry"] = policy.to_json() if policy.max_attempts else ""
     if not settings:
         raise check.InvalidArgument(
-            "nothing to configure: set concurrency_limit, rate_limit, rate_window or default_timeout"
+            "nothing to configure: set concurrency_limit, rate_limit, rate_window, default_timeout "
+            "or default_retry"
         )
     return settings
 

@@ -15,7 +15,7 @@
 -- KEYS[11] queue_all      cb:queue:{q}:all           ZSET    the queue's tasks, score = seq
 -- KEYS[12] queues         cb:queues                  ZSET    queue registry (name, first use ms)
 -- KEYS[13] counts         cb:queues:counts           HASH    per-queue status counters
--- KEYS[14] config         cb:queue:{q}:config        HASH    the queue's settings (defaultTimeoutMs)
+-- KEYS[14] config         cb:queue:{q}:config        HASH    the queue's settings (its task defaults)
 --
 -- ARGV[1] task_id         string   unique id, validated by the caller
 -- ARGV[2] text            string   1..500 characters
@@ -25,11 +25,14 @@
 -- ARGV[6] run_at          integer  epoch ms to run at; 0 (or not after now_ms) = now
 -- ARGV[7] timeout_ms      integer  the lease a holder gets per attempt (timeoutMs); 0 = none;
 --                                  -1 = the queue's defaultTimeoutMs, else default_timeout_ms
--- ARGV[8] max_attempts    integer  hand-overs allowed (maxAttempts, stored when > 1); 1 = no retry
+-- ARGV[8] max_attempts    integer  hand-overs allowed (maxAttempts, stored when > 1); 1 = no retry;
+--                                  -1 (with retry '') = the queue's defaultRetry, else the server's
 -- ARGV[9] retry           string   the retry policy as JSON (retry), '' = none
 -- ARGV[10] queue          string   the queue's name (validated by the caller)
 -- ARGV[11] default_timeout_ms integer the server's default lease (0 = none)
--- ARGV[12..] metadata     pairs    key, JSON-encoded value, key, JSON-encoded value, ...
+-- ARGV[12] default_max_attempts integer the server's default attempts (1 = no retry)
+-- ARGV[13] default_retry  string   the server's default policy as JSON ('' = none)
+-- ARGV[14..] metadata     pairs    key, JSON-encoded value, key, JSON-encoded value, ...
 --
 -- Returns {code, payload}:
 --   OK              payload = the task snapshot (JSON object of the task hash; status pending or
@@ -50,12 +53,10 @@ if redis.call('EXISTS', task_key) == 1 then
   return {'ALREADY_EXISTS', 'Task ' .. task_id .. ' already exists'}
 end
 local metadata = {}
-for i = 12, #ARGV do
+for i = 14, #ARGV do
   metadata[#metadata + 1] = ARGV[i]
 end
-local timeout = ARGV[7]
-if timeout == '-1' then
-  timeout = redis.call('HGET', KEYS[14], 'defaultTimeoutMs') or ARGV[11]
-end
+local timeout, max_attempts, retry = task_defaults(KEYS[14], ARGV[7], ARGV[8], ARGV[9], ARGV[11],
+  ARGV[12], ARGV[13])
 return {'OK', insert_task(q, task_key, task_id, text, priority, now_ms, metadata, maxlen, k,
-  {run_at = run_at, fields = lifecycle_fields(timeout, ARGV[8], ARGV[9])})}
+  {run_at = run_at, fields = lifecycle_fields(timeout, max_attempts, retry)})}

@@ -34,14 +34,17 @@
 -- ARGV[6] run_at             integer  epoch ms to run at; 0 (or not after now_ms) = now
 -- ARGV[7] timeout_ms         integer  the lease a holder gets per attempt; 0 = none; -1 = the
 --                                     queue's defaultTimeoutMs, else default_timeout_ms
--- ARGV[8] max_attempts       integer  hand-overs allowed; 1 = no retry
+-- ARGV[8] max_attempts       integer  hand-overs allowed; 1 = no retry; -1 (with retry '') = the
+--                                     queue's defaultRetry, else the server's
 -- ARGV[9] retry              string   the retry policy as JSON, '' = none
 -- ARGV[10] idempotency_key   string   the client's key (stored on the task as idempotencyKey)
 -- ARGV[11] window_ms         integer  how long the key names this task
 -- ARGV[12] expected_existing string   the id the record held as the caller read it ('' = none)
 -- ARGV[13] queue             string   the queue's name (validated by the caller)
 -- ARGV[14] default_timeout_ms integer the server's default lease (0 = none)
--- ARGV[15..] metadata        pairs    key, JSON-encoded value, ...
+-- ARGV[15] default_max_attempts integer the server's default attempts (1 = no retry)
+-- ARGV[16] default_retry     string   the server's default policy as JSON ('' = none)
+-- ARGV[17..] metadata        pairs    key, JSON-encoded value, ...
 --
 -- Returns {code, payload}:
 --   OK              payload = {"task":snapshot,"created":bool}: created = false when the key's
@@ -71,14 +74,12 @@ if redis.call('EXISTS', task_key) == 1 then
   return {'ALREADY_EXISTS', 'Task ' .. task_id .. ' already exists'}
 end
 local metadata = {}
-for i = 15, #ARGV do
+for i = 17, #ARGV do
   metadata[#metadata + 1] = ARGV[i]
 end
-local timeout = ARGV[7]
-if timeout == '-1' then
-  timeout = redis.call('HGET', KEYS[16], 'defaultTimeoutMs') or ARGV[14]
-end
-local fields = lifecycle_fields(timeout, ARGV[8], ARGV[9])
+local timeout, max_attempts, retry = task_defaults(KEYS[16], ARGV[7], ARGV[8], ARGV[9], ARGV[14],
+  ARGV[15], ARGV[16])
+local fields = lifecycle_fields(timeout, max_attempts, retry)
 fields[#fields + 1] = 'idempotencyKey'
 fields[#fields + 1] = key
 local snapshot = insert_task(q, task_key, task_id, text, priority, now_ms, metadata, maxlen, k,

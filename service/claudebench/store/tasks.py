@@ -51,9 +51,8 @@ class TaskStore(TaskControl):
         k = self._keys
         now = self._clock()
         default_attempts = self._settings.default_max_attempts
-        if retry is None and default_attempts > 1:
-            retry = RetryPolicy(default_attempts)
-        elif retry is not None and retry.max_attempts == 0:
+        server_retry = RetryPolicy(default_attempts) if default_attempts > 1 else None
+        if retry is not None and retry.max_attempts == 0:
             retry = dataclasses.replace(retry, max_attempts=default_attempts)
         run_at = now + delay_ms if delay_ms is not None else (run_at_ms or 0)
         keys = {
@@ -82,9 +81,12 @@ class TaskStore(TaskControl):
             # Unset: the queue's default_timeout, else the server's.
             "timeout_ms": -1 if timeout_ms is None else timeout_ms,
             "default_timeout_ms": self._settings.default_timeout_ms,
-            "max_attempts": retry.max_attempts if retry else 1,
+            # Unset: the queue's default_retry, else the server's.
+            "max_attempts": retry.max_attempts if retry else -1,
             "retry": retry.to_json() if retry and retry.max_attempts > 1 else "",
             "queue": queue,
+            "default_max_attempts": default_attempts,
+            "default_retry": server_retry.to_json() if server_retry else "",
         }
         if idempotency_key is None:
             result = await self._run("TASK_CREATE", keys=keys, args=args, extra_args=_pairs(metadata))

@@ -373,3 +373,22 @@ local function held_tasks(first_key, first_arg)
   end
   return held
 end
+
+-- The lease and retry policy of a new task: its own; else (timeout '-1', max_attempts '-1') its
+-- queue's defaultTimeoutMs / defaultRetry (config hash), else the server's defaults. Returns
+-- timeout_ms, max_attempts, retry (policy JSON or '').
+local function task_defaults(config_key, timeout, max_attempts, retry, server_timeout,
+                             server_max_attempts, server_retry)
+  if timeout == '-1' then
+    timeout = redis.call('HGET', config_key, 'defaultTimeoutMs') or server_timeout
+  end
+  if max_attempts == '-1' then
+    local policy = redis.call('HGET', config_key, 'defaultRetry')
+    if policy then
+      retry, max_attempts = policy, tostring(cjson.decode(policy).maxAttempts)
+    else
+      retry, max_attempts = server_retry, server_max_attempts
+    end
+  end
+  return timeout, max_attempts, retry
+end
