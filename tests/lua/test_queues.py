@@ -60,8 +60,10 @@ async def test_configure_pause_resume_codes_and_state(
         ("queue.paused", '{"queue":"default"}'),
     ]
     assert await redis_client.hgetall(keys.queue("default", "config")) == {"paused": "1"}
-    assert keys.queue("default", "pending") == keys.pending == "cb:queue:tasks:pending"
-    assert keys.queue("gpu", "pending") == "cb:queue:gpu:pending"
+    assert keys.queue("default", "pending") == keys.pending == f"{keys.prefix}:queue:tasks:pending"
+    assert keys.queue("gpu", "pending") == f"{keys.prefix}:queue:gpu:pending"
+    plain = Keyspace()
+    assert (plain.pending, plain.queue("gpu", "rate")) == ("cb:queue:tasks:pending", "cb:queue:gpu:rate")
 
 
 async def test_rate_limit_is_exact_in_a_sliding_window(
