@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
@@ -62,12 +61,9 @@ class TaskStore(TaskControl):
         task_id = task_id or new_task_id()
         k = self._keys
         now = self._clock()
-        default_attempts = self._settings.default_max_attempts
-        if retry is None and default_attempts > 1:
-            retry = RetryPolicy(default_attempts)
-        elif retry is not None and retry.max_attempts == 0:
-            retry = dataclasses.replace(retry, max_attempts=default_attempts)
-        run_at = now + delay_ms if delay_ms is not None else (run_at_ms or 0)
+        new = NewTask(text, priority, metadata, task_id, run_at_ms, delay_ms, timeout_ms, retry)
+        lifecycle = self._lifecycle_args(new, now)
+        run_at = int(lifecycle["run_at"])
         keys = {
             "task": k.task(task_id),
             "pending": k.pending,
@@ -84,10 +80,7 @@ class TaskStore(TaskControl):
             "priority": priority,
             "now_ms": now,
             "maxlen": self._settings.event_retention,
-            "run_at": run_at,
-            "timeout_ms": self._settings.default_timeout_ms if timeout_ms is None else timeout_ms,
-            "max_attempts": retry.max_attempts if retry else 1,
-            "retry": retry.to_json() if retry and retry.max_attempts > 1 else "",
+            **lifecycle,
         }
         if idempotency_key is None:
             result = await self._run("TASK_CREATE", keys=keys, args=args, extra_args=_pairs(metadata))
