@@ -16,7 +16,7 @@ from claudebench.store.errors import DomainError
 from claudebench.store.instances import InstanceStore
 from claudebench.store.lifecycle import LifecycleSettings, LifecycleStore, RetryPolicy
 from claudebench.store.queues import QueueSettings, QueueStore
-from claudebench.store.tasks import TaskStore, TaskStoreSettings
+from claudebench.store.tasks import NewTask, TaskStore, TaskStoreSettings
 from tests.invariants import assert_consistent, entries
 from tests.lua.conftest import TTL_MS, FakeClock
 from tests.lua.test_task_claim import claim_from
@@ -210,5 +210,13 @@ async def test_task_defaults_come_from_the_task_then_the_queue_then_the_server(
     assert RetryPolicy.from_json(server["retry"]).max_attempts == 3
     assert (queue["timeoutMs"], queue["maxAttempts"], queue["retry"]) == ("7000", "2", policy.to_json())
     assert (own["timeoutMs"], own["maxAttempts"]) == ("1000", "4")
+    batch = await store.create_many(
+        [NewTask("e", 50, {}, queue="q"), NewTask("f", 50, {}, timeout_ms=0, queue="q"), NewTask("g", 50, {})]
+    )
+    assert [(t.get("timeoutMs"), t.get("maxAttempts")) for t in batch] == [
+        ("7000", "2"),
+        (None, "2"),
+        ("5000", "3"),
+    ]
     await queue_store.configure("q", {"defaultTimeoutMs": 0, "defaultRetry": ""})  # cleared
     assert (await store.create("d", 50, {}, queue="q"))["timeoutMs"] == "5000"

@@ -106,11 +106,15 @@ async def promote_due_batch(
     maxlen: int,
     limit: int = PROMOTE_BATCH,
 ) -> Promotion:
-    """One TASK_PROMOTE_DUE call over up to `limit` tasks due at now_ms (earliest first)."""
-    ids = cast(
-        list[str],
-        await client.zrange(keys.due, "-inf", now_ms, byscore=True, offset=0, num=limit),
-    )
+    """One TASK_PROMOTE_DUE call over up to `limit` tasks due at now_ms (earliest first); none when
+    nothing is due (then only the reads)."""
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.zrange(keys.due, "-inf", now_ms, byscore=True, offset=0, num=limit)
+        pipe.zrange(keys.due, 0, 0, withscores=True)
+        due, first = await pipe.execute()
+    ids = cast(list[str], due)
+    if not ids:
+        return Promotion(0, 0, int(first[0][1]) if first else None)
     queues = await queues_of(client, keys, ids)
     task_keys: list[str] = []
     task_args: list[str | int] = []
@@ -277,6 +281,8 @@ class LifecycleStore(Store[LifecycleSettings]):
             list[str],
             await self._client.zrange(k.leases, "-inf", f"({now_ms}", byscore=True, offset=0, num=limit),
         )
+        if not ids:
+            return Expiry(0, 0, 0, 0, 0, 0)
         async with self._client.pipeline(transaction=False) as pipe:
             for task_id in ids:
                 pipe.hmget(k.task(task_id), "assignedTo", "retry", "attempts", "queue")

@@ -3,6 +3,7 @@ a base class of TaskStore, so that store/tasks.py keeps the one-task operations.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Callable, Mapping
@@ -94,17 +95,44 @@ class TaskBatches(ClaimStore):
             times[i] = max(0, retry_at(policy, int(attempts or 0), now, self._random()))
         return times
 
+    def _lifecycle_args(self, item: NewTask, now: int) -> dict[str, str | int]:
+        """The lifecycle ARGV of a new task: run_at (epoch ms, 0 = now), timeout_ms, max_attempts
+        and retry (policy JSON). An unset timeout or retry policy is -1 (max_attempts with retry
+        ''): the script gives the task its queue's default, else the server's (_server_defaults)."""
+        retry = item.retry
+        if retry is not None and retry.max_attempts == 0:
+            retry = dataclasses.replace(retry, max_attempts=self._settings.default_max_attempts)
+        return {
+            "run_at": now + item.delay_ms if item.delay_ms is not None else (item.run_at_ms or 0),
+            "timeout_ms": -1 if item.timeout_ms is None else item.timeout_ms,
+            "max_attempts": retry.max_attempts if retry else -1,
+            "retry": retry.to_json() if retry and retry.max_attempts > 1 else "",
+        }
+
+    def _server_defaults(self) -> dict[str, str | int]:
+        """The server's lease and retry policy for tasks that set neither and whose queue has none."""
+        attempts = self._settings.default_max_attempts
+        return {
+            "default_timeout_ms": self._settings.default_timeout_ms,
+            "default_max_attempts": attempts,
+            "default_retry": RetryPolicy(attempts).to_json() if attempts > 1 else "",
+        }
+
     async def create_many(self, items: list[NewTask]) -> list[TaskSnapshot]:
         """Create every task or none (TASK_CREATE_BATCH)."""
         k = self._keys
+        now = self._clock()
         ids = [item.task_id or new_task_id() for item in items]
         args: list[str | int] = []
         keys: list[str] = []
+        run_ats: list[int] = []
         for task_id, item in zip(ids, items, strict=True):
-            args += [task_id, item.text, item.priority, item.queue, len(item.metadata)]
+            lifecycle = self._lifecycle_args(item, now)
+            run_ats.append(int(lifecycle["run_at"]))
+            args += [task_id, item.text, item.priority, item.queue, *lifecycle.values(), len(item.metadata)]
             args += _pairs(item.metadata)
             keys.append(k.task(task_id))
-            keys += [k.queue(item.queue, part) for part in ("pending", "backlog", "fair", "all")]
+            keys += [k.queue(item.queue, part) for part in ("pending", "backlog", "fair", "all", "config")]
         result = await self._run(
             "TASK_CREATE_BATCH",
             keys={
@@ -113,13 +141,17 @@ class TaskBatches(ClaimStore):
                 "events": k.events,
                 "seq": k.task_seq,
                 "queues": k.queues,
+                "due": k.due,
+                "idx_scheduled": k.status_index("scheduled"),
+                "counts": k.queue_counts,
             },
-            args={"now_ms": self._clock(), "maxlen": self._settings.event_retention},
+            args={"now_ms": now, "maxlen": self._settings.event_retention, **self._server_defaults()},
             extra_keys=keys,
             extra_args=args,
         )
         snapshots: list[TaskSnapshot] = json.loads(ok_payload(result))
         self._memory.remember(snapshots)
+        self._note_due(min((r for r in run_ats if r > now), default=0), now)
         return snapshots
 
     async def complete_many(self, items: list[Completion]) -> list[TaskSnapshot]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from typing import Literal, cast
@@ -50,11 +49,9 @@ class TaskStore(TaskControl):
         task_id = task_id or new_task_id()
         k = self._keys
         now = self._clock()
-        default_attempts = self._settings.default_max_attempts
-        server_retry = RetryPolicy(default_attempts) if default_attempts > 1 else None
-        if retry is not None and retry.max_attempts == 0:
-            retry = dataclasses.replace(retry, max_attempts=default_attempts)
-        run_at = now + delay_ms if delay_ms is not None else (run_at_ms or 0)
+        new = NewTask(text, priority, metadata, task_id, run_at_ms, delay_ms, timeout_ms, retry)
+        lifecycle = self._lifecycle_args(new, now)
+        run_at = int(lifecycle["run_at"])
         keys = {
             "task": k.task(task_id),
             "pending": k.queue(queue, "pending"),
@@ -77,16 +74,9 @@ class TaskStore(TaskControl):
             "priority": priority,
             "now_ms": now,
             "maxlen": self._settings.event_retention,
-            "run_at": run_at,
-            # Unset: the queue's default_timeout, else the server's.
-            "timeout_ms": -1 if timeout_ms is None else timeout_ms,
-            "default_timeout_ms": self._settings.default_timeout_ms,
-            # Unset: the queue's default_retry, else the server's.
-            "max_attempts": retry.max_attempts if retry else -1,
-            "retry": retry.to_json() if retry and retry.max_attempts > 1 else "",
+            **lifecycle,
+            **self._server_defaults(),
             "queue": queue,
-            "default_max_attempts": default_attempts,
-            "default_retry": server_retry.to_json() if server_retry else "",
         }
         if idempotency_key is None:
             result = await self._run("TASK_CREATE", keys=keys, args=args, extra_args=_pairs(metadata))
