@@ -77,7 +77,7 @@ if redis.call('ZCARD', k.held) >= capacity then
 end
 
 local limit = tonumber(redis.call('HGET', q.config, 'concurrencyLimit') or '0')
-if limit > 0 and tonumber(redis.call('HGET', k.counts, q.name .. '|in_progress') or '0') >= limit then
+if limit > 0 and queue_in_progress(k.counts, k.idx_in_progress, q.name) >= limit then
   return {'AT_CAPACITY', 'Queue ' .. q.name .. ' at its concurrency limit: ' .. limit ..
     ' tasks in progress'}
 end

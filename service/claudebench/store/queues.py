@@ -82,12 +82,21 @@ class QueueStore(Store[QueueSettings]):
                 pipe.zcard(k.queue(name, "pending"))
                 pipe.zcard(k.queue(name, "backlog"))
                 pipe.hmget(k.queue_counts, [f"{name}|{status}" for status in COUNTED_STATUSES])
+            # The default queue's counts: each status index minus the named queues' total.
+            for status in COUNTED_STATUSES:
+                pipe.zcard(k.status_index(status))
+            pipe.hmget(k.queue_counts, [f"*|{status}" for status in COUNTED_STATUSES])
             replies = await pipe.execute()
+        indexed = replies[5 * len(names) : 5 * len(names) + len(COUNTED_STATUSES)]
+        named = replies[-1]
+        default_counts = [int(n) - int(t or 0) for n, t in zip(indexed, named, strict=True)]
         infos = []
         for i, name in enumerate(names):
             known, config, pending, backlog, counts = replies[5 * i : 5 * i + 5]
             if must_exist and known is None and name != DEFAULT_QUEUE:
                 raise DomainError(ResultCode.NOT_FOUND, f"Queue {name} does not exist")
+            if name == DEFAULT_QUEUE:
+                counts = default_counts
             by_status = {s: int(c or 0) for s, c in zip(COUNTED_STATUSES, counts, strict=True)}
             by_status["pending"] = int(pending) + int(backlog)
             infos.append(QueueInfo(name, cast(dict[str, str], config), by_status))

@@ -17,11 +17,23 @@ local function task_queue(task_key)
 end
 
 -- Add delta to the queue's counter of tasks in `status` (pending is counted from the pending and
--- backlog ZSETs instead).
+-- backlog ZSETs instead). Only named queues have counters ("<queue>|<status>", and their total
+-- "*|<status>": no queue name contains '*'); the default queue's count is the status index's
+-- length minus that total, so tasks written before named queues existed are counted too.
 local function count_status(counts_key, queue, status, delta)
-  if status ~= 'pending' then
+  if status ~= 'pending' and queue ~= DEFAULT_QUEUE then
     redis.call('HINCRBY', counts_key, queue .. '|' .. status, delta)
+    redis.call('HINCRBY', counts_key, '*|' .. status, delta)
   end
+end
+
+-- How many tasks of the queue are IN_PROGRESS (idx_in_progress: the in-progress status index).
+local function queue_in_progress(counts_key, idx_in_progress, queue)
+  if queue == DEFAULT_QUEUE then
+    local named = tonumber(redis.call('HGET', counts_key, '*|in_progress') or '0')
+    return redis.call('ZCARD', idx_in_progress) - named
+  end
+  return tonumber(redis.call('HGET', counts_key, queue .. '|in_progress') or '0')
 end
 
 -- The backlog member prefix of a fairness key: its length, then the key (no key is a prefix of
@@ -85,7 +97,7 @@ end
 -- How many tasks the queue may hand out now (paused, concurrency cap, rate limit), and when a
 -- queue closed by its rate limit opens again (ms, 0 = not closed by it). The rate window slides:
 -- at most rateLimit claims in any rateWindowMs; q.rate holds the claims of the current window.
-local function queue_allowance(q, counts_key, now_ms)
+local function queue_allowance(q, counts_key, idx_in_progress, now_ms)
   local c = redis.call('HMGET', q.config, 'paused', 'concurrencyLimit', 'rateLimit', 'rateWindowMs')
   if c[1] == '1' then
     return 0, 0
@@ -93,7 +105,7 @@ local function queue_allowance(q, counts_key, now_ms)
   local allow = math.huge
   local limit = tonumber(c[2] or '0')
   if limit > 0 then
-    allow = limit - tonumber(redis.call('HGET', counts_key, q.name .. '|in_progress') or '0')
+    allow = limit - queue_in_progress(counts_key, idx_in_progress, q.name)
   end
   local open_at = 0
   local rate = tonumber(c[3] or '0')
@@ -151,7 +163,7 @@ end
 local function claim_from_queues(queues, worker_id, want, now_ms, maxlen, event_type, k)
   local taken, stale, denied, behind, more, open_at = {}, 0, 0, false, false, 0
   for _, q in ipairs(queues) do
-    q.allow, q.open_at = queue_allowance(q, k.counts, now_ms)
+    q.allow, q.open_at = queue_allowance(q, k.counts, k.idx_in_progress, now_ms)
     q.at, q.denied = 1, 0
     if q.open_at > 0 and (open_at == 0 or q.open_at < open_at) then
       open_at = q.open_at
@@ -195,7 +207,7 @@ local function claim_from_queues(queues, worker_id, want, now_ms, maxlen, event_
       count_claim(best, task_id, now_ms)
       best.allow = best.allow - 1
       if best.allow == 0 and redis.call('HGET', best.config, 'rateLimit') then
-        local _, reopen = queue_allowance(best, k.counts, now_ms)
+        local _, reopen = queue_allowance(best, k.counts, k.idx_in_progress, now_ms)
         if reopen > 0 and (open_at == 0 or reopen < open_at) then
           open_at = reopen
         end
