@@ -46,11 +46,15 @@ async def _steady_load(address: str, rate: float, seconds: float) -> int:
     done = 0
     async with grpc.aio.insecure_channel(address) as channel:
         tasks = tasks_pb2_grpc.TaskServiceStub(channel)
-        await system_pb2_grpc.SystemServiceStub(channel).Register(
+        system = system_pb2_grpc.SystemServiceStub(channel)
+        await system.Register(
             system_pb2.RegisterRequest(instance_id="soak", roles=["claimer"], max_tasks=1000)
         )
-        started = time.monotonic()
+        started = beat = time.monotonic()
         while (elapsed := time.monotonic() - started) < seconds:
+            if time.monotonic() - beat > 5:
+                await system.Heartbeat(system_pb2.HeartbeatRequest(instance_id="soak"))
+                beat = time.monotonic()
             due = int(elapsed * rate) - done
             if due < BATCH:
                 await asyncio.sleep(BATCH / rate / 4)
