@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.metrics import Observation
 
+from claudebench.api import validation
 from claudebench.api.auth import BearerAuthInterceptor, parse_tokens
 from claudebench.api.decoding import TolerantRegistrar
 from claudebench.api.hook_service import HookService
@@ -38,7 +39,7 @@ from claudebench.store.coordination import CoordinationSettings, CoordinationSto
 from claudebench.store.hooks import HookSettings, HookStore
 from claudebench.store.instances import FleetSettings, InstanceStore
 from claudebench.store.recovery import FleetRecovery
-from claudebench.store.tasks import TaskStore, TaskStoreSettings
+from claudebench.store.tasks import REPLY_ENVELOPE_BYTES, TaskStore, TaskStoreSettings
 from claudebench.tasks_util import cancel_and_wait
 from claudebench.telemetry import ServerInstruments, Telemetry
 from claudebench.v1 import (
@@ -187,7 +188,13 @@ class ClaudebenchServer:
             self.executor,
             self.redis,
             keys,
-            TaskStoreSettings(settings.event_retention, settings.instance_ttl_ms),
+            TaskStoreSettings(
+                settings.event_retention,
+                settings.instance_ttl_ms,
+                reply_budget=settings.max_message_bytes - REPLY_ENVELOPE_BYTES,
+                metadata_max_bytes=validation.MAX_METADATA_BYTES,
+                metadata_max_keys=validation.MAX_METADATA_KEYS,
+            ),
         )
         instances = InstanceStore(
             self.executor,
@@ -234,6 +241,7 @@ class ClaudebenchServer:
             settings.watch_buffer_events,
             settings.max_watch_subscribers,
             settings.bookmark_interval_s,
+            reply_budget=settings.max_message_bytes - REPLY_ENVELOPE_BYTES,
         )
         task_service = TaskService(tasks, watcher)
         system_service = SystemService(

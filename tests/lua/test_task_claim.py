@@ -31,7 +31,13 @@ def claim_keys(keys: Keyspace, worker: str) -> dict[str, str]:
 
 
 async def claim_from(
-    executor: ScriptExecutor, keys: Keyspace, now_ms: int, worker: str, max_tasks: int, candidates: list[str]
+    executor: ScriptExecutor,
+    keys: Keyspace,
+    now_ms: int,
+    worker: str,
+    max_tasks: int,
+    candidates: list[str],
+    reply_budget: int = 4 * 1024 * 1024,
 ) -> ScriptResult:
     """TASK_CLAIM called directly with the candidates a caller read earlier."""
     return await executor.run(
@@ -44,6 +50,7 @@ async def claim_from(
             "max_tasks": max_tasks,
             "maxlen": 1000,
             "event_type": "claimed",
+            "reply_budget": reply_budget,
         },
         extra_keys=[keys.task(c) for c in candidates],
         extra_args=candidates,

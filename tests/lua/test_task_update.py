@@ -138,6 +138,8 @@ async def test_stale_holder_is_reported_without_writing(
             "text": "",
             "priority": "",
             "status": "pending",
+            "metadata_max_bytes": 65536,
+            "metadata_max_keys": 256,
         },
     )
 

@@ -23,4 +23,9 @@ STATUS_FOR_CODE: dict[ResultCode, grpc.StatusCode] = {
     # statuses apply only where a caller raises them.
     ResultCode.CIRCUIT_OPEN: grpc.StatusCode.UNAVAILABLE,
     ResultCode.RATE_LIMITED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    # What was asked cannot be carried in one reply (a batch: split it) or stored (merged metadata).
+    ResultCode.REPLY_TOO_LARGE: grpc.StatusCode.INVALID_ARGUMENT,
+    ResultCode.TOO_LARGE: grpc.StatusCode.INVALID_ARGUMENT,
+    # The instance belongs to another token (issue 15 finding 5).
+    ResultCode.NOT_OWNER: grpc.StatusCode.PERMISSION_DENIED,
 }

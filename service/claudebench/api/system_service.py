@@ -11,6 +11,7 @@ from google.protobuf import duration_pb2, json_format, timestamp_pb2
 from redis import exceptions as redis_errors
 
 from claudebench.api import validation as check
+from claudebench.api.budget import fitting
 from claudebench.api.codec import event_from_entry, task_from_snapshot
 from claudebench.api.guard import guarded
 from claudebench.api.lifecycle_checks import refuse_unsupported_register
@@ -235,8 +236,10 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
         offset = check.decode_page_token(request.page_token, "instances") or 0
         ids = await self._instances.page_by_last_seen(offset, page_size + 1)
         state = await self._coordination.system_state(ids[:page_size], recent)
-        return pb.GetStateResponse(
-            instances=[
+        # Instances first, then the newest events, while they fit the reply (api/budget.py): a page
+        # cut short continues at its next_page_token; events that do not fit are left out.
+        instances, used = fitting(
+            (
                 pb.InstanceState(
                     instance_id=i["id"],
                     roles=json.loads(i.get("roles") or "[]"),
@@ -246,18 +249,26 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
                     last_seen=_timestamp_ms(int(i.get("lastSeen") or 0)),
                 )
                 for i in state["instances"]
-            ],
-            task_counts={s: int(state["counts"][s]) for s in TASK_STATUSES},
-            recent_events=[
+            ),
+            self._tasks.reply_budget,
+        )
+        events, _ = fitting(
+            (
                 event_from_entry(entry_id, dict(zip(flat[::2], flat[1::2], strict=True)))
                 for entry_id, flat in state["events"]
-            ],
+            ),
+            self._tasks.reply_budget - used,
+            at_least_one=False,
+        )
+        more = len(instances) < len(state["instances"]) or len(ids) > page_size
+        return pb.GetStateResponse(
+            instances=instances,
+            task_counts={s: int(state["counts"][s]) for s in TASK_STATUSES},
+            recent_events=events,
             state_version=int(state["version"]),
             script_version=self._script_version,
             key_schema_version=KEY_SCHEMA_VERSION,
-            next_page_token=(
-                check.encode_page_token(offset + page_size, "instances") if len(ids) > page_size else ""
-            ),
+            next_page_token=(check.encode_page_token(offset + len(instances), "instances") if more else ""),
         )
 
     @guarded

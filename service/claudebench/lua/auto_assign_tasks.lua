@@ -15,11 +15,12 @@
 -- ARGV[2] now_ms           integer  epoch milliseconds
 -- ARGV[3] max_tasks        integer  the most tasks to hand over in this call
 -- ARGV[4] maxlen           integer  approximate retention of the event stream
--- ARGV[5..] candidate_ids  strings  the ids of KEYS[8..], same order
+-- ARGV[5] reply_budget     integer  bytes the reply's Task messages may take (as TASK_CLAIM's)
+-- ARGV[6..] candidate_ids  strings  the ids of KEYS[8..], same order
 --
 -- Returns {code, payload}:
 --   OK         payload = {"tasks":[snapshot...],"free":n,"stale":n,"denied":n,"behind":b,
---                        "pending":n,"head":[id...]} (as TASK_CLAIM's)
+--                        "pending":n,"head":[id...],"full":b,"bytes":n} (as TASK_CLAIM's)
 --   NOT_FOUND  payload = message; the worker is not registered
 --
 -- Events: ASSIGNED (one per task handed over)
@@ -27,7 +28,8 @@
 
 local k = {held = KEYS[2], pending = KEYS[3], idx_pending = KEYS[4], idx_in_progress = KEYS[5],
   events = KEYS[6], queue_metrics = KEYS[7]}
-local worker_id, now_ms, max_tasks, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local worker_id, now_ms, max_tasks, maxlen, reply_budget =
+  ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 
 local capacity = redis.call('HGET', KEYS[1], 'maxTasks')
 if not capacity then
@@ -37,6 +39,6 @@ local free = tonumber(capacity) - redis.call('ZCARD', k.held)
 if free <= 0 then
   return claim_reply({}, 0, 0, 0, false, k)
 end
-local taken, stale, denied, behind =
-  take_candidates(8, 5, worker_id, math.min(max_tasks, free), now_ms, maxlen, 'assigned', k)
-return claim_reply(taken, free - #taken, stale, denied, behind, k)
+local taken, stale, denied, behind, full, used = take_candidates(8, 6, worker_id,
+  math.min(max_tasks, free), now_ms, maxlen, 'assigned', k, reply_budget)
+return claim_reply(taken, free - #taken, stale, denied, behind, k, full, used)

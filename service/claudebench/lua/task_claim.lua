@@ -20,7 +20,9 @@
 -- ARGV[4] max_tasks        integer  1..100, the most tasks to take in this call
 -- ARGV[5] maxlen           integer  approximate retention of the event stream
 -- ARGV[6] event_type       string   claimed (ClaimTask) or assigned (auto-assignment at Register)
--- ARGV[7..] candidate_ids  strings  the ids of KEYS[8..], same order
+-- ARGV[7] reply_budget     integer  bytes the reply's Task messages may take: a task whose bound
+--                                   (task_wire_bound) would pass it is left pending (full = true)
+-- ARGV[8..] candidate_ids  strings  the ids of KEYS[8..], same order
 --
 -- Returns {code, payload}:
 --   OK                       payload = {"tasks":[snapshot...],"free":n,"stale":n,"denied":n,
@@ -29,7 +31,9 @@
 --                            pending, denied = candidates whose deny list names the worker,
 --                            behind = stopped because a task not among the candidates ranks first
 --                            (tasks are only ever taken in queue order), pending = queue length,
---                            head = the first 64 pending ids (the next claim's candidates)
+--                            head = the first 64 pending ids (the next claim's candidates),
+--                            full = stopped before a task that would pass reply_budget,
+--                            bytes = the bound of the taken tasks' messages
 --   INSTANCE_NOT_REGISTERED  payload = message
 --   INSTANCE_OFFLINE         payload = message
 --   AT_CAPACITY              payload = message; the worker already holds max_tasks tasks
@@ -40,8 +44,8 @@
 local k = {held = KEYS[2], pending = KEYS[3], idx_pending = KEYS[4], idx_in_progress = KEYS[5],
   events = KEYS[6], queue_metrics = KEYS[7]}
 local instance_key = KEYS[1]
-local worker_id, now_ms, ttl_ms, max_tasks, maxlen, event_type =
-  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local worker_id, now_ms, ttl_ms, max_tasks, maxlen, event_type, reply_budget =
+  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], tonumber(ARGV[7])
 
 local capacity, refusal = live_instance_capacity(instance_key, worker_id, now_ms, ttl_ms)
 if not capacity then
@@ -53,6 +57,6 @@ if free <= 0 then
     ' tasks, its max_tasks; complete or release one first'}
 end
 
-local taken, stale, denied, behind =
-  take_candidates(8, 7, worker_id, math.min(max_tasks, free), now_ms, maxlen, event_type, k)
-return claim_reply(taken, free - #taken, stale, denied, behind, k)
+local taken, stale, denied, behind, full, used = take_candidates(8, 8, worker_id,
+  math.min(max_tasks, free), now_ms, maxlen, event_type, k, reply_budget)
+return claim_reply(taken, free - #taken, stale, denied, behind, k, full, used)

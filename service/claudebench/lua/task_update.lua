@@ -25,13 +25,17 @@
 -- ARGV[5] text               string   new text, '' = unchanged
 -- ARGV[6] priority           string   new priority 0..100, '' = unchanged
 -- ARGV[7] status             string   pending|in_progress|completed|failed, '' = unchanged
--- ARGV[8..] metadata         pairs    key, JSON-encoded value, ... merged into the metadata
+-- ARGV[8] metadata_max_bytes integer  limit of the merged metadata as JSON (keys + values)
+-- ARGV[9] metadata_max_keys  integer  limit of the merged metadata's keys; its protobuf bound
+--                                     (json_wire_bound) is limited to 4 x metadata_max_bytes
+-- ARGV[10..] metadata        pairs    key, JSON-encoded value, ... merged into the metadata
 --
 -- Returns {code, payload}:
 --   OK                  payload = task snapshot
 --   NOT_FOUND           payload = message
 --   STALE               payload = message; assignedTo differs from expected_assignee, nothing written
 --   INVALID_TRANSITION  payload = message; nothing written
+--   TOO_LARGE           payload = message; the merged metadata would pass a limit, nothing written
 --
 -- Events: UPDATED
 -- include: lib/task.lua
@@ -40,6 +44,8 @@ local task_key, pending_key, held_key, events_key = KEYS[1], KEYS[2], KEYS[7], K
 local index_key = {pending = KEYS[3], in_progress = KEYS[4], completed = KEYS[5], failed = KEYS[6]}
 local task_id, now_ms, maxlen, expected_assignee = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local new_text, new_priority, new_status = ARGV[5], ARGV[6], ARGV[7]
+local metadata_max_bytes, metadata_max_keys = tonumber(ARGV[8]), tonumber(ARGV[9])
+local METADATA_ARG = 10
 
 local task = redis.call('HMGET', task_key, 'status', 'assignedTo', 'seq', 'priority')
 local status, assigned_to, seq, priority = task[1], task[2] or '', task[3], task[4]
@@ -63,6 +69,30 @@ if new_status ~= '' and new_status ~= status then
   end
 end
 
+-- The metadata after the merge stays within the limits of one request's metadata.
+if #ARGV > METADATA_ARG then
+  local merged, flat = {}, redis.call('HGETALL', task_key)
+  for i = 1, #flat, 2 do
+    if string.sub(flat[i], 1, 2) == 'm:' then
+      merged[flat[i]] = flat[i + 1]
+    end
+  end
+  for i = METADATA_ARG, #ARGV - 1, 2 do
+    merged['m:' .. ARGV[i]] = ARGV[i + 1]
+  end
+  local count, bytes, wire = 0, 0, 0
+  for field, value in pairs(merged) do
+    count = count + 1
+    bytes = bytes + #field - 2 + #value
+    wire = wire + #field + json_wire_bound(value)
+  end
+  if count > metadata_max_keys or bytes > metadata_max_bytes or wire > 4 * metadata_max_bytes then
+    return {'TOO_LARGE', 'Task ' .. task_id .. ' would hold ' .. count .. ' metadata keys of ' ..
+      bytes .. ' bytes as JSON after this merge; the limits are ' .. metadata_max_keys ..
+      ' keys and ' .. metadata_max_bytes .. ' bytes (every key the task holds counts)'}
+  end
+end
+
 local fields = {'updatedAt', now_ms}
 if new_text ~= '' then
   fields[#fields + 1] = 'text'
@@ -73,7 +103,7 @@ if new_priority ~= '' then
   fields[#fields + 1] = 'priority'
   fields[#fields + 1] = new_priority
 end
-for i = 8, #ARGV - 1, 2 do
+for i = METADATA_ARG, #ARGV - 1, 2 do
   fields[#fields + 1] = 'm:' .. ARGV[i]
   fields[#fields + 1] = ARGV[i + 1]
 end

@@ -23,6 +23,9 @@ class ResultCode(StrEnum):
     STALE = "STALE"
     CIRCUIT_OPEN = "CIRCUIT_OPEN"
     RATE_LIMITED = "RATE_LIMITED"
+    REPLY_TOO_LARGE = "REPLY_TOO_LARGE"
+    TOO_LARGE = "TOO_LARGE"
+    NOT_OWNER = "NOT_OWNER"
 
 
 @dataclass(frozen=True, slots=True)

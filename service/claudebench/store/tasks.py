@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -26,14 +26,28 @@ CLAIM_ROUNDS = 10
 MAX_CANDIDATES = 1000
 # Retries of an update/delete whose holder changed between the read and the script.
 STALE_RETRIES = 5
+# Task hashes read per round trip by a listing (it stops reading once its reply budget is spent).
+LIST_READ_CHUNK = 50
 # Capacities are at most 1000 (Register validates), so this means "up to the free capacity".
 MAX_AUTO_ASSIGN = 1000
+
+
+# Room left in a reply beyond its tasks (the other fields, gRPC framing): the reply budget is the
+# message limit minus this.
+REPLY_ENVELOPE_BYTES = 16 * 1024
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class TaskStoreSettings:
     event_retention: int = 100_000
     instance_ttl_ms: int = 30_000
+    # The bytes a reply's tasks may take: a claim or auto-assignment stops before a task that
+    # would not fit (scripts bound each Task message with task_wire_bound, lib/task.lua).
+    reply_budget: int = DEFAULT_MAX_MESSAGE_BYTES - REPLY_ENVELOPE_BYTES
+    # Limits of a task's metadata after UpdateTask merges into it (those of one request's metadata).
+    metadata_max_bytes: int = 64 * 1024
+    metadata_max_keys: int = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +151,11 @@ class TaskStore(Store[TaskStoreSettings]):
                 "queue_metrics": k.queue_metrics,
                 "throughput": k.throughput,
             },
-            args={"now_ms": self._clock(), "maxlen": self._settings.event_retention},
+            args={
+                "now_ms": self._clock(),
+                "maxlen": self._settings.event_retention,
+                "reply_budget": self._settings.reply_budget,
+            },
             extra_keys=keys,
             extra_args=args,
         )
@@ -150,14 +168,23 @@ class TaskStore(Store[TaskStoreSettings]):
             raise DomainError(ResultCode.NOT_FOUND, f"Task {task_id} does not exist")
         return snapshot
 
+    @property
+    def reply_budget(self) -> int:
+        """The bytes a reply's tasks (or events, or instances) may take."""
+        return self._settings.reply_budget
+
     async def list_page(
         self,
         status: str | None,
         assigned_to: str | None,
         page_size: int,
         after_seq: int | None,
+        measure: Callable[[TaskSnapshot], int] = len,
+        budget: int | None = None,
     ) -> TaskPage:
-        """A page of tasks in creation order, read from one index (never a scan)."""
+        """A page of tasks in creation order, read from one index (never a scan). The page ends
+        early (with a position to continue from) before the task whose `measure` (its bytes in
+        the reply) would pass `budget`; the first task is always taken."""
         k = self._keys
         if assigned_to is not None:
             index = k.held(assigned_to)
@@ -165,19 +192,31 @@ class TaskStore(Store[TaskStoreSettings]):
             index = k.status_index(status)
         else:
             index = k.all_tasks
+        budget = self._settings.reply_budget if budget is None else budget
         low = f"({after_seq}" if after_seq is not None else "-inf"
         async with self._client.pipeline(transaction=False) as pipe:
             pipe.zrange(index, low, "+inf", byscore=True, offset=0, num=page_size + 1, withscores=True)
             pipe.zcard(index)
             entries, total = await pipe.execute()
         page = entries[:page_size]
-        async with self._client.pipeline(transaction=False) as pipe:
-            for task_id, _ in page:
-                pipe.hgetall(k.task(task_id))
-            hashes = await pipe.execute()
-        # A task deleted between the two reads is left out rather than returned half-read.
-        tasks = [h for h in hashes if h]
         next_after = int(page[-1][1]) if len(entries) > page_size else None
+        tasks: list[TaskSnapshot] = []
+        used = 0
+        # In chunks: a page of large tasks stops being read once the budget is spent.
+        for start in range(0, len(page), LIST_READ_CHUNK):
+            chunk = page[start : start + LIST_READ_CHUNK]
+            async with self._client.pipeline(transaction=False) as pipe:
+                for task_id, _ in chunk:
+                    pipe.hgetall(k.task(task_id))
+                hashes = await pipe.execute()
+            for snapshot in hashes:
+                if not snapshot:
+                    continue  # deleted between the two reads: left out rather than half-read
+                size = measure(snapshot)
+                if tasks and used + size > budget:
+                    return TaskPage(tasks=tasks, next_after_seq=int(tasks[-1]["seq"]), total=int(total))
+                tasks.append(snapshot)
+                used += size
         return TaskPage(tasks=tasks, next_after_seq=next_after, total=int(total))
 
     async def claim(self, worker_id: str, max_tasks: int) -> list[TaskSnapshot]:
@@ -191,6 +230,7 @@ class TaskStore(Store[TaskStoreSettings]):
     async def _take(self, worker_id: str, max_tasks: int, auto_assign: bool) -> list[TaskSnapshot]:
         k = self._keys
         claimed: list[TaskSnapshot] = []
+        budget = self._settings.reply_budget
         denied_prefix = 0  # pending tasks at the head that this worker may not take (deny lists)
         # The head of the queue as the latest claim on this server left it: usually still right, and
         # it saves a ZRANGE round trip. The script re-checks every candidate and the queue order, so a
@@ -202,12 +242,18 @@ class TaskStore(Store[TaskStoreSettings]):
                 window = min(denied_prefix + want + CLAIM_SLACK, MAX_CANDIDATES)
                 candidates = cast(list[str], await self._client.zrange(k.pending, 0, window - 1))
             # Called even with no candidate: it checks the worker (registered, live, not full).
-            outcome = await self._claim_round(worker_id, want, auto_assign, candidates, bool(claimed))
+            outcome = await self._claim_round(worker_id, want, auto_assign, candidates, bool(claimed), budget)
             if outcome is None:
                 break  # e.g. capacity taken meanwhile by a concurrent claim of the same worker
             self._head_hint = outcome["head"]
             claimed.extend(outcome["tasks"])
-            if len(claimed) >= max_tasks or outcome["free"] == 0 or outcome["pending"] == 0:
+            budget -= int(outcome["bytes"])
+            if (
+                len(claimed) >= max_tasks
+                or outcome["free"] == 0
+                or outcome["pending"] == 0
+                or outcome["full"]
+            ):
                 break
             if outcome["denied"] and not outcome["behind"]:
                 denied_prefix = outcome["denied"]  # read past them (from the head: order holds)
@@ -219,7 +265,13 @@ class TaskStore(Store[TaskStoreSettings]):
         return claimed
 
     async def _claim_round(
-        self, worker_id: str, want: int, auto_assign: bool, candidates: list[str], tolerate_refusal: bool
+        self,
+        worker_id: str,
+        want: int,
+        auto_assign: bool,
+        candidates: list[str],
+        tolerate_refusal: bool,
+        budget: int,
     ) -> dict[str, Any] | None:
         """One TASK_CLAIM (or AUTO_ASSIGN_TASKS) call; None when it refused after an earlier round
         took tasks (the refusal is raised when nothing was taken yet)."""
@@ -232,6 +284,7 @@ class TaskStore(Store[TaskStoreSettings]):
         }
         if not auto_assign:
             args |= {"ttl_ms": self._settings.instance_ttl_ms, "event_type": "claimed"}
+        args["reply_budget"] = budget
         result = await self._run(
             "AUTO_ASSIGN_TASKS" if auto_assign else "TASK_CLAIM",
             keys={
@@ -303,6 +356,8 @@ class TaskStore(Store[TaskStoreSettings]):
                     "text": text or "",
                     "priority": "" if priority is None else priority,
                     "status": status or "",
+                    "metadata_max_bytes": self._settings.metadata_max_bytes,
+                    "metadata_max_keys": self._settings.metadata_max_keys,
                 },
                 extra_args=_pairs(metadata),
             )

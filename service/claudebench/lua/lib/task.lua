@@ -23,8 +23,18 @@ local function pending_score(priority, seq)
   return string.format('%.0f', (100 - tonumber(priority)) * 1e13 + tonumber(seq))
 end
 
+-- An event's task snapshot larger than this (bytes of JSON) leaves out the task's result and
+-- progress (GetTask has them), so that no event passes what the input limits allow besides them:
+-- text, error and metadata (64 KiB as JSON, escaped once more in the snapshot), about 170 KiB.
+local EVENT_TASK_BYTES = 128 * 1024
+
 -- Append one task event, trimming the stream approximately to maxlen entries.
 local function append_event(stream_key, maxlen, event_type, task_id, instance_id, now_ms, task_json)
+  if task_json and #task_json > EVENT_TASK_BYTES then
+    local task = cjson.decode(task_json)
+    task.result, task.progress = nil, nil
+    task_json = cjson.encode(task)
+  end
   if task_json then
     return redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, '*',
       'type', event_type, 'task_id', task_id, 'instance_id', instance_id, 'time', now_ms,
@@ -80,14 +90,46 @@ local function hand_over(task_key, task_id, instance_id, now_ms, k)
   end
 end
 
+-- An upper bound of the protobuf size of a JSON value (metadata values, results) as a
+-- google.protobuf.Value, framing included: every atom (key, value, container) costs at most 12
+-- bytes beyond its JSON text, and there are at most one more atoms than separators (, : [ {)
+-- outside strings. Strings are collapsed first (escapes dropped, then each "..." to one quote).
+local function json_wire_bound(text)
+  local plain = string.gsub(text, '\\.', '')
+  plain = string.gsub(plain, '"[^"]*"', '"')
+  local _, separators = string.gsub(plain, '[,:%[{]', '')
+  return #text + 12 * (separators + 2)
+end
+
+-- Task hash fields that hold JSON (besides the m: metadata fields).
+local JSON_FIELDS = {result = true, progress = true}
+
+-- An upper bound of the protobuf size of the Task message of a task hash (flat HGETALL reply),
+-- including its framing in a repeated field of a reply (see docs/limits: reply byte budgets).
+local function task_wire_bound(flat)
+  local bound = 64
+  for i = 1, #flat, 2 do
+    local field, value = flat[i], flat[i + 1]
+    if JSON_FIELDS[field] or string.sub(field, 1, 2) == 'm:' then
+      bound = bound + #field + json_wire_bound(value)
+    else
+      bound = bound + #value + 12
+    end
+  end
+  return bound
+end
+
 -- Take up to `want` of the candidates KEYS[first_key..] (their ids from ARGV[first_arg..]) that
 -- are still pending and do not deny worker_id, appending one event_type event each, strictly in
 -- queue order: a candidate is taken only if every pending task ranked before it was a candidate
 -- too (and denied this worker). Returns the taken snapshots; how many candidates were stale (no
--- longer pending) or denied; and `behind`: true when a pending task the caller did not pass ranks
--- first (the candidates were read before it arrived), so the caller must pass the new head.
-local function take_candidates(first_key, first_arg, worker_id, want, now_ms, maxlen, event_type, k)
-  local taken, stale, denied, behind = {}, 0, 0, false
+-- longer pending) or denied; `behind`: true when a pending task the caller did not pass ranks
+-- first (the candidates were read before it arrived), so the caller must pass the new head; and
+-- `full`: true when the next task would have taken the reply past `budget` bytes (the bound of
+-- its Task message, task_wire_bound; the taken ones use `used` bytes of it), so it was left.
+local function take_candidates(first_key, first_arg, worker_id, want, now_ms, maxlen, event_type, k,
+                               budget)
+  local taken, stale, denied, behind, full, used = {}, 0, 0, false, false, 0
   for i = first_key, #KEYS do
     if #taken >= want then
       break
@@ -102,23 +144,31 @@ local function take_candidates(first_key, first_arg, worker_id, want, now_ms, ma
     elseif json_list_contains(redis.call('HGET', task_key, 'deny'), worker_id) then
       denied = denied + 1
     else
+      -- The hand-over adds the holder, a time and a count: #worker_id + 64 covers them.
+      local size = task_wire_bound(redis.call('HGETALL', task_key)) + #worker_id + 64
+      if used + size > budget then
+        full = true
+        break
+      end
+      used = used + size
       hand_over(task_key, task_id, worker_id, now_ms, k)
       local snapshot = task_snapshot(task_key)
       append_event(k.events, maxlen, event_type, task_id, worker_id, now_ms, snapshot)
       taken[#taken + 1] = snapshot
     end
   end
-  return taken, stale, denied, behind
+  return taken, stale, denied, behind, full, used
 end
 
 -- How many ids of the head of the pending queue a claim-like reply carries (see claim_reply).
 local HEAD_HINT = 64
 
 -- The reply of a claim-like script: {"tasks":[...],"free":n,"stale":n,"denied":n,"behind":b,
--- "pending":n,"head":[ids]}: pending = the queue's length after the call, head = its first
--- HEAD_HINT ids, which the caller may pass as the next claim's candidates without reading the
--- queue first (this script re-checks them, so a stale hint costs a retry, never a wrong claim).
-local function claim_reply(taken, free, stale, denied, behind, k)
+-- "pending":n,"head":[ids],"full":b,"bytes":n}: pending = the queue's length after the call,
+-- head = its first HEAD_HINT ids, which the caller may pass as the next claim's candidates without
+-- reading the queue first (this script re-checks them, so a stale hint costs a retry, never a
+-- wrong claim); full and bytes as take_candidates' full and used.
+local function claim_reply(taken, free, stale, denied, behind, k, full, used)
   local head = redis.call('ZRANGE', k.pending, 0, HEAD_HINT - 1)
   local quoted = {}
   for i = 1, #head do
@@ -126,7 +176,8 @@ local function claim_reply(taken, free, stale, denied, behind, k)
   end
   return {'OK', '{"tasks":[' .. table.concat(taken, ',') .. '],"free":' .. free ..
     ',"stale":' .. stale .. ',"denied":' .. denied .. ',"behind":' .. tostring(behind) ..
-    ',"pending":' .. redis.call('ZCARD', k.pending) .. ',"head":[' .. table.concat(quoted, ',') .. ']}'}
+    ',"pending":' .. redis.call('ZCARD', k.pending) .. ',"head":[' .. table.concat(quoted, ',') .. '],"full":' .. tostring(full or false) ..
+    ',"bytes":' .. (used or 0) .. '}'}
 end
 
 -- Give a held task back to the queue at its original place (used when a holder releases it,
