@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import cast
 
 import grpc
@@ -14,7 +15,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.metrics import Observation
 
 from claudebench.api import validation
-from claudebench.api.auth import BearerAuthInterceptor, parse_tokens
+from claudebench.api.auth import auth_interceptor, parse_tokens
 from claudebench.api.decoding import TolerantRegistrar
 from claudebench.api.hook_service import HookService
 from claudebench.api.http.app import Dashboard
@@ -146,7 +147,7 @@ class ClaudebenchServer:
         interceptors: list[grpc.aio.ServerInterceptor] = []
         if settings.auth_tokens:
             # First: an unauthenticated call does no other work.
-            interceptors.append(BearerAuthInterceptor(parse_tokens(settings.auth_tokens)))
+            interceptors.append(auth_interceptor(settings.auth_tokens, self._instance_owners))
         if tracing:
             # One SERVER span per call, continuing the caller's traceparent (health excluded).
             interceptors.append(
@@ -259,7 +260,7 @@ class ClaudebenchServer:
         system_pb2_grpc.add_SystemServiceServicer_to_server(system_service, registrar)
         # The servicers the dashboard's HTTP API calls in-process (see api/http/app.py).
         self.services: dict[str, object] = {"TaskService": task_service, "SystemService": system_service}
-        self.instances = instances
+        self.instances: InstanceStore = instances
         hooks = HookStore(
             self.executor,
             self.redis,
@@ -308,6 +309,9 @@ class ClaudebenchServer:
                 asyncio.create_task(self._trim_events_forever(), name="claudebench-event-retention")
             )
         return self.port
+
+    async def _instance_owners(self, ids: Sequence[str]) -> list[str | None]:
+        return await self.instances.owners(ids)
 
     def dashboard(self) -> Dashboard:
         """The dashboard over this server's servicers, with the same tokens as gRPC."""

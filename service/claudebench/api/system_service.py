@@ -14,6 +14,7 @@ from claudebench.api import validation as check
 from claudebench.api.budget import fitting
 from claudebench.api.codec import event_from_entry, task_from_snapshot
 from claudebench.api.guard import guarded
+from claudebench.api.identity import current_caller
 from claudebench.api.lifecycle_checks import refuse_unsupported_register
 from claudebench.keys import KEY_SCHEMA_VERSION, TASK_STATUSES
 from claudebench.store.coordination import CoordinationStore
@@ -98,8 +99,10 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
         )
         check.metadata(request.metadata)  # same limits as task metadata
         refuse_unsupported_register(request)
+        caller = current_caller()
+        owner, owner_mode = caller.register_owner() if caller is not None else ("", "")
         leadership = await self._instances.register(
-            instance_id, roles, max_tasks, json_format.MessageToDict(request.metadata)
+            instance_id, roles, max_tasks, json_format.MessageToDict(request.metadata), owner, owner_mode
         )
         assigned = await self._tasks.auto_assign(instance_id) if "worker" in roles else []
         await self._instances.gossip(instance_id, "healthy")
