@@ -10,7 +10,7 @@ from typing import cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.metrics import Observation
 
@@ -278,8 +278,11 @@ class ClaudebenchServer:
             HookService(hooks, settings.hook_fail_open), registrar
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, registrar)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        # As reflection.enable_server_reflection does, through the registrar (a bad request body
+        # answers INVALID_ARGUMENT here too).
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(  # type: ignore[no-untyped-call]
+            reflection.aio.ReflectionServicer((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)),
+            registrar,
         )
         try:
             self.port = (
