@@ -105,11 +105,7 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
             instance_id, roles, max_tasks, json_format.MessageToDict(request.metadata), owner, owner_mode
         )
         assigned = await self._tasks.auto_assign(instance_id) if "worker" in roles else []
-        await self._instances.gossip(instance_id, "healthy")
-        await self._coordination.sync_global_state(
-            {"action": "instance_registered", "instanceId": instance_id, "roles": roles}
-        )
-        await self._coordination.aggregate_metrics()
+        await self._coordination.announce_registration(instance_id, roles)
         return pb.RegisterResponse(
             registered=True,
             became_leader=leadership.became_leader,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Status, StatusCode
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from claudebench.redis_connect import REDIS_FAULTS, RedisClient, server_address
@@ -20,6 +23,17 @@ _CODES = frozenset(code.value for code in ResultCode)
 _FAILURES: tuple[type[Exception], ...] = (*REDIS_FAULTS, ScriptContractError)
 
 ArgValue = str | int
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptCall:
+    """One call of a script by name, as ScriptExecutor.run takes it."""
+
+    name: str
+    keys: Mapping[str, str]
+    args: Mapping[str, ArgValue]
+    extra_keys: Sequence[str] = ()
+    extra_args: Sequence[ArgValue] = ()
 
 
 def _unsampled_parent() -> bool:
@@ -83,61 +97,122 @@ class ScriptExecutor:
         extra_args: Sequence[ArgValue] = (),
     ) -> ScriptResult:
         """Run script `name`. `keys` and `args` must name exactly the header's KEYS and ARGV."""
-        spec = self._scripts[name]
-        key_list = self._ordered(spec, "KEYS", spec.keys, keys, spec.variadic_keys, extra_keys)
-        arg_list = self._ordered(spec, "ARGV", spec.args, args, spec.variadic_args, extra_args)
+        [result] = await self.run_together([ScriptCall(name, keys, args, extra_keys, extra_args)])
+        return result
+
+    async def run_together(self, calls: Sequence[ScriptCall]) -> list[ScriptResult]:
+        """Run independent scripts in one round trip (a pipeline of EVALSHAs, not a transaction:
+        each script is atomic on its own, and none may depend on another's outcome). Results in
+        the order of `calls`; the first Redis fault or contract error is raised."""
+        specs = [self._scripts[call.name] for call in calls]
+        ordered = [
+            (
+                self._ordered(spec, "KEYS", spec.keys, call.keys, spec.variadic_keys, call.extra_keys),
+                self._ordered(spec, "ARGV", spec.args, call.args, spec.variadic_args, call.extra_args),
+            )
+            for spec, call in zip(specs, calls, strict=True)
+        ]
         if self._tracer is None or _unsampled_parent():
-            return await self._call(spec, key_list, arg_list, None)
+            return await self._call(specs, ordered, [None] * len(specs))
         # Domain outcomes (NOT_FOUND, ...) are results, not span errors; Redis faults and contract
         # bugs are errors, recorded with error.type. The span is not made the current one: nothing
         # runs under it, and attaching it to the context would cost a third of the span's price.
-        span = self._tracer.start_span(
-            f"EVALSHA {name}",
-            kind=trace.SpanKind.CLIENT,
-            attributes=self._span_attributes[name],
-            record_exception=False,
-            set_status_on_exception=False,
-        )
+        spans: list[trace.Span | None] = [
+            self._tracer.start_span(
+                f"EVALSHA {spec.name}",
+                kind=trace.SpanKind.CLIENT,
+                attributes=self._span_attributes[spec.name],
+                record_exception=False,
+                set_status_on_exception=False,
+            )
+            for spec in specs
+        ]
         try:
-            result = await self._call(spec, key_list, arg_list, span)
-            span.set_attribute("claudebench.script.result", result.code.value)
-            return result
+            results = await self._call(specs, ordered, spans)
+            for span, result in zip(spans, results, strict=True):
+                assert span is not None
+                span.set_attribute("claudebench.script.result", result.code.value)
+            return results
         except _FAILURES as exc:
-            span.set_attribute("error.type", type(exc).__name__)
-            span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR, str(exc)))
+            for span in spans:
+                assert span is not None
+                span.set_attribute("error.type", type(exc).__name__)
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
             raise
         finally:
-            span.end()
+            for span in spans:
+                assert span is not None
+                span.end()
 
     async def _call(
-        self, spec: ScriptSpec, keys: list[ArgValue], args: list[ArgValue], span: trace.Span | None
-    ) -> ScriptResult:
-        """EVALSHA (reloading on NOSCRIPT), timed into the stats and the histogram."""
+        self,
+        specs: Sequence[ScriptSpec],
+        ordered: Sequence[tuple[list[ArgValue], list[ArgValue]]],
+        spans: Sequence[trace.Span | None],
+    ) -> list[ScriptResult]:
+        """EVALSHA each (one call, or one pipeline for several), reloading a script on NOSCRIPT,
+        timed into the stats and the histogram."""
         started = time.perf_counter()
-        outcome = "error"
+        outcomes = ["error"] * len(specs)
         try:
-            try:
-                reply = await self._client.evalsha(spec.sha, len(keys), *keys, *args)
-            except NoScriptError:
-                # Redis restarted, failed over or flushed its script cache: load, retry once.
-                if span is not None:
-                    span.add_event("NOSCRIPT: script reloaded")
-                    span.set_attribute("claudebench.script.reloaded", True)
-                log.info("script %s was missing from Redis; reloading it", spec.name)
-                await self._client.script_load(spec.source)
-                reply = await self._client.evalsha(spec.sha, len(keys), *keys, *args)
-            result = self._parse(spec, reply)
-            outcome = result.code.value
-            return result
+            if len(specs) == 1:
+                replies: list[object] = [await self._evalsha(specs[0], *ordered[0], spans[0])]
+            elif isinstance(self._client, RedisCluster):
+                # redis-py refuses EVALSHA in a cluster pipeline: concurrent calls instead (still
+                # about one round trip of waiting).
+                replies = list(
+                    await asyncio.gather(
+                        *(
+                            self._evalsha(spec, keys, args, span)
+                            for spec, (keys, args), span in zip(specs, ordered, spans, strict=True)
+                        )
+                    )
+                )
+            else:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for spec, (keys, args) in zip(specs, ordered, strict=True):
+                        pipe.evalsha(spec.sha, len(keys), *keys, *args)
+                    replies = await pipe.execute(raise_on_error=False)
+                for i, reply in enumerate(replies):
+                    if isinstance(reply, NoScriptError):  # that one did not run: load it, run it
+                        replies[i] = await self._evalsha(specs[i], *ordered[i], spans[i], missing=True)
+                    elif isinstance(reply, Exception):
+                        raise reply
+            results = [self._parse(spec, reply) for spec, reply in zip(specs, replies, strict=True)]
+            outcomes = [result.code.value for result in results]
+            return results
         except _FAILURES as exc:
-            outcome = type(exc).__name__
+            outcomes = [type(exc).__name__] * len(specs)
             raise
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
-            self.stats.record(spec.name, elapsed_ms, error=outcome not in _CODES)
-            if self._duration is not None:
-                self._duration.record(elapsed_ms, {"script": spec.name, "result": outcome})
+            for spec, outcome in zip(specs, outcomes, strict=True):
+                self.stats.record(spec.name, elapsed_ms, error=outcome not in _CODES)
+                if self._duration is not None:
+                    self._duration.record(elapsed_ms, {"script": spec.name, "result": outcome})
+
+    async def _evalsha(
+        self,
+        spec: ScriptSpec,
+        keys: list[ArgValue],
+        args: list[ArgValue],
+        span: trace.Span | None,
+        missing: bool = False,
+    ) -> object:
+        """One EVALSHA; on NOSCRIPT (Redis restarted, failed over or flushed its script cache) the
+        script is loaded and run once more. `missing`: it is known to be missing already."""
+        if not missing:
+            try:
+                return await self._client.evalsha(spec.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                pass
+        if span is not None:
+            span.add_event("NOSCRIPT: script reloaded")
+            span.set_attribute("claudebench.script.reloaded", True)
+        log.info("script %s was missing from Redis; reloading it", spec.name)
+        await self._client.script_load(spec.source)
+        return await self._client.evalsha(spec.sha, len(keys), *keys, *args)
 
     @staticmethod
     def _ordered(
