@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,10 +50,6 @@ ACTS_AS: Mapping[str, InstanceIds] = {
     "PostToolUse": _field("instance_id"),
 }
 
-# Register's owner modes (INSTANCE_REGISTER's owner_mode): claim = refuse an id another token owns;
-# assign = the id is this token's by configuration; keep = an admin: the owner stays, or is the admin.
-OwnerMode = str
-
 
 def fingerprint(token: str) -> str:
     """What identifies a token in Redis: never the token itself."""
@@ -72,8 +68,10 @@ class Caller:
     admin: bool
     instances: tuple[str, ...] | None  # configured instance ids (patterns), or None
 
-    def register_owner(self) -> tuple[str, OwnerMode]:
-        """The owner and owner mode Register passes to INSTANCE_REGISTER."""
+    def register_owner(self) -> tuple[str, str]:
+        """The owner and owner mode Register passes to INSTANCE_REGISTER: claim (refuse an id
+        another token owns), assign (the id is this token's by configuration), keep (an admin:
+        the owner stays, or is the admin)."""
         if self.admin:
             return self.fingerprint, "keep"
         return self.fingerprint, "claim" if self.instances is None else "assign"
@@ -87,13 +85,13 @@ def current_caller() -> Caller | None:
     return _CALLER.get()
 
 
-def serving(caller: Caller) -> object:
+def serving(caller: Caller) -> Token[Caller | None]:
     """Make `caller` the current caller (until `finished` with the returned token)."""
     return _CALLER.set(caller)
 
 
-def finished(token: object) -> None:
-    _CALLER.reset(token)  # type: ignore[arg-type]
+def finished(token: Token[Caller | None]) -> None:
+    _CALLER.reset(token)
 
 
 Owners = Callable[[Sequence[str]], Awaitable[Sequence[str | None]]]
