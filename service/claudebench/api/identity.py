@@ -8,8 +8,9 @@ those ids belong to it whoever registered them first. Admin tokens act for every
 
 `ACTS_AS` names, per RPC, the request fields that say which instance the call acts as. The auth
 interceptor checks them before the servicer runs and answers PERMISSION_DENIED with a plain
-message. A new RPC that acts as an instance joins with one line in `ACTS_AS`; one that writes the
-owner (as Register does) reads the caller with `current_caller()`.
+message. A new RPC that acts as an instance joins with one line in `ACTS_AS` (and one call in
+tests/api/test_identity.py's `acting_calls`, which tries every RPC of the table across two tokens);
+one that writes the owner (as Register does) reads the caller with `current_caller()`.
 """
 
 from __future__ import annotations
