@@ -44,6 +44,13 @@ def _unsampled_parent() -> bool:
     return context.is_valid and not context.trace_flags.sampled
 
 
+def _failed(spans: Sequence[trace.Span], exc: Exception) -> None:
+    for span in spans:
+        span.set_attribute("error.type", type(exc).__name__)
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, str(exc)))
+
+
 class ScriptExecutor:
     """Calls scripts by name with named KEYS and ARGV, checked against each script's header."""
 
@@ -97,8 +104,21 @@ class ScriptExecutor:
         extra_args: Sequence[ArgValue] = (),
     ) -> ScriptResult:
         """Run script `name`. `keys` and `args` must name exactly the header's KEYS and ARGV."""
-        [result] = await self.run_together([ScriptCall(name, keys, args, extra_keys, extra_args)])
-        return result
+        spec = self._scripts[name]
+        key_list = self._ordered(spec, "KEYS", spec.keys, keys, spec.variadic_keys, extra_keys)
+        arg_list = self._ordered(spec, "ARGV", spec.args, args, spec.variadic_args, extra_args)
+        if self._tracer is None or _unsampled_parent():
+            return await self._call(spec, key_list, arg_list, None)
+        [span] = self._spans((spec,))
+        try:
+            result = await self._call(spec, key_list, arg_list, span)
+            span.set_attribute("claudebench.script.result", result.code.value)
+            return result
+        except _FAILURES as exc:
+            _failed((span,), exc)
+            raise
+        finally:
+            span.end()
 
     async def run_together(self, calls: Sequence[ScriptCall]) -> list[ScriptResult]:
         """Run independent scripts in one round trip (a pipeline of EVALSHAs, not a transaction:
@@ -113,11 +133,27 @@ class ScriptExecutor:
             for spec, call in zip(specs, calls, strict=True)
         ]
         if self._tracer is None or _unsampled_parent():
-            return await self._call(specs, ordered, [None] * len(specs))
-        # Domain outcomes (NOT_FOUND, ...) are results, not span errors; Redis faults and contract
-        # bugs are errors, recorded with error.type. The span is not made the current one: nothing
-        # runs under it, and attaching it to the context would cost a third of the span's price.
-        spans: list[trace.Span | None] = [
+            return await self._call_many(specs, ordered, [None] * len(specs))
+        spans = self._spans(specs)
+        try:
+            results = await self._call_many(specs, ordered, spans)
+            for span, result in zip(spans, results, strict=True):
+                span.set_attribute("claudebench.script.result", result.code.value)
+            return results
+        except _FAILURES as exc:
+            _failed(spans, exc)
+            raise
+        finally:
+            for span in spans:
+                span.end()
+
+    def _spans(self, specs: Sequence[ScriptSpec]) -> list[trace.Span]:
+        """One CLIENT span per script call. Domain outcomes (NOT_FOUND, ...) are results, not span
+        errors; Redis faults and contract bugs are errors, recorded with error.type. A span is not
+        made the current one: nothing runs under it, and attaching it to the context would cost a
+        third of the span's price."""
+        assert self._tracer is not None
+        return [
             self._tracer.start_span(
                 f"EVALSHA {spec.name}",
                 kind=trace.SpanKind.CLIENT,
@@ -127,47 +163,40 @@ class ScriptExecutor:
             )
             for spec in specs
         ]
-        try:
-            results = await self._call(specs, ordered, spans)
-            for span, result in zip(spans, results, strict=True):
-                assert span is not None
-                span.set_attribute("claudebench.script.result", result.code.value)
-            return results
-        except _FAILURES as exc:
-            for span in spans:
-                assert span is not None
-                span.set_attribute("error.type", type(exc).__name__)
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, str(exc)))
-            raise
-        finally:
-            for span in spans:
-                assert span is not None
-                span.end()
 
     async def _call(
+        self, spec: ScriptSpec, keys: list[ArgValue], args: list[ArgValue], span: trace.Span | None
+    ) -> ScriptResult:
+        """EVALSHA (reloading on NOSCRIPT), timed into the stats and the histogram."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = self._parse(spec, await self._evalsha(spec, keys, args, span))
+            outcome = result.code.value
+            return result
+        except _FAILURES as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            self._record(spec, (time.perf_counter() - started) * 1000, outcome)
+
+    async def _call_many(
         self,
         specs: Sequence[ScriptSpec],
         ordered: Sequence[tuple[list[ArgValue], list[ArgValue]]],
         spans: Sequence[trace.Span | None],
     ) -> list[ScriptResult]:
-        """EVALSHA each (one call, or one pipeline for several), reloading a script on NOSCRIPT,
-        timed into the stats and the histogram."""
+        """The EVALSHAs of run_together, in one pipeline (reloading a script on NOSCRIPT), each
+        timed as the whole round trip."""
         started = time.perf_counter()
         outcomes = ["error"] * len(specs)
         try:
-            if len(specs) == 1:
-                replies: list[object] = [await self._evalsha(specs[0], *ordered[0], spans[0])]
-            elif isinstance(self._client, RedisCluster):
+            if isinstance(self._client, RedisCluster):
                 # redis-py refuses EVALSHA in a cluster pipeline: concurrent calls instead (still
                 # about one round trip of waiting).
+                calls = zip(specs, ordered, spans, strict=True)
                 replies = list(
-                    await asyncio.gather(
-                        *(
-                            self._evalsha(spec, keys, args, span)
-                            for spec, (keys, args), span in zip(specs, ordered, spans, strict=True)
-                        )
-                    )
+                    await asyncio.gather(*(self._evalsha(s, k, a, span) for s, (k, a), span in calls))
                 )
             else:
                 async with self._client.pipeline(transaction=False) as pipe:
@@ -188,9 +217,12 @@ class ScriptExecutor:
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
             for spec, outcome in zip(specs, outcomes, strict=True):
-                self.stats.record(spec.name, elapsed_ms, error=outcome not in _CODES)
-                if self._duration is not None:
-                    self._duration.record(elapsed_ms, {"script": spec.name, "result": outcome})
+                self._record(spec, elapsed_ms, outcome)
+
+    def _record(self, spec: ScriptSpec, elapsed_ms: float, outcome: str) -> None:
+        self.stats.record(spec.name, elapsed_ms, error=outcome not in _CODES)
+        if self._duration is not None:
+            self._duration.record(elapsed_ms, {"script": spec.name, "result": outcome})
 
     async def _evalsha(
         self,

@@ -144,11 +144,12 @@ class CoordinationStore(Store[CoordinationSettings]):
         )
 
     async def sync_global_state(self, change: dict[str, Any]) -> int:
-        [result] = await self._run_together([self._sync_call(change)])
-        return int(ok_payload(result))
+        call = self._sync_call(change)
+        return int(ok_payload(await self._run(call.name, call.keys, call.args)))
 
     async def aggregate_metrics(self) -> dict[str, Any]:
-        [result] = await self._run_together([self._aggregate_call()])
+        call = self._aggregate_call()
+        result = await self._run(call.name, call.keys, call.args)
         return cast(dict[str, Any], json.loads(ok_payload(result)))
 
     async def announce_registration(self, instance_id: str, roles: list[str]) -> None:
