@@ -45,8 +45,9 @@ for i = 7, #KEYS, 3 do
     refusal[2] = refusal[2] .. '; no completion of the batch was recorded'
     return refusal
   end
-  reply_bound = reply_bound + task_wire_bound(redis.call('HGETALL', item.task_key)) +
-    json_wire_bound(item.value) + 64
+  local task_bound = task_wire_bound(redis.call('HGETALL', item.task_key), reply_budget - reply_bound)
+  reply_bound = reply_bound + task_bound + 64
+  reply_bound = reply_bound + json_wire_bound(item.value, reply_budget - reply_bound)
   items[#items + 1] = item
 end
 if reply_bound > reply_budget then

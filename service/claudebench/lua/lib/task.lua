@@ -73,19 +73,30 @@ end
 
 -- Move a pending task to instance_id: out of the pending queue and index, into the in-progress
 -- index and the instance's held set. The caller has checked that the task is pending. The first
--- hand-over records the task's wait (creation to hand-over) in the queue metrics.
-local function hand_over(task_key, task_id, instance_id, now_ms, k)
-  local task = redis.call('HMGET', task_key, 'seq', 'createdAt', 'attempts')
-  local seq = task[1]
+-- hand-over records the task's wait (creation to hand-over) in the queue metrics. `task`: the
+-- task hash as a table (hash_to_table), when the caller read it already: it is read from there
+-- and kept equal to the stored hash (every field written here is written to both).
+local function hand_over(task_key, task_id, instance_id, now_ms, k, task)
+  if not task then
+    local f = redis.call('HMGET', task_key, 'seq', 'createdAt', 'attempts')
+    task = {seq = f[1], createdAt = f[2], attempts = f[3]}
+  end
+  local seq, attempts = task.seq, tonumber(task.attempts or '0')
   redis.call('ZREM', k.pending, task_id)
   redis.call('ZREM', k.idx_pending, task_id)
   redis.call('ZADD', k.idx_in_progress, seq, task_id)
   redis.call('ZADD', k.held, seq, task_id)
-  redis.call('HSET', task_key, 'status', 'in_progress', 'assignedTo', instance_id,
-    'assignedAt', now_ms, 'updatedAt', now_ms)
-  redis.call('HINCRBY', task_key, 'attempts', 1)
-  if tonumber(task[3] or '0') == 0 then
-    redis.call('HINCRBY', k.queue_metrics, 'waitTotalMs', tonumber(now_ms) - tonumber(task[2]))
+  local changes = {status = 'in_progress', assignedTo = instance_id, assignedAt = now_ms,
+    updatedAt = now_ms, attempts = tostring(attempts + 1)}
+  local fields = {}
+  for field, value in pairs(changes) do
+    fields[#fields + 1] = field
+    fields[#fields + 1] = value
+    task[field] = value
+  end
+  redis.call('HSET', task_key, unpack(fields))
+  if attempts == 0 then
+    redis.call('HINCRBY', k.queue_metrics, 'waitTotalMs', tonumber(now_ms) - tonumber(task.createdAt))
     redis.call('HINCRBY', k.queue_metrics, 'waitCount', 1)
   end
 end
@@ -94,7 +105,12 @@ end
 -- google.protobuf.Value, framing included: every atom (key, value, container) costs at most 12
 -- bytes beyond its JSON text, and there are at most one more atoms than separators (, : [ {)
 -- outside strings. Strings are collapsed first (escapes dropped, then each "..." to one quote).
-local function json_wire_bound(text)
+-- `room`: as task_wire_bound's (a cheap bound is returned when it stays within room).
+local function json_wire_bound(text, room)
+  local cheap = #text + 12 * (#text + 2)  -- as if every byte were a separator
+  if room and cheap <= room then
+    return cheap
+  end
   local plain = string.gsub(text, '\\.', '')
   plain = string.gsub(plain, '"[^"]*"', '"')
   local _, separators = string.gsub(plain, '[,:%[{]', '')
@@ -105,18 +121,31 @@ end
 local JSON_FIELDS = {result = true, progress = true}
 
 -- An upper bound of the protobuf size of the Task message of a task hash (flat HGETALL reply),
--- including its framing in a repeated field of a reply (see docs/limits: reply byte budgets).
-local function task_wire_bound(flat)
-  local bound = 64
+-- including its framing in a repeated field of a reply (api/budget.py). `room`: the caller only
+-- needs to know whether the bound stays within room bytes; a bound above it may be returned
+-- without the exact count (a cheap first pass: every byte of a JSON value costs at most 13).
+local function task_wire_bound(flat, room)
+  local bytes, json_bytes, json_count = 64, 0, 0
   for i = 1, #flat, 2 do
     local field, value = flat[i], flat[i + 1]
-    if JSON_FIELDS[field] or string.sub(field, 1, 2) == 'm:' then
-      bound = bound + #field + json_wire_bound(value)
-    else
-      bound = bound + #value + 12
+    bytes = bytes + #field + #value + 12
+    local b1, b2 = string.byte(field, 1, 2)
+    if (b1 == 109 and b2 == 58) or JSON_FIELDS[field] then  -- 'm:' (metadata), result, progress
+      json_bytes, json_count = json_bytes + #value, json_count + 1
     end
   end
-  return bound
+  local cheap = bytes + 12 * (json_bytes + 2 * json_count)
+  if json_count == 0 or (room and cheap <= room) then
+    return cheap
+  end
+  for i = 1, #flat, 2 do
+    local field, value = flat[i], flat[i + 1]
+    local b1, b2 = string.byte(field, 1, 2)
+    if (b1 == 109 and b2 == 58) or JSON_FIELDS[field] then
+      bytes = bytes + json_wire_bound(value) - #value - 12
+    end
+  end
+  return bytes
 end
 
 -- Take up to `want` of the candidates KEYS[first_key..] (their ids from ARGV[first_arg..]) that
@@ -145,14 +174,16 @@ local function take_candidates(first_key, first_arg, worker_id, want, now_ms, ma
       denied = denied + 1
     else
       -- The hand-over adds the holder, a time and a count: #worker_id + 64 covers them.
-      local size = task_wire_bound(redis.call('HGETALL', task_key)) + #worker_id + 64
+      local flat = redis.call('HGETALL', task_key)
+      local size = task_wire_bound(flat, budget - used) + #worker_id + 64
       if used + size > budget then
         full = true
         break
       end
       used = used + size
-      hand_over(task_key, task_id, worker_id, now_ms, k)
-      local snapshot = task_snapshot(task_key)
+      local task = hash_to_table(flat)
+      hand_over(task_key, task_id, worker_id, now_ms, k, task)
+      local snapshot = cjson.encode(task)  -- the hash as stored now (hand_over kept them equal)
       append_event(k.events, maxlen, event_type, task_id, worker_id, now_ms, snapshot)
       taken[#taken + 1] = snapshot
     end
