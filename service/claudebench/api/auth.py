@@ -165,13 +165,13 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
                 handler, grpc.StatusCode.UNAUTHENTICATED, "send exactly one 'authorization' header"
             )
         token = _token_for_header(self._tokens, headers[0] if headers else "")
-        role = None if token is None else self._tokens[token]
-        if token is None or role is None:
+        if token is None:
             return _refusal(
                 handler,
                 grpc.StatusCode.UNAUTHENTICATED,
                 "a valid 'authorization: Bearer <token>' header is required",
             )
+        role = self._tokens[token]
         method = full.rsplit("/", 1)[-1]
         if not may_call(role, method):
             return _refusal(
