@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from google.protobuf import struct_pb2
 
+from claudebench.keys import Keyspace
 from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 
 
@@ -40,3 +41,18 @@ async def test_every_rpc_survives_a_script_flush(
     await tasks.DeleteTask(tasks_pb2.DeleteTaskRequest(task_id=b.id, force=True))
     listed = await tasks.ListTasks(tasks_pb2.ListTasksRequest())
     assert [t.id for t in listed.tasks] == [a.id]
+
+
+async def test_scripts_run_together_reload_what_is_missing(
+    system: system_pb2_grpc.SystemServiceStub, redis_client: aioredis.Redis, keys: Keyspace
+) -> None:
+    """Register announces itself with three scripts in one pipeline: after a flush each is loaded
+    and run, in order, and each did its part."""
+    before = await system.GetState(system_pb2.GetStateRequest())
+    await redis_client.script_flush()
+    await system.Register(system_pb2.RegisterRequest(instance_id="w1"))
+    after = await system.GetState(system_pb2.GetStateRequest())
+    assert after.state_version == before.state_version + 1  # SYNC_GLOBAL_STATE
+    assert await redis_client.hgetall(keys.gossip) == {"w1": "healthy"}  # GOSSIP_HEALTH_UPDATE
+    snapshot = await redis_client.hgetall(keys.global_metrics)  # AGGREGATE_GLOBAL_METRICS
+    assert snapshot["liveInstances"] == "1"

@@ -67,7 +67,8 @@ metadata key holding that key's JSON-encoded value (so metadata merges key by ke
 the script).
 
 Instance hash fields: id, roles (JSON array), maxTasks, metadata (JSON), status (active|offline),
-lastSeen, registeredAt, offlineAt, tasksCompleted, tasksFailed.
+lastSeen, registeredAt, offlineAt, tasksCompleted, tasksFailed, owner (SHA-256 fingerprint of the
+token that registered it, only when tokens are configured: api/identity.py).
 """
 
 from __future__ import annotations

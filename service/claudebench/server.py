@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.metrics import Observation
 
-from claudebench.api.auth import BearerAuthInterceptor, parse_tokens
+from claudebench.api import validation
+from claudebench.api.auth import auth_interceptor, parse_tokens
 from claudebench.api.decoding import TolerantRegistrar
 from claudebench.api.hook_service import HookService
 from claudebench.api.http.app import Dashboard
@@ -42,7 +44,7 @@ from claudebench.store.instances import FleetSettings, InstanceStore
 from claudebench.store.lifecycle import LifecycleStore
 from claudebench.store.queues import QueueSettings, QueueStore
 from claudebench.store.recovery import FleetRecovery
-from claudebench.store.tasks import TaskStore, TaskStoreSettings
+from claudebench.store.tasks import REPLY_ENVELOPE_BYTES, TaskStore, TaskStoreSettings
 from claudebench.tasks_util import cancel_and_wait
 from claudebench.telemetry import ServerInstruments, Telemetry
 from claudebench.tls import server_credentials
@@ -140,7 +142,7 @@ class ClaudebenchServer:
         interceptors: list[grpc.aio.ServerInterceptor] = []
         if settings.auth_tokens:
             # First: an unauthenticated call does no other work.
-            interceptors.append(BearerAuthInterceptor(parse_tokens(settings.auth_tokens)))
+            interceptors.append(auth_interceptor(settings.auth_tokens, self._instance_owners))
         if tracing:
             # One SERVER span per call, continuing the caller's traceparent (health excluded).
             interceptors.append(
@@ -188,6 +190,9 @@ class ClaudebenchServer:
                 int(settings.default_task_timeout_s * 1000),
                 settings.default_max_attempts,
                 int(settings.idempotency_window_s * 1000),
+                reply_budget=settings.max_message_bytes - REPLY_ENVELOPE_BYTES,
+                metadata_max_bytes=validation.MAX_METADATA_BYTES,
+                metadata_max_keys=validation.MAX_METADATA_KEYS,
             ),
         )
         instances = InstanceStore(
@@ -237,6 +242,7 @@ class ClaudebenchServer:
             settings.watch_buffer_events,
             settings.max_watch_subscribers,
             settings.bookmark_interval_s,
+            reply_budget=settings.max_message_bytes - REPLY_ENVELOPE_BYTES,
         )
         task_service = TaskService(tasks, watcher)
         system_service = SystemService(
@@ -262,7 +268,7 @@ class ClaudebenchServer:
             "SystemService": system_service,
             "QueueService": queue_service,
         }
-        self.instances = instances
+        self.instances: InstanceStore = instances
         hooks = HookStore(
             self.executor,
             self.redis,
@@ -280,8 +286,11 @@ class ClaudebenchServer:
             HookService(hooks, settings.hook_fail_open), registrar
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, registrar)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        # As reflection.enable_server_reflection does, through the registrar (a bad request body
+        # answers INVALID_ARGUMENT here too).
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(  # type: ignore[no-untyped-call]
+            reflection.aio.ReflectionServicer((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)),
+            registrar,
         )
         try:
             self.port = (
@@ -312,6 +321,9 @@ class ClaudebenchServer:
                 asyncio.create_task(self._trim_events_forever(), name="claudebench-event-retention")
             )
         return self.port
+
+    async def _instance_owners(self, ids: Sequence[str]) -> list[str | None]:
+        return await self.instances.owners(ids)
 
     def dashboard(self) -> Dashboard:
         """The dashboard over this server's servicers, with the same tokens as gRPC."""

@@ -42,6 +42,7 @@ async def claim_from(
     candidates: list[str],
     queue: str = "default",
     explicit: bool = False,
+    reply_budget: int = 4 * 1024 * 1024,
 ) -> ScriptResult:
     """TASK_CLAIM called directly with the candidates (of one queue) a caller read earlier."""
     return await executor.run(
@@ -57,6 +58,7 @@ async def claim_from(
             "explicit": int(explicit),
             "head_size": 64,
             "nqueues": 1,
+            "reply_budget": reply_budget,
         },
         extra_keys=[keys.queue(queue, p) for p in ("pending", "backlog", "fair", "config", "rate")]
         + [keys.task(c) for c in candidates],

@@ -148,6 +148,8 @@ async def test_stale_holder_is_reported_without_writing(
             "priority": "",
             "status": "pending",
             "queue": "default",
+            "metadata_max_bytes": 65536,
+            "metadata_max_keys": 256,
         },
     )
 

@@ -1,19 +1,27 @@
 """Optional bearer-token authentication with roles, as a server interceptor.
 
-Tokens come from settings (`auth_tokens`: "token:role,token:role" or a file of "token role" lines).
+Tokens come from settings (`auth_tokens`: "token:role,token:role" or a file of "token role" lines;
+an optional third part lists the instance ids the token may act as, "token:role:w1|build-*").
 Without tokens the server is open. Health and reflection stay open either way. A call without a
 valid `authorization: Bearer <token>` header fails with UNAUTHENTICATED; a token whose role does
-not allow the method fails with PERMISSION_DENIED. Tokens are never logged or echoed.
+not allow the method fails with PERMISSION_DENIED, and so does a call acting as an instance that
+belongs to another token (api/identity.py: a new RPC that acts as an instance joins its ACTS_AS
+table with one line). Tokens are never logged or echoed.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
+
+from claudebench.api.decoding import Undecodable
+from claudebench.api.guard import failure_status
+from claudebench.api.identity import ACTS_AS, Caller, Identities, Owners, finished, serving
 
 # method name -> roles allowed (admin may call everything).
 # QueueService: ListQueues/GetQueue read; PauseQueue, ResumeQueue and ConfigureQueue change how the
@@ -32,23 +40,38 @@ OPEN_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.")
 HandlerContinuation = Callable[[grpc.HandlerCallDetails], Awaitable["grpc.RpcMethodHandler[Any, Any] | None"]]
 
 
-def parse_tokens(spec: str) -> dict[str, str]:
-    """'token:role,...' or a path to a file of 'token role' lines -> {token: role}."""
+_INSTANCE_PATTERN = re.compile(r"[A-Za-z0-9._:@-]+\*?|\*")
+
+
+def parse_auth(spec: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """'token:role[:id|id...],...' or a path to a file of 'token role [id|id...]' lines ->
+    {token: (role, instance id patterns)}."""
     text = Path(spec).read_text() if Path(spec).is_file() else spec.replace(",", "\n").replace(":", " ")
-    tokens: dict[str, str] = {}
+    tokens: dict[str, tuple[str, tuple[str, ...]]] = {}
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         parts = line.split()
-        if len(parts) != 2 or parts[1] not in ROLES:
+        if len(parts) < 2 or parts[1] not in ROLES:
             raise SystemExit(
-                f"auth tokens, entry {number}: expected 'TOKEN ROLE' with ROLE one of {sorted(ROLES)}"
+                f"auth tokens, entry {number}: expected 'TOKEN ROLE [INSTANCE_IDS]' with ROLE one of "
+                f"{sorted(ROLES)}"
             )
-        tokens[parts[0]] = parts[1]
+        patterns = tuple(p for part in parts[2:] for p in part.split("|") if p)
+        if not all(_INSTANCE_PATTERN.fullmatch(p) for p in patterns):
+            raise SystemExit(
+                f"auth tokens, entry {number}: instance ids are separated by '|' and may end with '*'"
+            )
+        tokens[parts[0]] = (parts[1], patterns)
     if not tokens:
         raise SystemExit("auth tokens are configured but none was found")
     return tokens
+
+
+def parse_tokens(spec: str) -> dict[str, str]:
+    """The tokens of an auth spec (see parse_auth) -> {token: role}."""
+    return {token: role for token, (role, _) in parse_auth(spec).items()}
 
 
 def _refusal(
@@ -73,14 +96,20 @@ def _refusal(
 def role_for_header(tokens: Mapping[str, str], header: str) -> str | None:
     """The role of the token in an `authorization: Bearer <token>` header value, or None (missing,
     malformed or unknown). Used by the gRPC interceptor and the HTTP API alike."""
+    found = _token_for_header(tokens, header)
+    return None if found is None else tokens[found]
+
+
+def _token_for_header(tokens: Mapping[str, str], header: str) -> str | None:
     scheme, _, presented = header.partition(" ")
     presented = presented.strip()
     if scheme.lower() != "bearer" or not presented:
         return None
-    for token, role in tokens.items():
+    found = None
+    for token in tokens:  # every token compared, in constant time each
         if hmac.compare_digest(token.encode(), presented.encode()):
-            return role
-    return None
+            found = token
+    return found
 
 
 def may_call(role: str, method: str) -> bool:
@@ -89,9 +118,37 @@ def may_call(role: str, method: str) -> bool:
     return allowed is None or method in allowed
 
 
+def _acting(
+    handler: grpc.RpcMethodHandler[Any, Any], method: str, caller: Caller, identities: Identities
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """`handler` (unary) checking first that `caller` may act as the instances of the request, and
+    serving it with `caller` as the current caller (identity.current_caller)."""
+    inner = handler.unary_unary
+    assert inner is not None
+
+    async def behaviour(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        if not isinstance(request, Undecodable):  # the servicer answers INVALID_ARGUMENT
+            try:
+                refusal = await identities.refusal(caller, method, request)
+            except Exception as exc:  # Redis unreachable while reading the owners
+                await context.abort(*failure_status(exc, method))
+            if refusal is not None:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
+        token = serving(caller)
+        try:
+            return await inner(request, cast(Any, context))
+        finally:
+            finished(token)
+
+    return grpc.unary_unary_rpc_method_handler(
+        behaviour, handler.request_deserializer, handler.response_serializer
+    )
+
+
 class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, tokens: Mapping[str, str]) -> None:
+    def __init__(self, tokens: Mapping[str, str], identities: Identities) -> None:
         self._tokens = dict(tokens)
+        self._identities = identities
 
     async def intercept_service(
         self, continuation: HandlerContinuation, handler_call_details: grpc.HandlerCallDetails
@@ -109,16 +166,26 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
             return _refusal(
                 handler, grpc.StatusCode.UNAUTHENTICATED, "send exactly one 'authorization' header"
             )
-        role = role_for_header(self._tokens, headers[0] if headers else "")
-        if role is None:
+        token = _token_for_header(self._tokens, headers[0] if headers else "")
+        if token is None:
             return _refusal(
                 handler,
                 grpc.StatusCode.UNAUTHENTICATED,
                 "a valid 'authorization: Bearer <token>' header is required",
             )
+        role = self._tokens[token]
         method = full.rsplit("/", 1)[-1]
         if not may_call(role, method):
             return _refusal(
                 handler, grpc.StatusCode.PERMISSION_DENIED, f"the {role} role may not call {method}"
             )
+        if method in ACTS_AS and handler.unary_unary is not None:
+            return _acting(handler, method, self._identities.caller(token, role), self._identities)
         return handler
+
+
+def auth_interceptor(spec: str, owners: Owners) -> BearerAuthInterceptor:
+    """The interceptor for an auth spec (see parse_auth); `owners` reads the stored owners."""
+    auth = parse_auth(spec)
+    identities = Identities({token: instances for token, (_, instances) in auth.items()}, owners)
+    return BearerAuthInterceptor({token: role for token, (role, _) in auth.items()}, identities)

@@ -51,7 +51,7 @@ def _answering(behaviour: Callable[..., Any], streaming: bool) -> Callable[..., 
     """`behaviour`, answering an Undecodable request itself (for servicers that do not)."""
     if getattr(behaviour, ANSWERS_UNDECODABLE, False):
         return behaviour
-    if streaming:
+    if streaming and inspect.isasyncgenfunction(behaviour):
 
         @functools.wraps(behaviour)
         async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
@@ -64,28 +64,61 @@ def _answering(behaviour: Callable[..., Any], streaming: bool) -> Callable[..., 
 
     @functools.wraps(behaviour)
     async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        # Also a server-streaming coroutine that writes to the context (health's Watch), and a
+        # plain function (an unimplemented method of a generated base class, e.g. health's List).
         if isinstance(request, Undecodable):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+        if not inspect.iscoroutinefunction(behaviour):
+            try:
+                return behaviour(request, context)
+            except NotImplementedError:
+                await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this method is not implemented")
         return await behaviour(request, context)
 
     return unary
 
 
+def _screening(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    """A bidirectional-streaming `behaviour` whose request stream ends the call with
+    INVALID_ARGUMENT at the first message that could not be decoded (server reflection)."""
+
+    @functools.wraps(behaviour)
+    async def stream(
+        requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        async def screened() -> AsyncIterator[Any]:
+            async for request in requests:
+                if isinstance(request, Undecodable):
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+                yield request
+
+        async for response in behaviour(screened(), context):
+            yield response
+
+    return stream
+
+
 def tolerant_handler(
     method: str, handler: grpc.RpcMethodHandler[Any, Any]
 ) -> grpc.RpcMethodHandler[Any, Any]:
-    """The same handler with a deserializer that never raises, for asyncio servicers of unary
-    requests (a client stream's messages are decoded inside the servicer's iteration, out of reach
-    here)."""
-    if inspect.iscoroutinefunction(handler.unary_unary):
+    """The same handler with a deserializer that never raises, for the asyncio servicers: unary
+    and server-streaming requests are answered before the servicer runs; a bidirectional stream's
+    messages as the servicer reads them."""
+    if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(
             _answering(handler.unary_unary, streaming=False),
             _tolerant(method, handler.request_deserializer),
             handler.response_serializer,
         )
-    if inspect.isasyncgenfunction(handler.unary_stream):
+    if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(
             _answering(handler.unary_stream, streaming=True),
+            _tolerant(method, handler.request_deserializer),
+            handler.response_serializer,
+        )
+    if inspect.isasyncgenfunction(handler.stream_stream):
+        return grpc.stream_stream_rpc_method_handler(
+            _screening(handler.stream_stream),
             _tolerant(method, handler.request_deserializer),
             handler.response_serializer,
         )

@@ -66,14 +66,14 @@ def guarded(method: Handler[S, Req, Resp, R]) -> Handler[S, Req, Resp, R]:
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
-            code, message = _failure_status(exc, method.__name__)
+            code, message = failure_status(exc, method.__name__)
             await context.abort(code, message)
 
     setattr(wrapper, ANSWERS_UNDECODABLE, True)
     return wrapper
 
 
-def _failure_status(exc: Exception, method: str) -> tuple[grpc.StatusCode, str]:
+def failure_status(exc: Exception, method: str) -> tuple[grpc.StatusCode, str]:
     """The one status for anything a servicer method raised."""
     if isinstance(exc, InvalidArgument):
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
@@ -107,7 +107,7 @@ def guarded_stream(method: StreamHandler[S, Req, Resp]) -> StreamHandler[S, Req,
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
-            code, message = _failure_status(exc, method.__name__)
+            code, message = failure_status(exc, method.__name__)
             await context.abort(code, message)
 
     setattr(wrapper, ANSWERS_UNDECODABLE, True)

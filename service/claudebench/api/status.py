@@ -29,4 +29,9 @@ STATUS_FOR_CODE: dict[ResultCode, grpc.StatusCode] = {
     # task or worker kept changing queues, which a call again resolves.
     ResultCode.QUEUES_CHANGED: grpc.StatusCode.ABORTED,
     ResultCode.WRONG_QUEUE: grpc.StatusCode.ABORTED,
+    # What was asked cannot be carried in one reply (a batch: split it) or stored (merged metadata).
+    ResultCode.REPLY_TOO_LARGE: grpc.StatusCode.INVALID_ARGUMENT,
+    ResultCode.TOO_LARGE: grpc.StatusCode.INVALID_ARGUMENT,
+    # The instance belongs to another token (issue 15 finding 5).
+    ResultCode.NOT_OWNER: grpc.StatusCode.PERMISSION_DENIED,
 }

@@ -11,8 +11,10 @@ from google.protobuf import duration_pb2, json_format, timestamp_pb2
 from redis import exceptions as redis_errors
 
 from claudebench.api import validation as check
+from claudebench.api.budget import fitting
 from claudebench.api.codec import event_from_entry, task_from_snapshot
 from claudebench.api.guard import guarded
+from claudebench.api.identity import current_caller
 from claudebench.api.lifecycle_checks import register_queues
 from claudebench.keys import ALL_TASK_STATUSES, KEY_SCHEMA_VERSION
 from claudebench.store.coordination import CoordinationStore
@@ -97,15 +99,19 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
         )
         check.metadata(request.metadata)  # same limits as task metadata
         queues = register_queues(request)
+        caller = current_caller()
+        owner, owner_mode = caller.register_owner() if caller is not None else ("", "")
         leadership = await self._instances.register(
-            instance_id, roles, max_tasks, json_format.MessageToDict(request.metadata), queues
+            instance_id,
+            roles,
+            max_tasks,
+            json_format.MessageToDict(request.metadata),
+            queues,
+            owner,
+            owner_mode,
         )
         assigned = await self._tasks.auto_assign(instance_id, queues) if "worker" in roles else []
-        await self._instances.gossip(instance_id, "healthy")
-        await self._coordination.sync_global_state(
-            {"action": "instance_registered", "instanceId": instance_id, "roles": roles}
-        )
-        await self._coordination.aggregate_metrics()
+        await self._coordination.announce_registration(instance_id, roles)
         return pb.RegisterResponse(
             registered=True,
             became_leader=leadership.became_leader,
@@ -235,8 +241,10 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
         offset = check.decode_page_token(request.page_token, "instances") or 0
         ids = await self._instances.page_by_last_seen(offset, page_size + 1)
         state = await self._coordination.system_state(ids[:page_size], recent)
-        return pb.GetStateResponse(
-            instances=[
+        # Instances first, then the newest events, while they fit the reply (api/budget.py): a page
+        # cut short continues at its next_page_token; events that do not fit are left out.
+        instances, used = fitting(
+            (
                 pb.InstanceState(
                     instance_id=i["id"],
                     roles=json.loads(i.get("roles") or "[]"),
@@ -246,18 +254,26 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
                     last_seen=_timestamp_ms(int(i.get("lastSeen") or 0)),
                 )
                 for i in state["instances"]
-            ],
-            task_counts={s: int(state["counts"][s]) for s in ALL_TASK_STATUSES},
-            recent_events=[
+            ),
+            self._tasks.reply_budget,
+        )
+        events, _ = fitting(
+            (
                 event_from_entry(entry_id, dict(zip(flat[::2], flat[1::2], strict=True)))
                 for entry_id, flat in state["events"]
-            ],
+            ),
+            self._tasks.reply_budget - used,
+            at_least_one=False,
+        )
+        more = len(instances) < len(state["instances"]) or len(ids) > page_size
+        return pb.GetStateResponse(
+            instances=instances,
+            task_counts={s: int(state["counts"][s]) for s in ALL_TASK_STATUSES},
+            recent_events=events,
             state_version=int(state["version"]),
             script_version=self._script_version,
             key_schema_version=KEY_SCHEMA_VERSION,
-            next_page_token=(
-                check.encode_page_token(offset + page_size, "instances") if len(ids) > page_size else ""
-            ),
+            next_page_token=(check.encode_page_token(offset + len(instances), "instances") if more else ""),
         )
 
     @guarded

@@ -9,6 +9,7 @@ import grpc
 
 from claudebench.api import lifecycle_checks as lifecycle
 from claudebench.api import validation as check
+from claudebench.api.budget import framed_size
 from claudebench.api.codec import STATUS_FROM_PROTO, task_from_snapshot, value_to_json
 from claudebench.api.guard import guarded, guarded_stream
 from claudebench.api.lifecycle_service import LifecycleRpcs
@@ -130,6 +131,14 @@ class TaskService(LifecycleRpcs):
         chosen = [item.task_id for item in items if item.task_id]
         if len(set(chosen)) != len(chosen):
             raise check.InvalidArgument("task ids in one batch must differ")
+        # Each created task is its request plus an id, a status, times and framing (< 256 bytes).
+        reply_bound = sum(item.ByteSize() + 256 for item in request.tasks)
+        if reply_bound > self._store.reply_budget:
+            raise check.InvalidArgument(
+                f"the created tasks could take up to {reply_bound} bytes in the reply, more than the "
+                f"{self._store.reply_budget} a reply may carry (the message limit, "
+                "CLAUDEBENCH_MAX_MESSAGE_BYTES): split the batch"
+            )
         snapshots = await self._store.create_many(items)
         return pb.CreateTasksResponse(tasks=[task_from_snapshot(s) for s in snapshots])
 
@@ -161,9 +170,15 @@ class TaskService(LifecycleRpcs):
         )
         filter_key = f"{status or ''}|{assigned_to or ''}" + (f"|{queue}" if queue is not None else "")
         after = check.decode_page_token(request.page_token, filter_key)
-        page = await self._store.list_page(status, assigned_to, page_size, after, queue)
+        built: dict[str, pb.Task] = {}
+
+        def measure(snapshot: dict[str, str]) -> int:
+            task = built[snapshot["id"]] = task_from_snapshot(snapshot)
+            return framed_size(task)
+
+        page = await self._store.list_page(status, assigned_to, page_size, after, queue, measure)
         return pb.ListTasksResponse(
-            tasks=[task_from_snapshot(s) for s in page.tasks],
+            tasks=[built[s["id"]] for s in page.tasks],
             next_page_token=(
                 check.encode_page_token(page.next_after_seq, filter_key)
                 if page.next_after_seq is not None

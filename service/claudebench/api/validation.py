@@ -32,9 +32,10 @@ MAX_ROLES = 32
 # object) far inside the 100-level decoding limit of protobuf's Python (upb and pure-Python), C++
 # and Node (protobufjs) runtimes.
 MAX_NESTING = 20
-# A payload's protobuf encoding is at most ~6 times its JSON text (a number in an array: 11 bytes
-# against 2), so an encoding larger than this multiple of a JSON limit is refused unconverted.
-_WIRE_PER_JSON_BYTE = 8
+# A payload's protobuf encoding can be ~6 times its JSON text (a number in an array: 11 bytes
+# against 2). Both sizes are limited: the encoding to this multiple of the JSON limit (checked
+# first, before any conversion), so that a stored task always fits a reply (api/budget.py).
+WIRE_PER_JSON_BYTE = 2
 # Positions in page tokens: beyond any real count, and a whole number for Redis and JSON alike.
 MAX_PAGE_POSITION = 2**53 - 1
 
@@ -122,8 +123,12 @@ def json_payload(payload: struct_pb2.Value | struct_pb2.Struct, field: str, max_
     """A Struct or Value a client sent, checked before anything converts it: its encoded size
     (cheap: refuses a huge payload unconverted), then nesting and non-finite numbers. The exact
     JSON size is checked by the caller after conversion."""
-    if payload.ByteSize() > _WIRE_PER_JSON_BYTE * max_json_bytes:
-        raise InvalidArgument(f"{field} is larger than {max_json_bytes} bytes as JSON")
+    encoded = payload.ByteSize()
+    if encoded > WIRE_PER_JSON_BYTE * max_json_bytes:
+        raise InvalidArgument(
+            f"{field} takes {encoded} bytes as protobuf; the limit is {WIRE_PER_JSON_BYTE * max_json_bytes} "
+            f"(and {max_json_bytes} as JSON)"
+        )
     if isinstance(payload, struct_pb2.Struct):
         _check_struct(payload, field, 1)
     else:

@@ -11,6 +11,7 @@ import grpc
 from redis import exceptions as redis_errors
 
 from claudebench.api import validation as check
+from claudebench.api.budget import fitting, framed_size
 from claudebench.api.codec import EVENT_TYPE_FROM_PROTO, event_from_entry
 from claudebench.events import stream_ids
 from claudebench.events.hub import EventHub, Fields, Subscription
@@ -34,10 +35,14 @@ def batch_size(request: pb.WatchTasksRequest) -> int | None:
     return request.max_batch
 
 
-def batched(events: list[pb.TaskEvent], size: int) -> Iterator[pb.WatchTasksResponse]:
-    """`events` as messages of up to `size` consecutive events each."""
-    for start in range(0, len(events), size):
-        yield pb.WatchTasksResponse(events=events[start : start + size])
+def batched(events: list[pb.TaskEvent], size: int, budget: int) -> Iterator[pb.WatchTasksResponse]:
+    """`events` as messages of up to `size` consecutive events each, and of at most `budget` bytes
+    of events (api/budget.py)."""
+    start = 0
+    while start < len(events):
+        taken, _ = fitting(events[start : start + size], budget)
+        yield pb.WatchTasksResponse(events=taken)
+        start += len(taken)
 
 
 def entry_filter(request: pb.WatchTasksRequest) -> Callable[[Fields], bool]:
@@ -92,7 +97,9 @@ class TaskWatcher:
         buffer_events: int,
         max_subscribers: int,
         bookmark_interval_s: float,
+        reply_budget: int = 4 * 1024 * 1024 - 16 * 1024,
     ) -> None:
+        self._reply_budget = reply_budget
         self._hub = hub
         self._client = client
         self._stream_key = stream_key
@@ -165,7 +172,7 @@ class TaskWatcher:
                 for event in events:
                     yield pb.WatchTasksResponse(event=event)
             else:
-                for response in batched(events, batch):
+                for response in batched(events, batch, self._reply_budget):
                     yield response
             position = stream_ids.parse(page[-1][0])
         if not checked_once and position != stream_ids.ZERO:
@@ -211,11 +218,20 @@ class TaskWatcher:
                     yield entry.response(event_from_entry)
                     continue
                 events: list[pb.TaskEvent] = []
+                used = 0  # bytes of the batch: it ends before the event that would pass the budget
                 while subscription.buffer and len(events) < batch:
-                    entry = subscription.pop()
-                    if entry.key > position:  # else already sent from history
-                        position = entry.key
-                        events.append(entry.event(event_from_entry))
+                    entry = subscription.buffer[0]
+                    if entry.key <= position:  # already sent from history
+                        subscription.pop()
+                        continue
+                    event = entry.event(event_from_entry)
+                    size = framed_size(event)
+                    if events and used + size > self._reply_budget:
+                        break
+                    subscription.pop()
+                    position = entry.key
+                    events.append(event)
+                    used += size
                 if events:
                     yield pb.WatchTasksResponse(events=events)
             if subscription.ended is not None:

@@ -20,11 +20,12 @@
 -- ARGV[3] max_tasks        integer  the most tasks to hand over in this call
 -- ARGV[4] maxlen           integer  approximate retention of the event stream
 -- ARGV[5] head_size        integer  how many ids of each queue's head the reply carries
--- ARGV[6] nqueues          integer  1..100: the worker's registered queues
--- ARGV[7..] queues         strings  per queue: name, candidate count; then the candidate ids
+-- ARGV[6] reply_budget     integer  bytes the reply's Task messages may take (as TASK_CLAIM's)
+-- ARGV[7] nqueues          integer  1..100: the worker's registered queues
+-- ARGV[8..] queues         strings  per queue: name, candidate count; then the candidate ids
 --
 -- Returns {code, payload}:
---   OK              payload = as TASK_CLAIM's
+--   OK              payload = as TASK_CLAIM's (full and bytes included, without next_due)
 --   NOT_FOUND       payload = message; the worker is not registered
 --   QUEUES_CHANGED  payload = the worker's registered queues (JSON array): call again with them
 --
@@ -34,9 +35,9 @@
 
 local k = {held = KEYS[2], idx_pending = KEYS[3], idx_in_progress = KEYS[4], events = KEYS[5],
   queue_metrics = KEYS[6], seq = KEYS[7], counts = KEYS[8], leases = KEYS[9]}
-local worker_id, now_ms, max_tasks, maxlen, head_size =
-  ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
-local queues = claim_queues(10, 7, tonumber(ARGV[6]))
+local worker_id, now_ms, max_tasks, maxlen, head_size, reply_budget =
+  ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local queues = claim_queues(10, 8, tonumber(ARGV[7]))
 
 local capacity = redis.call('HGET', KEYS[1], 'maxTasks')
 if not capacity then
@@ -49,8 +50,8 @@ end
 local free = tonumber(capacity) - redis.call('ZCARD', k.held)
 if free <= 0 then
   return queues_claim_reply(queues, {}, 0,
-    {stale = 0, denied = 0, behind = false, more = false, open_at = 0}, head_size)
+    {stale = 0, denied = 0, behind = false, more = false, open_at = 0, full = false, used = 0}, head_size)
 end
-local taken, r =
-  claim_from_queues(queues, worker_id, math.min(max_tasks, free), now_ms, maxlen, 'assigned', k)
+local taken, r = claim_from_queues(queues, worker_id, math.min(max_tasks, free), now_ms, maxlen,
+  'assigned', k, reply_budget)
 return queues_claim_reply(queues, taken, free - #taken, r, head_size)

@@ -14,16 +14,34 @@
 -- ARGV[5] roles            string   JSON array of role names
 -- ARGV[6] metadata         string   JSON object
 -- ARGV[7] queues           string   JSON array of the queue names it serves (validated, not empty)
+-- ARGV[8] owner            string   SHA-256 fingerprint of the registering token ('' = no auth)
+-- ARGV[9] owner_mode       string   claim: refuse an id another token owns, then own it;
+--                                   assign: own it (the token is configured for this id);
+--                                   keep: own it only if nobody does (an admin); '' = no auth
 --
 -- Returns {code, payload}:
---   OK   payload = {"becameLeader":bool,"isLeader":bool}
+--   OK         payload = {"becameLeader":bool,"isLeader":bool}
+--   NOT_OWNER  payload = message; the id belongs to another token (claim), nothing written
 --
 -- Events: none
 -- include: lib/instance.lua
 
 local instance_key, liveness_key, leader_key, offline_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local instance_id, now_ms, ttl_ms, max_tasks, roles, metadata, queues =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local instance_id, now_ms, ttl_ms, max_tasks, roles, metadata, queues, owner, owner_mode =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+
+if owner_mode == 'claim' then
+  local current = redis.call('HGET', instance_key, 'owner')
+  if current and current ~= '' and current ~= owner then
+    return {'NOT_OWNER', 'instance ' .. instance_id .. ' belongs to the token that registered it; ' ..
+      'this token may not act as it (use that token, an admin token, or another instance id)'}
+  end
+  redis.call('HSET', instance_key, 'owner', owner)
+elseif owner_mode == 'assign' then
+  redis.call('HSET', instance_key, 'owner', owner)
+elseif owner_mode == 'keep' then
+  redis.call('HSETNX', instance_key, 'owner', owner)
+end
 
 redis.call('HSETNX', instance_key, 'registeredAt', now_ms)
 redis.call('HSET', instance_key, 'id', instance_id, 'roles', roles, 'maxTasks', max_tasks,

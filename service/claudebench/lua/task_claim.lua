@@ -29,13 +29,15 @@
 -- ARGV[7] explicit         string   1 = the request named the queues (each must be registered),
 --                                   0 = they are the worker's registered queues as the caller knew them
 -- ARGV[8] head_size        integer  how many ids of each queue's head the reply carries
--- ARGV[9] nqueues          integer  1..100
--- ARGV[10..] queues        strings  per queue: name, candidate count; then the candidate ids
+-- ARGV[9] reply_budget     integer  bytes the reply's Task messages may take: a task whose bound
+--                                   (task_wire_bound) would pass it is left pending (full = true)
+-- ARGV[10] nqueues         integer  1..100
+-- ARGV[11..] queues        strings  per queue: name, candidate count; then the candidate ids
 --
 -- Returns {code, payload}:
 --   OK                       payload = {"tasks":[snapshot...],"free":n,"stale":n,"denied":n,
 --                            "behind":bool,"more":bool,"pending":n,"open_at":ms,
---                            "heads":{queue:[id...]},"next_due":ms|null}
+--                            "heads":{queue:[id...]},"next_due":ms|null,"full":bool,"bytes":n}
 --                            free = capacity left after this call, stale = candidates no longer
 --                            pending, denied = candidates whose deny list names the worker,
 --                            behind = stopped because a pending task not passed ranks before a
@@ -43,7 +45,9 @@
 --                            has more pending tasks (pass more), pending = the queues' pending ZSETs' length, open_at =
 --                            when the first queue closed by its rate limit opens again (0 = none),
 --                            heads = each queue's first head_size ids (the next claim's candidates),
---                            next_due = the earliest run_at of a scheduled task (null = none)
+--                            next_due = the earliest run_at of a scheduled task (null = none),
+--                            full = stopped before a task that would pass reply_budget,
+--                            bytes = the bound of the taken tasks' messages
 --   INSTANCE_NOT_REGISTERED  payload = message
 --   INSTANCE_OFFLINE         payload = message
 --   AT_CAPACITY              payload = message; the worker already holds max_tasks tasks
@@ -57,9 +61,10 @@
 local k = {held = KEYS[2], idx_pending = KEYS[3], idx_in_progress = KEYS[4], events = KEYS[5],
   queue_metrics = KEYS[6], seq = KEYS[7], counts = KEYS[8], due = KEYS[9], leases = KEYS[10]}
 local instance_key = KEYS[1]
-local worker_id, now_ms, ttl_ms, max_tasks, maxlen, event_type, explicit, head_size =
-  ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
-local queues = claim_queues(11, 10, tonumber(ARGV[9]))
+local worker_id, now_ms, ttl_ms, max_tasks, maxlen, event_type, explicit, head_size, reply_budget =
+  ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]),
+  tonumber(ARGV[9])
+local queues = claim_queues(11, 11, tonumber(ARGV[10]))
 
 local capacity, refusal = live_instance_capacity(instance_key, worker_id, now_ms, ttl_ms)
 if not capacity then
@@ -79,6 +84,6 @@ if free <= 0 then
     ' tasks, its max_tasks; complete or release one first'}
 end
 
-local taken, r =
-  claim_from_queues(queues, worker_id, math.min(max_tasks, free), now_ms, maxlen, event_type, k)
+local taken, r = claim_from_queues(queues, worker_id, math.min(max_tasks, free), now_ms, maxlen,
+  event_type, k, reply_budget)
 return queues_claim_reply(queues, taken, free - #taken, r, head_size, k.due)

@@ -19,7 +19,8 @@
 --
 -- ARGV[1] now_ms           integer  epoch milliseconds
 -- ARGV[2] maxlen           integer  approximate retention of the event stream
--- ARGV[3..] items          strings  per completion: task_id, worker_id, outcome (result|error), value,
+-- ARGV[3] reply_budget     integer  bytes the reply's Task messages may take (task_wire_bound)
+-- ARGV[4..] items          strings  per completion: task_id, worker_id, outcome (result|error), value,
 --                                   retry_at (an error's retry time in epoch ms, 0 = FAILED)
 --
 -- Returns {code, payload}:
@@ -27,6 +28,7 @@
 --   NOT_FOUND         payload = message; nothing was written
 --   ALREADY_FINISHED  payload = message; nothing was written
 --   NOT_HELD          payload = message; nothing was written
+--   REPLY_TOO_LARGE   payload = message; the finished tasks could exceed reply_budget, nothing written
 --
 -- Events: COMPLETED, FAILED or SCHEDULED (a retry), one per task finished by this call
 -- include: lib/task.lua
@@ -37,11 +39,11 @@
 local k = {idx_in_progress = KEYS[1], idx_completed = KEYS[2], idx_failed = KEYS[3],
   events = KEYS[4], queue_metrics = KEYS[5], throughput = KEYS[6], idx_scheduled = KEYS[7],
   due = KEYS[8], finished_completed = KEYS[9], finished_failed = KEYS[10], counts = KEYS[11]}
-local now_ms, maxlen = ARGV[1], ARGV[2]
+local now_ms, maxlen, reply_budget = ARGV[1], ARGV[2], tonumber(ARGV[3])
 
-local items = {}
+local items, reply_bound = {}, 0
 for i = 12, #KEYS, 3 do
-  local a = 3 + 5 * (i - 12) / 3
+  local a = 4 + 5 * (i - 12) / 3
   local item = {task_key = KEYS[i], held_key = KEYS[i + 1], instance_key = KEYS[i + 2],
     id = ARGV[a], worker = ARGV[a + 1], outcome = ARGV[a + 2], value = ARGV[a + 3],
     retry_at = ARGV[a + 4]}
@@ -53,7 +55,16 @@ for i = 12, #KEYS, 3 do
     refusal[2] = refusal[2] .. '; no completion of the batch was recorded'
     return refusal
   end
+  local task_bound = task_wire_bound(redis.call('HGETALL', item.task_key), reply_budget - reply_bound)
+  -- Finishing adds a status, times, and for a retry runAt and failedHolder: 96 + #worker covers them.
+  reply_bound = reply_bound + task_bound + 96 + #item.worker
+  reply_bound = reply_bound + json_wire_bound(item.value, reply_budget - reply_bound)
   items[#items + 1] = item
+end
+if reply_bound > reply_budget then
+  return {'REPLY_TOO_LARGE', 'the tasks this batch finishes could take up to ' .. reply_bound ..
+    ' bytes in the reply, more than the ' .. reply_budget .. ' a reply may carry (the message ' ..
+    'limit, CLAUDEBENCH_MAX_MESSAGE_BYTES): split the batch'}
 end
 
 local snapshots = {}

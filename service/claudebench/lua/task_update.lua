@@ -36,7 +36,10 @@
 -- ARGV[6] priority           string   new priority 0..100, '' = unchanged
 -- ARGV[7] status             string   a status ('pending' is the only one it may set), '' = unchanged
 -- ARGV[8] queue              string   the task's queue as the caller believes it
--- ARGV[9..] metadata         pairs    key, JSON-encoded value, ... merged into the metadata
+-- ARGV[9] metadata_max_bytes integer  limit of the merged metadata as JSON (keys + values)
+-- ARGV[10] metadata_max_keys integer  limit of the merged metadata's keys; its protobuf bound
+--                                     (json_wire_bound) is limited to 4 x metadata_max_bytes
+-- ARGV[11..] metadata        pairs    key, JSON-encoded value, ... merged into the metadata
 --
 -- Returns {code, payload}:
 --   OK                  payload = task snapshot
@@ -44,6 +47,7 @@
 --   STALE               payload = message; assignedTo differs from expected_assignee, nothing written
 --   INVALID_TRANSITION  payload = message; nothing written
 --   WRONG_QUEUE         payload = the task's queue: call again with its keys
+--   TOO_LARGE           payload = message; the merged metadata would pass a limit, nothing written
 --
 -- Events: UPDATED
 -- include: lib/task.lua
@@ -58,6 +62,8 @@ local task_id, now_ms, maxlen, expected_assignee = ARGV[1], ARGV[2], ARGV[3], AR
 local new_text, new_priority, new_status = ARGV[5], ARGV[6], ARGV[7]
 local q = {name = ARGV[8], pending = pending_key, backlog = KEYS[14], fair = KEYS[15]}
 local seq_key, counts_key = KEYS[16], KEYS[17]
+local metadata_max_bytes, metadata_max_keys = tonumber(ARGV[9]), tonumber(ARGV[10])
+local METADATA_ARG = 11
 
 local task = redis.call('HMGET', task_key, 'status', 'assignedTo', 'seq', 'priority')
 local status, assigned_to, seq, priority = task[1], task[2] or '', task[3], task[4]
@@ -90,6 +96,30 @@ if new_status ~= '' and new_status ~= status then
   end
 end
 
+-- The metadata after the merge stays within the limits of one request's metadata.
+if #ARGV > METADATA_ARG then
+  local merged, flat = {}, redis.call('HGETALL', task_key)
+  for i = 1, #flat, 2 do
+    if string.sub(flat[i], 1, 2) == 'm:' then
+      merged[flat[i]] = flat[i + 1]
+    end
+  end
+  for i = METADATA_ARG, #ARGV - 1, 2 do
+    merged['m:' .. ARGV[i]] = ARGV[i + 1]
+  end
+  local count, bytes, wire = 0, 0, 0
+  for field, value in pairs(merged) do
+    count = count + 1
+    bytes = bytes + #field - 2 + #value
+    wire = wire + #field + json_wire_bound(value)
+  end
+  if count > metadata_max_keys or bytes > metadata_max_bytes or wire > 4 * metadata_max_bytes then
+    return {'TOO_LARGE', 'Task ' .. task_id .. ' would hold ' .. count .. ' metadata keys of ' ..
+      bytes .. ' bytes as JSON after this merge; the limits are ' .. metadata_max_keys ..
+      ' keys and ' .. metadata_max_bytes .. ' bytes (every key the task holds counts)'}
+  end
+end
+
 local fields = {'updatedAt', now_ms}
 if new_text ~= '' then
   fields[#fields + 1] = 'text'
@@ -100,7 +130,7 @@ if new_priority ~= '' then
   fields[#fields + 1] = 'priority'
   fields[#fields + 1] = new_priority
 end
-for i = 9, #ARGV - 1, 2 do
+for i = METADATA_ARG, #ARGV - 1, 2 do
   fields[#fields + 1] = 'm:' .. ARGV[i]
   fields[#fields + 1] = ARGV[i + 1]
 end

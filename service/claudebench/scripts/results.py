@@ -27,6 +27,9 @@ class ResultCode(StrEnum):
     QUEUES_CHANGED = "QUEUES_CHANGED"
     WRONG_QUEUE = "WRONG_QUEUE"
     INVALID_CONFIG = "INVALID_CONFIG"
+    REPLY_TOO_LARGE = "REPLY_TOO_LARGE"
+    TOO_LARGE = "TOO_LARGE"
+    NOT_OWNER = "NOT_OWNER"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ class Store(Generic[SettingsT]):
         clock: Clock = wall_clock_ms,
     ) -> None:
         self._run = executor.run
+        self._run_together = executor.run_together
         self._client = client
         self._keys = keys
         self._settings = settings

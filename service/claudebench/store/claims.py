@@ -121,6 +121,9 @@ class ClaimStore(Store[Any]):
         promoted = await self._promote_if_due()
         claimed: list[TaskSnapshot] = []
         open_at = 0
+        # The bytes the reply's tasks may still take: a round stops before a task that would not
+        # fit (full), and the claim returns what it has.
+        budget = self._settings.reply_budget
         queues = explicit or self._memory.workers.get(worker_id, [DEFAULT_QUEUE])
         # Candidates per queue: the heads the latest claim on this server left (usually still
         # right, and it saves a read); the script re-checks each, so a stale hint costs a round.
@@ -132,7 +135,7 @@ class ClaimStore(Store[Any]):
             want = max_tasks - len(claimed)
             await self._read_heads(candidates, denied, want)
             outcome = await self._claim_round(
-                worker_id, want, auto_assign, bool(explicit), candidates, bool(claimed)
+                worker_id, want, auto_assign, bool(explicit), candidates, bool(claimed), budget
             )
             if outcome is None:
                 break  # e.g. capacity taken meanwhile by a concurrent claim of the same worker
@@ -148,7 +151,8 @@ class ClaimStore(Store[Any]):
                 # a candidate only once its turn was taken (one per key and round).
                 idle_rounds = 0
             open_at = outcome["open_at"]
-            if len(claimed) >= max_tasks or outcome["free"] == 0:
+            budget -= int(outcome["bytes"])
+            if len(claimed) >= max_tasks or outcome["free"] == 0 or outcome["full"]:
                 break
             if not promoted and await self._promote_if_due():
                 promoted, candidates = True, {q: [] for q in queues}
@@ -203,6 +207,7 @@ class ClaimStore(Store[Any]):
         explicit: bool,
         candidates: dict[str, list[str]],
         tolerate_refusal: bool,
+        budget: int,
     ) -> dict[str, Any] | None:
         """One TASK_CLAIM (or AUTO_ASSIGN_TASKS) call; None when it refused after an earlier round
         took tasks (the refusal is raised when nothing was taken yet)."""
@@ -223,6 +228,7 @@ class ClaimStore(Store[Any]):
             "maxlen": self._settings.event_retention,
             "head_size": HEAD_HINT if len(candidates) <= 4 else 16,
             "nqueues": len(candidates),
+            "reply_budget": budget,
         }
         if not auto_assign:
             args |= {

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from claudebench.keys import ALL_TASK_STATUSES
+from claudebench.scripts.executor import ScriptCall
 from claudebench.store.base import Store
 from claudebench.store.errors import ok_payload
 
@@ -115,17 +116,16 @@ class CoordinationStore(Store[CoordinationSettings]):
         )
         return bool(json.loads(ok_payload(result))["held"])
 
-    async def sync_global_state(self, change: dict[str, Any]) -> int:
-        result = await self._run(
+    def _sync_call(self, change: dict[str, Any]) -> ScriptCall:
+        return ScriptCall(
             "SYNC_GLOBAL_STATE",
             keys={"state": self._keys.global_state},
             args={"state_json": json.dumps(change, separators=(",", ":")), "now_ms": self._clock()},
         )
-        return int(ok_payload(result))
 
-    async def aggregate_metrics(self) -> dict[str, Any]:
+    def _aggregate_call(self) -> ScriptCall:
         k = self._keys
-        result = await self._run(
+        return ScriptCall(
             "AGGREGATE_GLOBAL_METRICS",
             keys={
                 **{f"idx_{s}": k.status_index(s) for s in ALL_TASK_STATUSES},
@@ -142,7 +142,33 @@ class CoordinationStore(Store[CoordinationSettings]):
                 "window_s": self._settings.throughput_window_s,
             },
         )
+
+    async def sync_global_state(self, change: dict[str, Any]) -> int:
+        call = self._sync_call(change)
+        return int(ok_payload(await self._run(call.name, call.keys, call.args)))
+
+    async def aggregate_metrics(self) -> dict[str, Any]:
+        call = self._aggregate_call()
+        result = await self._run(call.name, call.keys, call.args)
         return cast(dict[str, Any], json.loads(ok_payload(result)))
+
+    async def announce_registration(self, instance_id: str, roles: list[str]) -> None:
+        """What follows a registration, in one round trip: the instance is gossiped healthy, the
+        state version moves on, the metrics snapshot is refreshed (three independent scripts)."""
+        k = self._keys
+        results = await self._run_together(
+            [
+                ScriptCall(
+                    "GOSSIP_HEALTH_UPDATE",
+                    keys={"gossip": k.gossip, "gossip_counts": k.gossip_counts, "partition": k.partition},
+                    args={"instance_id": instance_id, "status": "healthy"},
+                ),
+                self._sync_call({"action": "instance_registered", "instanceId": instance_id, "roles": roles}),
+                self._aggregate_call(),
+            ]
+        )
+        for result in results:
+            ok_payload(result)
 
     async def health_counts(self) -> dict[str, Any]:
         k = self._keys

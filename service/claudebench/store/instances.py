@@ -56,7 +56,11 @@ class InstanceStore(Store[FleetSettings]):
         max_tasks: int,
         metadata: Mapping[str, Any],
         queues: Sequence[str] = (DEFAULT_QUEUE,),
+        owner: str = "",
+        owner_mode: str = "",
     ) -> Leadership:
+        """Register (or re-register) an instance; `owner`/`owner_mode`: the registering token's
+        fingerprint and how it may take the id (see INSTANCE_REGISTER), '' without auth."""
         result = await self._run(
             "INSTANCE_REGISTER",
             keys={
@@ -72,9 +76,19 @@ class InstanceStore(Store[FleetSettings]):
                 "roles": json.dumps(list(roles)),
                 "metadata": json.dumps(dict(metadata), separators=(",", ":")),
                 "queues": json.dumps(list(queues)),
+                "owner": owner,
+                "owner_mode": owner_mode,
             },
         )
         return _leadership(ok_payload(result))
+
+    async def owners(self, instance_ids: Sequence[str]) -> list[str | None]:
+        """The owner fingerprint of each instance (None: not registered, or registered without
+        auth), in one round trip."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for instance_id in instance_ids:
+                pipe.hget(self._keys.instance(instance_id), "owner")
+            return cast(list[str | None], await pipe.execute())
 
     async def heartbeat(self, instance_id: str) -> Leadership:
         result = await self._run(

@@ -20,6 +20,12 @@ TaskSnapshot = dict[str, str]
 """A task hash as stored (see claudebench.keys for its fields)."""
 
 
+# Room left in a reply beyond its tasks (the other fields, gRPC framing): the reply budget is the
+# message limit minus this.
+REPLY_ENVELOPE_BYTES = 16 * 1024
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class TaskStoreSettings:
     event_retention: int = 100_000
@@ -30,6 +36,12 @@ class TaskStoreSettings:
     default_max_attempts: int = 1
     # How long an idempotency key names the task it created.
     idempotency_window_ms: int = 24 * 3600 * 1000
+    # The bytes a reply's tasks may take: a claim or auto-assignment stops before a task that
+    # would not fit (scripts bound each Task message with task_wire_bound, lib/task.lua).
+    reply_budget: int = DEFAULT_MAX_MESSAGE_BYTES - REPLY_ENVELOPE_BYTES
+    # Limits of a task's metadata after UpdateTask merges into it (those of one request's metadata).
+    metadata_max_bytes: int = 64 * 1024
+    metadata_max_keys: int = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,12 +190,15 @@ class TaskBatches(ClaimStore):
                 "finished_completed": k.finished("completed"),
                 "finished_failed": k.finished("failed"),
             },
-            args={"now_ms": self._clock(), "maxlen": self._settings.event_retention},
+            args={
+                "now_ms": self._clock(),
+                "maxlen": self._settings.event_retention,
+                "reply_budget": self._settings.reply_budget,
+            },
             extra_keys=keys,
             extra_args=args,
         )
         snapshots: list[TaskSnapshot] = json.loads(ok_payload(result))
-        self._note_due(min((r for r in retries if r), default=0), 0)
         self._note_due(min((r for r in retries if r), default=0), 0)
         return snapshots
 

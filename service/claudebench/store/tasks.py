@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, cast
 
 from claudebench.keys import ALL_TASK_STATUSES, DEFAULT_QUEUE, FINISHED_STATUSES, Keyspace
@@ -12,6 +12,7 @@ from claudebench.store.errors import DomainError, ok_payload
 from claudebench.store.ids import new_task_id
 from claudebench.store.lifecycle import RetryPolicy
 from claudebench.store.task_batches import (
+    REPLY_ENVELOPE_BYTES,
     Completion,
     NewTask,
     TaskPage,
@@ -21,10 +22,20 @@ from claudebench.store.task_batches import (
 )
 from claudebench.store.task_control import TaskControl
 
-__all__ = ["Completion", "NewTask", "TaskPage", "TaskSnapshot", "TaskStore", "TaskStoreSettings"]
+__all__ = [
+    "REPLY_ENVELOPE_BYTES",
+    "Completion",
+    "NewTask",
+    "TaskPage",
+    "TaskSnapshot",
+    "TaskStore",
+    "TaskStoreSettings",
+]
 
 # Retries of an update/delete whose holder changed between the read and the script.
 STALE_RETRIES = 5
+# Task hashes read per round trip by a listing (it stops reading once its reply budget is spent).
+LIST_READ_CHUNK = 50
 
 
 class TaskStore(TaskControl):
@@ -93,6 +104,11 @@ class TaskStore(TaskControl):
             raise DomainError(ResultCode.NOT_FOUND, f"Task {task_id} does not exist")
         return snapshot
 
+    @property
+    def reply_budget(self) -> int:
+        """The bytes a reply's tasks (or events, or instances) may take."""
+        return self._settings.reply_budget
+
     async def list_page(
         self,
         status: str | None,
@@ -100,9 +116,13 @@ class TaskStore(TaskControl):
         page_size: int,
         after_seq: int | None,
         queue: str | None = None,
+        measure: Callable[[TaskSnapshot], int] = len,
+        budget: int | None = None,
     ) -> TaskPage:
         """A page of tasks in creation order, read from one index (never a scan). `queue` is
-        used alone (the caller refuses it combined with another filter)."""
+        used alone (the caller refuses it combined with another filter). The page ends early (with
+        a position to continue from) before the task whose `measure` (its bytes in the reply) would
+        pass `budget`; the first task is always taken."""
         k = self._keys
         if queue is not None:
             index = k.queue(queue, "all")
@@ -112,19 +132,31 @@ class TaskStore(TaskControl):
             index = k.status_index(status)
         else:
             index = k.all_tasks
+        budget = self._settings.reply_budget if budget is None else budget
         low = f"({after_seq}" if after_seq is not None else "-inf"
         async with self._client.pipeline(transaction=False) as pipe:
             pipe.zrange(index, low, "+inf", byscore=True, offset=0, num=page_size + 1, withscores=True)
             pipe.zcard(index)
             entries, total = await pipe.execute()
         page = entries[:page_size]
-        async with self._client.pipeline(transaction=False) as pipe:
-            for task_id, _ in page:
-                pipe.hgetall(k.task(task_id))
-            hashes = await pipe.execute()
-        # A task deleted between the two reads is left out rather than returned half-read.
-        tasks = [h for h in hashes if h]
         next_after = int(page[-1][1]) if len(entries) > page_size else None
+        tasks: list[TaskSnapshot] = []
+        used = 0
+        # In chunks: a page of large tasks stops being read once the budget is spent.
+        for start in range(0, len(page), LIST_READ_CHUNK):
+            chunk = page[start : start + LIST_READ_CHUNK]
+            async with self._client.pipeline(transaction=False) as pipe:
+                for task_id, _ in chunk:
+                    pipe.hgetall(k.task(task_id))
+                hashes = await pipe.execute()
+            for snapshot in hashes:
+                if not snapshot:
+                    continue  # deleted between the two reads: left out rather than half-read
+                size = measure(snapshot)
+                if tasks and used + size > budget:
+                    return TaskPage(tasks=tasks, next_after_seq=int(tasks[-1]["seq"]), total=int(total))
+                tasks.append(snapshot)
+                used += size
         return TaskPage(tasks=tasks, next_after_seq=next_after, total=int(total))
 
     def _queue_keys(self, queue: str, *parts: str) -> dict[str, str]:
@@ -194,6 +226,8 @@ class TaskStore(TaskControl):
                         "priority": "" if priority is None else priority,
                         "status": status or "",
                         "queue": queue,
+                        "metadata_max_bytes": self._settings.metadata_max_bytes,
+                        "metadata_max_keys": self._settings.metadata_max_keys,
                     },
                     extra_args=_pairs(metadata),
                 )

@@ -159,9 +159,11 @@ end
 -- counts. Returns the taken snapshots and a table: stale, denied, behind (a pending task not among
 -- the candidates ranks before a queue's next candidate), more (a queue's candidates ran out while
 -- it has more pending tasks), open_at (earliest reopening of a queue closed by its rate limit, 0 =
--- none).
-local function claim_from_queues(queues, worker_id, want, now_ms, maxlen, event_type, k)
+-- none), full (the next task would have taken the reply past `budget` bytes, the bound of its
+-- Task message by task_wire_bound, so it was left pending) and used (the taken ones' bytes).
+local function claim_from_queues(queues, worker_id, want, now_ms, maxlen, event_type, k, budget)
   local taken, stale, denied, behind, more, open_at = {}, 0, 0, false, false, 0
+  local full, used = false, 0
   for _, q in ipairs(queues) do
     q.allow, q.open_at = queue_allowance(q, k.counts, k.idx_in_progress, now_ms)
     q.at, q.denied = 1, 0
@@ -197,12 +199,24 @@ local function claim_from_queues(queues, worker_id, want, now_ms, maxlen, event_
     end
     best.score = nil
     local task_key, task_id = best.cands[best.at][1], best.cands[best.at][2]
+    local flat, size = nil, 0
+    if not json_list_contains(redis.call('HGET', task_key, 'deny'), worker_id) then
+      -- The hand-over adds the holder, times, a count and a lease: #worker_id + 96 covers them.
+      flat = redis.call('HGETALL', task_key)
+      size = task_wire_bound(flat, budget - used) + #worker_id + 96
+      if used + size > budget then
+        full = true
+        break
+      end
+    end
     best.at = best.at + 1
-    if json_list_contains(redis.call('HGET', task_key, 'deny'), worker_id) then
+    if not flat then
       denied, best.denied = denied + 1, best.denied + 1
     else
+      used = used + size
+      local task = hash_to_table(flat)
       dequeue(best, k.seq, task_key, task_id)
-      hand_over(task_key, task_id, worker_id, now_ms, k)
+      hand_over(task_key, task_id, worker_id, now_ms, k, task)
       count_status(k.counts, best.name, 'in_progress', 1)
       count_claim(best, task_id, now_ms)
       best.allow = best.allow - 1
@@ -212,19 +226,20 @@ local function claim_from_queues(queues, worker_id, want, now_ms, maxlen, event_
           open_at = reopen
         end
       end
-      local snapshot = task_snapshot(task_key)
+      local snapshot = cjson.encode(task)  -- the hash as stored now (hand_over kept them equal)
       append_event(k.events, maxlen, event_type, task_id, worker_id, now_ms, snapshot)
       taken[#taken + 1] = snapshot
     end
   end
-  return taken, {stale = stale, denied = denied, behind = behind, more = more, open_at = open_at}
+  return taken, {stale = stale, denied = denied, behind = behind, more = more, open_at = open_at,
+    full = full, used = used}
 end
 
 -- The reply of a claim: {"tasks":[...],"free":n,"stale":n,"denied":n,"behind":b,"more":b,
 -- "pending":n,"open_at":ms,"heads":{queue:[ids]}[,"next_due":ms|null]}: pending = the queues' pending ZSETs' length
 -- after the call, heads = each queue's first head_size ids, which the caller may pass as the next
 -- claim's candidates without reading the queues first (re-checked, so a stale hint costs a retry);
--- next_due (with due_key) = the earliest run_at in the due index.
+-- next_due (with due_key) = the earliest run_at in the due index; full and bytes: r.full, r.used.
 local function queues_claim_reply(queues, taken, free, r, head_size, due_key)
   local pending, heads = 0, {}
   for _, q in ipairs(queues) do
@@ -240,6 +255,7 @@ local function queues_claim_reply(queues, taken, free, r, head_size, due_key)
     ',"stale":' .. r.stale .. ',"denied":' .. r.denied .. ',"behind":' .. tostring(r.behind) ..
     ',"more":' .. tostring(r.more) .. ',"pending":' .. pending ..
     ',"open_at":' .. string.format('%.0f', r.open_at) .. ',"heads":{' .. table.concat(heads, ',') .. '}' ..
+    ',"full":' .. tostring(r.full) .. ',"bytes":' .. r.used ..
     (due_key and (',"next_due":' .. next_due_json(due_key)) or '') .. '}'}
 end
 

@@ -23,8 +23,18 @@ local function pending_score(priority, seq)
   return string.format('%.0f', (100 - tonumber(priority)) * 1e13 + tonumber(seq))
 end
 
+-- An event's task snapshot larger than this (bytes of JSON) leaves out the task's result and
+-- progress (GetTask has them), so that no event passes what the input limits allow besides them:
+-- text, error and metadata (64 KiB as JSON, escaped once more in the snapshot), about 170 KiB.
+local EVENT_TASK_BYTES = 128 * 1024
+
 -- Append one task event, trimming the stream approximately to maxlen entries.
 local function append_event(stream_key, maxlen, event_type, task_id, instance_id, now_ms, task_json)
+  if task_json and #task_json > EVENT_TASK_BYTES then
+    local task = cjson.decode(task_json)
+    task.result, task.progress = nil, nil
+    task_json = cjson.encode(task)
+  end
   if task_json then
     return redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, '*',
       'type', event_type, 'task_id', task_id, 'instance_id', instance_id, 'time', now_ms,
@@ -65,29 +75,49 @@ end
 -- pending index, into the in-progress index and the instance's held set. The caller has checked
 -- that the task is pending. The first hand-over records the task's wait (creation to hand-over) in
 -- the queue metrics. A task with a timeout gets its lease: leaseDeadline = now + timeoutMs, in the
--- leases index (k.leases).
-local function hand_over(task_key, task_id, instance_id, now_ms, k)
-  local task = redis.call('HMGET', task_key, 'seq', 'createdAt', 'attempts', 'timeoutMs', 'timedOutHolder')
-  local seq = task[1]
+-- leases index (k.leases). `task`: the task hash as a table (hash_to_table), when the caller read
+-- it already: it is read from there and kept equal to the stored hash (every field written or
+-- deleted here goes through `changes`, so both see it).
+local function hand_over(task_key, task_id, instance_id, now_ms, k, task)
+  if not task then
+    local f = redis.call('HMGET', task_key, 'seq', 'createdAt', 'attempts', 'timeoutMs', 'timedOutHolder',
+      'leaseDeadline')
+    task = {seq = f[1], createdAt = f[2], attempts = f[3], timeoutMs = f[4] or nil,
+      timedOutHolder = f[5] or nil, leaseDeadline = f[6] or nil}
+  end
+  local seq, attempts = task.seq, tonumber(task.attempts or '0')
   redis.call('ZREM', k.idx_pending, task_id)
   redis.call('ZADD', k.idx_in_progress, seq, task_id)
   redis.call('ZADD', k.held, seq, task_id)
-  redis.call('HSET', task_key, 'status', 'in_progress', 'assignedTo', instance_id,
-    'assignedAt', now_ms, 'updatedAt', now_ms)
-  redis.call('HINCRBY', task_key, 'attempts', 1)
-  if task[5] == instance_id then
-    redis.call('HDEL', task_key, 'timedOutHolder')
+  now_ms = string.format('%.0f', tonumber(now_ms))  -- as stored (the caller may pass a number)
+  local changes = {status = 'in_progress', assignedTo = instance_id, assignedAt = now_ms,
+    updatedAt = now_ms, attempts = tostring(attempts + 1)}
+  local removed = {}
+  if task.timedOutHolder == instance_id then
+    removed[#removed + 1] = 'timedOutHolder'
   end
-  local timeout = tonumber(task[4] or '0')
+  local timeout = tonumber(task.timeoutMs or '0')
   if timeout > 0 then
-    local deadline = string.format('%.0f', tonumber(now_ms) + timeout)
-    redis.call('HSET', task_key, 'leaseDeadline', deadline)
-    redis.call('ZADD', k.leases, deadline, task_id)
-  else
-    redis.call('HDEL', task_key, 'leaseDeadline')
+    changes.leaseDeadline = string.format('%.0f', tonumber(now_ms) + timeout)
+    redis.call('ZADD', k.leases, changes.leaseDeadline, task_id)
+  elseif task.leaseDeadline then
+    removed[#removed + 1] = 'leaseDeadline'
   end
-  if tonumber(task[3] or '0') == 0 then
-    redis.call('HINCRBY', k.queue_metrics, 'waitTotalMs', tonumber(now_ms) - tonumber(task[2]))
+  local fields = {}
+  for field, value in pairs(changes) do
+    fields[#fields + 1] = field
+    fields[#fields + 1] = value
+    task[field] = value
+  end
+  redis.call('HSET', task_key, unpack(fields))
+  for _, field in ipairs(removed) do
+    task[field] = nil
+  end
+  if #removed > 0 then
+    redis.call('HDEL', task_key, unpack(removed))
+  end
+  if attempts == 0 then
+    redis.call('HINCRBY', k.queue_metrics, 'waitTotalMs', tonumber(now_ms) - tonumber(task.createdAt))
     redis.call('HINCRBY', k.queue_metrics, 'waitCount', 1)
   end
 end
@@ -99,6 +129,53 @@ local function next_due_json(due_key)
     return string.format('%.0f', tonumber(first[2]))
   end
   return 'null'
+end
+
+-- An upper bound of the protobuf size of a JSON value (metadata values, results) as a
+-- google.protobuf.Value, framing included: every atom (key, value, container) costs at most 12
+-- bytes beyond its JSON text, and there are at most one more atoms than separators (, : [ {)
+-- outside strings. Strings are collapsed first (escapes dropped, then each "..." to one quote).
+-- `room`: as task_wire_bound's (a cheap bound is returned when it stays within room).
+local function json_wire_bound(text, room)
+  local cheap = #text + 12 * (#text + 2)  -- as if every byte were a separator
+  if room and cheap <= room then
+    return cheap
+  end
+  local plain = string.gsub(text, '\\.', '')
+  plain = string.gsub(plain, '"[^"]*"', '"')
+  local _, separators = string.gsub(plain, '[,:%[{]', '')
+  return #text + 12 * (separators + 2)
+end
+
+-- Task hash fields that hold JSON (besides the m: metadata fields).
+local JSON_FIELDS = {result = true, progress = true}
+
+-- An upper bound of the protobuf size of the Task message of a task hash (flat HGETALL reply),
+-- including its framing in a repeated field of a reply (api/budget.py). `room`: the caller only
+-- needs to know whether the bound stays within room bytes; a bound above it may be returned
+-- without the exact count (a cheap first pass: every byte of a JSON value costs at most 13).
+local function task_wire_bound(flat, room)
+  local bytes, json_bytes, json_count = 64, 0, 0
+  for i = 1, #flat, 2 do
+    local field, value = flat[i], flat[i + 1]
+    bytes = bytes + #field + #value + 12
+    local b1, b2 = string.byte(field, 1, 2)
+    if (b1 == 109 and b2 == 58) or JSON_FIELDS[field] then  -- 'm:' (metadata), result, progress
+      json_bytes, json_count = json_bytes + #value, json_count + 1
+    end
+  end
+  local cheap = bytes + 12 * (json_bytes + 2 * json_count)
+  if json_count == 0 or (room and cheap <= room) then
+    return cheap
+  end
+  for i = 1, #flat, 2 do
+    local field, value = flat[i], flat[i + 1]
+    local b1, b2 = string.byte(field, 1, 2)
+    if (b1 == 109 and b2 == 58) or JSON_FIELDS[field] then
+      bytes = bytes + json_wire_bound(value) - #value - 12
+    end
+  end
+  return bytes
 end
 
 -- The lifecycle fields of a new task as a flat {name, value, ...} list: timeoutMs (when > 0),
