@@ -18,8 +18,8 @@ from claudebench.api.decoding import TolerantRegistrar
 from claudebench.api.hook_service import HookService
 from claudebench.api.http.app import Dashboard
 from claudebench.api.rpc_metrics import RpcMetricsInterceptor
+from claudebench.api.schedule_rpcs import TaskServiceWithSchedules
 from claudebench.api.system_service import SystemService
-from claudebench.api.task_service import TaskService
 from claudebench.api.watch import TaskWatcher
 from claudebench.config import Settings
 from claudebench.events.hub import EventHub
@@ -39,6 +39,7 @@ from claudebench.store.coordination import CoordinationSettings, CoordinationSto
 from claudebench.store.hooks import HookSettings, HookStore
 from claudebench.store.instances import FleetSettings, InstanceStore
 from claudebench.store.recovery import FleetRecovery
+from claudebench.store.schedules import ScheduleSettings, ScheduleStore
 from claudebench.store.tasks import TaskStore, TaskStoreSettings
 from claudebench.tasks_util import cancel_and_wait
 from claudebench.telemetry import ServerInstruments, Telemetry
@@ -237,7 +238,9 @@ class ClaudebenchServer:
             settings.max_watch_subscribers,
             settings.bookmark_interval_s,
         )
-        task_service = TaskService(tasks, watcher)
+        schedules = ScheduleStore(self.executor, self.redis, keys, ScheduleSettings())
+        task_service = TaskServiceWithSchedules(tasks, watcher, schedules=schedules)
+        self.scheduler.register("schedules", task_service.fire_due_schedules)
         system_service = SystemService(
             instances,
             tasks,

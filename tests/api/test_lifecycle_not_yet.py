@@ -68,12 +68,6 @@ async def test_claim_and_register_refuse_other_queues_and_long_polls(
         ("CancelTask", pb.CancelTaskRequest(task_id="t")),
         ("RetryTask", pb.RetryTaskRequest(task_id="t")),
         ("ReportProgress", pb.ReportProgressRequest(task_id="t", worker_id="w")),
-        ("CreateSchedule", pb.CreateScheduleRequest(schedule_id="s", cron="* * * * *")),
-        ("GetSchedule", pb.GetScheduleRequest(schedule_id="s")),
-        ("DeleteSchedule", pb.DeleteScheduleRequest(schedule_id="s")),
-        ("ListSchedules", pb.ListSchedulesRequest()),
-        ("PauseSchedule", pb.PauseScheduleRequest(schedule_id="s")),
-        ("ResumeSchedule", pb.ResumeScheduleRequest(schedule_id="s")),
     ],
 )
 async def test_rpcs_not_built_yet_say_so(tasks: Tasks, rpc: str, request_message: Any) -> None:

@@ -1,4 +1,5 @@
-"""TaskService RPCs of the task-lifecycle additions (cancel, retry, progress, schedules).
+"""TaskService RPCs of the task-lifecycle additions (cancel, retry, progress; schedules are in
+api/schedule_rpcs.py).
 
 A base class of TaskService, so that api/task_service.py keeps the original RPCs. RPCs not built yet
 answer UNIMPLEMENTED with a plain message rather than the generated stub's "Method not implemented!".
@@ -30,14 +31,8 @@ def not_built(rpc: str) -> UnaryHandler:
 
 
 class LifecycleRpcs(tasks_pb2_grpc.TaskServiceServicer):
-    """Cancel, retry, progress and schedule RPCs."""
+    """Cancel, retry and progress RPCs."""
 
     CancelTask = not_built("CancelTask")
     RetryTask = not_built("RetryTask")
     ReportProgress = not_built("ReportProgress")
-    CreateSchedule = not_built("CreateSchedule")
-    GetSchedule = not_built("GetSchedule")
-    DeleteSchedule = not_built("DeleteSchedule")
-    ListSchedules = not_built("ListSchedules")
-    PauseSchedule = not_built("PauseSchedule")
-    ResumeSchedule = not_built("ResumeSchedule")
