@@ -15,9 +15,11 @@ from typing import Any
 
 import grpc
 
-# method name -> roles allowed (admin may call everything).
+# method name -> roles allowed (admin may call everything). Schedules are standing configuration
+# that creates tasks forever: creating, pausing, resuming and deleting them is admin-only.
 READER_METHODS = {
     "GetTask", "ListTasks", "WatchTasks", "GetHealth", "GetState", "GetMetrics",
+    "GetSchedule", "ListSchedules",
 }  # fmt: skip
 WORKER_METHODS = READER_METHODS | {
     "CreateTask", "CreateTasks", "ClaimTask", "AssignTask", "UpdateTask", "CompleteTask", "CompleteTasks",

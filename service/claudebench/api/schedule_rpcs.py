@@ -52,7 +52,10 @@ def _spec(request: pb.CreateScheduleRequest) -> Spec:
     interval_ms = check.duration_ms(request.interval, "interval")
     if interval_ms <= 0:
         raise check.InvalidArgument(f"interval must be positive, got {interval_ms} ms")
-    check.in_range(interval_ms, "interval (ms)", MIN_INTERVAL_MS, MAX_INTERVAL_MS)
+    if interval_ms < MIN_INTERVAL_MS:
+        raise check.InvalidArgument(f"interval must be at least 1 second, got {interval_ms} ms")
+    if interval_ms > MAX_INTERVAL_MS:
+        raise check.InvalidArgument(f"interval must be at most 366 days, got {interval_ms} ms")
     return Spec(interval_ms=interval_ms)
 
 
