@@ -71,9 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     from claudebench.commands.tasks import add_parsers
 
     add_parsers(commands)
-    from claudebench.commands import hook, instances
+    from claudebench.commands import hook, instances, schedules
 
     instances.add_parser(commands)
+    schedules.add_parser(commands)
 
     hook.add_parser(commands)
     scripts = commands.add_parser("scripts", help="list, load or verify the Lua scripts")
@@ -147,6 +148,10 @@ def _main(argv: list[str] | None) -> None:
         from claudebench.commands.instances import run as run_instance
 
         sys.exit(run_instance(args))
+    if args.command == "schedule":
+        from claudebench.commands.schedules import run as run_schedule
+
+        sys.exit(run_schedule(args))
     if args.command == "hook":
         from claudebench.commands.hook import run as run_hook
 
