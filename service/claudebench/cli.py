@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="seconds between runs of the lifecycle scheduler (due tasks, leases, retention; default 1)",
     )
+    serve.add_argument(
+        "--default-task-timeout",
+        type=float,
+        help="seconds a holder has per attempt for tasks created without a timeout (default 0: none)",
+    )
     serve.add_argument("--metrics-listen", help="host:port for a Prometheus scrape endpoint (/metrics)")
     # Set by a --workers parent on the processes it starts: they share its port.
     serve.add_argument("--sibling-of", type=int, help=argparse.SUPPRESS)
@@ -205,6 +210,7 @@ def _main(argv: list[str] | None) -> None:
             "metrics_listen": args.metrics_listen,
             "workers": args.workers,
             "scheduler_interval_s": getattr(args, "scheduler_interval", None),
+            "default_task_timeout_s": getattr(args, "default_task_timeout", None),
             "http_listen": args.http_listen,
             "http_enabled": args.http_enabled,
         }

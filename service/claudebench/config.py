@@ -53,6 +53,9 @@ class Settings:
     # The lifecycle scheduler (promotion of due tasks, lease expiry, retention): how often the
     # replica holding the scheduler lease runs its jobs.
     scheduler_interval_s: float = 1.0
+    # The lease of a task created without a timeout (s; 0: none, a holder keeps a task as long as
+    # it heartbeats).
+    default_task_timeout_s: float = 0.0
     offline_retention_ms: int = 24 * 3600 * 1000
     system_event_retention: int = 10_000
     batch_lock_ttl_ms: int = 30_000

@@ -10,6 +10,8 @@ id can address another record's key (batch ``b:lock`` is ``cb:batch:b%3Alock``, 
 |-----------------------------------|--------|-------------------------------------------------------|
 | cb:task:{id}                      | HASH   | one task (fields below)                               |
 | cb:queue:tasks:pending            | ZSET   | pending tasks, score (100-priority)*1e13 + seq        |
+| cb:queue:tasks:due                | ZSET   | SCHEDULED tasks, score run_at (ms)                    |
+| cb:queue:tasks:leases             | ZSET   | IN_PROGRESS tasks with a timeout, score lease deadline |
 | cb:queue:instance:{id}            | ZSET   | tasks an instance holds (IN_PROGRESS), score seq      |
 | cb:tasks:all                      | ZSET   | every task, score seq (ListTasks without filter)      |
 | cb:tasks:status:{status}          | ZSET   | tasks per status, score seq (ListTasks, counts)       |
@@ -42,7 +44,8 @@ id can address another record's key (batch ``b:lock`` is ``cb:batch:b%3Alock``, 
 | cb:hook:log:{tool}                | LIST   | last 100 results, newest first (TTL 24 h)             |
 | cb:hook:stats:{tool}              | HASH   | validated, rateLimited, circuitDenied, executions, errors |
 
-Task hash fields: id, seq, text, priority, status (pending|in_progress|completed|failed), assignedTo,
+Task hash fields: id, seq, text, priority, status (pending|in_progress|completed|failed|scheduled|
+cancelled), runAt (while scheduled), assignedTo,
 attempts, createdAt, updatedAt, assignedAt, completedAt (all times epoch ms), result (JSON text),
 error, releaseReason, deny (JSON array of instance ids), failovers, and one ``m:{key}`` field per
 metadata key holding that key's JSON-encoded value (so metadata merges key by key with HSET, inside
@@ -62,6 +65,10 @@ import re
 from dataclasses import dataclass
 
 TASK_STATUSES = ("pending", "in_progress", "completed", "failed")
+# The statuses of the task lifecycle (issue 17): each has its status index like the four above.
+# Kept apart because the fleet-wide counts (GetSystemState, GetSystemHealth) report the four.
+LIFECYCLE_STATUSES = ("scheduled", "cancelled")
+ALL_TASK_STATUSES = TASK_STATUSES + LIFECYCLE_STATUSES
 # Bumped whenever the layout below changes incompatibly; a server refuses a Redis holding another.
 KEY_SCHEMA_VERSION = 1
 
@@ -113,6 +120,14 @@ class Keyspace:
     def pending(self) -> str:
         return f"{self.prefix}:queue:tasks:pending"
 
+    @property
+    def due(self) -> str:
+        return f"{self.prefix}:queue:tasks:due"
+
+    @property
+    def leases(self) -> str:
+        return f"{self.prefix}:queue:tasks:leases"
+
     def held(self, instance_id: str) -> str:
         return f"{self.prefix}:queue:instance:{key_id(instance_id)}"
 
@@ -121,7 +136,7 @@ class Keyspace:
         return f"{self.prefix}:tasks:all"
 
     def status_index(self, status: str) -> str:
-        if status not in TASK_STATUSES:
+        if status not in ALL_TASK_STATUSES:
             raise ValueError(f"unknown task status {status!r}")
         return f"{self.prefix}:tasks:status:{status}"
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from claudebench.redis_connect import REDIS_FAULTS
 from claudebench.store.clock import Clock, wall_clock_ms
 from claudebench.store.coordination import CoordinationStore
+from claudebench.store.lifecycle import LifecycleStore
 
 log = logging.getLogger(__name__)
 
@@ -89,3 +90,14 @@ class Scheduler:
         while True:
             await asyncio.sleep(self.interval_s)
             await self.tick()
+
+
+def lifecycle_scheduler(
+    coordination: CoordinationStore, lifecycle: LifecycleStore, interval_s: float
+) -> Scheduler:
+    """The server's scheduler with the lifecycle jobs: promotion of due tasks, then lease expiry
+    (so a task due now is claimable before the expiry's retries add more)."""
+    scheduler = Scheduler(coordination, interval_s)
+    scheduler.register("promote_due", lifecycle.promote_due)
+    scheduler.register("expire_leases", lifecycle.expire_leases)
+    return scheduler

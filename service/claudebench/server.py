@@ -31,18 +31,20 @@ from claudebench.redis_connect import (
     require_minimum_version,
 )
 from claudebench.redis_connect import close as close_redis
-from claudebench.scheduler import Scheduler
+from claudebench.scheduler import lifecycle_scheduler
 from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.registry import load_scripts, script_version
 from claudebench.store.clock import wall_clock_ms
 from claudebench.store.coordination import CoordinationSettings, CoordinationStore
 from claudebench.store.hooks import HookSettings, HookStore
 from claudebench.store.instances import FleetSettings, InstanceStore
+from claudebench.store.lifecycle import LifecycleSettings, LifecycleStore
 from claudebench.store.recovery import FleetRecovery
 from claudebench.store.schedules import ScheduleSettings, ScheduleStore
 from claudebench.store.tasks import TaskStore, TaskStoreSettings
 from claudebench.tasks_util import cancel_and_wait
 from claudebench.telemetry import ServerInstruments, Telemetry
+from claudebench.tls import server_credentials
 from claudebench.v1 import (
     hooks_pb2,
     hooks_pb2_grpc,
@@ -70,19 +72,6 @@ SERVICE_NAMES = (
     system_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
     hooks_pb2.DESCRIPTOR.services_by_name["HookService"].full_name,
 )
-
-
-def server_credentials(settings: Settings) -> grpc.ServerCredentials:
-    """TLS from the PEM files of the settings; mutual TLS when a client CA is given."""
-    if settings.tls_key_file is None:
-        raise SystemExit("TLS needs both tls_cert_file and tls_key_file")
-    assert settings.tls_cert_file is not None
-    client_ca = settings.tls_client_ca_file.read_bytes() if settings.tls_client_ca_file else None
-    return grpc.ssl_server_credentials(
-        [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
-        root_certificates=client_ca,
-        require_client_auth=client_ca is not None,
-    )
 
 
 class IncompatibleSchemaError(RuntimeError):
@@ -189,7 +178,11 @@ class ClaudebenchServer:
             self.executor,
             self.redis,
             keys,
-            TaskStoreSettings(settings.event_retention, settings.instance_ttl_ms),
+            TaskStoreSettings(
+                settings.event_retention,
+                settings.instance_ttl_ms,
+                int(settings.default_task_timeout_s * 1000),
+            ),
         )
         instances = InstanceStore(
             self.executor,
@@ -228,7 +221,13 @@ class ClaudebenchServer:
             ],
         )
         self.recovery = FleetRecovery(instances, coordination)
-        self.scheduler = Scheduler(coordination, settings.scheduler_interval_s)
+        lifecycle = LifecycleStore(
+            self.executor,
+            self.redis,
+            keys,
+            LifecycleSettings(settings.event_retention, settings.max_failovers),
+        )
+        self.scheduler = lifecycle_scheduler(coordination, lifecycle, settings.scheduler_interval_s)
         await self.hub.start()
         watcher = TaskWatcher(
             self.hub,

@@ -252,6 +252,25 @@ async def test_a_template_refused_at_tick_time_creates_nothing_and_moves_on(
     assert got.next_run_time.ToMilliseconds() == ms("2026-05-01T00:02")
 
 
+async def test_template_delay_and_timeout_apply_to_each_ticks_task(
+    service: TaskServiceWithSchedules, clock: FakeClock
+) -> None:
+    """The tick creates through CreateTask, so what CreateTask honours a template carries."""
+    clock.now = ms("2026-05-01T00:00")
+    template = pb.CreateTaskRequest(
+        text="later", delay=duration_pb2.Duration(seconds=600), timeout=duration_pb2.Duration(seconds=30)
+    )
+    await create(service, interval=duration_pb2.Duration(seconds=60), template=template)
+    clock.now = ms("2026-05-01T00:01:05")
+    assert (await service.fire_due_schedules(clock.now)).created == [f"s@{ms('2026-05-01T00:01')}"]
+    (task,) = await schedule_tasks(service)
+    assert task.status == pb.TASK_STATUS_SCHEDULED
+    assert task.run_at.ToMilliseconds() == clock.now + 600_000
+    assert task.timeout.seconds == 30
+    got = (await call(service, "GetSchedule", pb.GetScheduleRequest(schedule_id="s"))).schedule
+    assert got.template == template
+
+
 async def test_a_deleted_schedule_stops(service: TaskServiceWithSchedules, clock: FakeClock) -> None:
     clock.now = ms("2026-05-01T00:00")
     await create(service, interval=duration_pb2.Duration(seconds=60))

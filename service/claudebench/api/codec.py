@@ -16,6 +16,8 @@ STATUS_TO_PROTO: dict[str, tasks_pb2.TaskStatus] = {
     "in_progress": tasks_pb2.TASK_STATUS_IN_PROGRESS,
     "completed": tasks_pb2.TASK_STATUS_COMPLETED,
     "failed": tasks_pb2.TASK_STATUS_FAILED,
+    "scheduled": tasks_pb2.TASK_STATUS_SCHEDULED,
+    "cancelled": tasks_pb2.TASK_STATUS_CANCELLED,
 }
 STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
 
@@ -29,6 +31,11 @@ EVENT_TYPE_TO_PROTO: dict[str, tasks_pb2.TaskEventType] = {
     "released": tasks_pb2.TASK_EVENT_TYPE_RELEASED,
     "reassigned": tasks_pb2.TASK_EVENT_TYPE_REASSIGNED,
     "deleted": tasks_pb2.TASK_EVENT_TYPE_DELETED,
+    "scheduled": tasks_pb2.TASK_EVENT_TYPE_SCHEDULED,
+    "timed_out": tasks_pb2.TASK_EVENT_TYPE_TIMED_OUT,
+    "cancelled": tasks_pb2.TASK_EVENT_TYPE_CANCELLED,
+    "progress": tasks_pb2.TASK_EVENT_TYPE_PROGRESS,
+    "expired": tasks_pb2.TASK_EVENT_TYPE_EXPIRED,
 }
 EVENT_TYPE_FROM_PROTO = {v: k for k, v in EVENT_TYPE_TO_PROTO.items()}
 
@@ -115,6 +122,12 @@ def task_from_snapshot(snapshot: Mapping[str, str], task: tasks_pb2.Task | None 
     _timestamp(task.update_time, snapshot.get("updatedAt"))
     _timestamp(task.assign_time, snapshot.get("assignedAt"))
     _timestamp(task.complete_time, snapshot.get("completedAt"))
+    _timestamp(task.run_at, snapshot.get("runAt"))
+    timeout = snapshot.get("timeoutMs")
+    if timeout:
+        task.timeout.FromMilliseconds(int(timeout))
+    if task.status == tasks_pb2.TASK_STATUS_IN_PROGRESS:
+        _timestamp(task.lease_deadline, snapshot.get("leaseDeadline"))
     return task
 
 

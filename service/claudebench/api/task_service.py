@@ -25,6 +25,7 @@ def _new_task(request: pb.CreateTaskRequest, where: str = "") -> NewTask:
     """A validated CreateTaskRequest (`where` prefixes field names in messages of batches)."""
     try:
         lifecycle.refuse_unsupported_create(request)
+        when = lifecycle.start(request)
         return NewTask(
             text=check.task_text(request.text),
             priority=(
@@ -32,6 +33,9 @@ def _new_task(request: pb.CreateTaskRequest, where: str = "") -> NewTask:
             ),
             metadata=check.metadata(request.metadata),
             task_id=check.identifier(request.task_id, "task_id") if request.HasField("task_id") else None,
+            run_at_ms=when.run_at_ms,
+            delay_ms=when.delay_ms,
+            timeout_ms=lifecycle.timeout_ms(request),
         )
     except check.InvalidArgument as exc:
         raise check.InvalidArgument(f"{where}{exc}") from None
@@ -56,7 +60,9 @@ def _completion(request: pb.CompleteTaskRequest, where: str = "") -> Completion:
 
 def _status(value: pb.TaskStatus, field: str = "status") -> str:
     if value not in STATUS_FROM_PROTO:
-        raise check.InvalidArgument(f"{field} must be one of PENDING, IN_PROGRESS, COMPLETED, FAILED")
+        raise check.InvalidArgument(
+            f"{field} must be one of PENDING, IN_PROGRESS, COMPLETED, FAILED, SCHEDULED, CANCELLED"
+        )
     return STATUS_FROM_PROTO[value]
 
 
@@ -74,7 +80,16 @@ class TaskService(LifecycleRpcs):
         context: Ctx[pb.CreateTaskRequest, pb.CreateTaskResponse],
     ) -> pb.CreateTaskResponse:
         new = _new_task(request)
-        snapshot = await self._store.create(new.text, new.priority, new.metadata, new.task_id)
+        snapshot = await self._store.create(
+            new.text,
+            new.priority,
+            new.metadata,
+            new.task_id,
+            new.run_at_ms,
+            new.delay_ms,
+            new.timeout_ms,
+            new.retry,
+        )
         return pb.CreateTaskResponse(task=task_from_snapshot(snapshot))
 
     @guarded
@@ -83,6 +98,12 @@ class TaskService(LifecycleRpcs):
     ) -> pb.CreateTasksResponse:
         check.in_range(len(request.tasks), "the number of tasks", 1, MAX_BATCH)
         items = [_new_task(item, f"tasks[{i}].") for i, item in enumerate(request.tasks)]
+        for i, item in enumerate(request.tasks):
+            for field in ("run_at", "delay", "timeout", "retry"):
+                if item.HasField(field):
+                    raise lifecycle.not_supported(
+                        f"tasks[{i}].{field} in CreateTasks", " (CreateTask honours it)"
+                    )
         chosen = [item.task_id for item in items if item.task_id]
         if len(set(chosen)) != len(chosen):
             raise check.InvalidArgument("task ids in one batch must differ")

@@ -25,7 +25,8 @@
 --   NOT_FOUND         payload = message
 --   ALREADY_FINISHED  payload = message; finished by another worker, or by this one with another
 --                     outcome or value
---   NOT_HELD          payload = message; the task is not in progress with this worker
+--   NOT_HELD          payload = message; the task is not in progress with this worker (the message
+--                     says when its lease expired or it was cancelled)
 --
 -- Events: COMPLETED or FAILED
 -- include: lib/task.lua
@@ -38,7 +39,7 @@ local k = {idx_in_progress = KEYS[3], idx_completed = KEYS[4], idx_failed = KEYS
 local task_id, worker_id, now_ms, maxlen, outcome, value =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 
-local refusal = completion_refusal(task_key, task_id, worker_id, outcome, value)
+local refusal = completion_refusal(task_key, task_id, worker_id, outcome, value, now_ms)
 if refusal == 'replay' then
   return {'OK', task_snapshot(task_key)}
 elseif refusal then

@@ -36,7 +36,8 @@ for i = 7, #KEYS, 3 do
   local a = 3 + 4 * (i - 7) / 3
   local item = {task_key = KEYS[i], held_key = KEYS[i + 1], instance_key = KEYS[i + 2],
     id = ARGV[a], worker = ARGV[a + 1], outcome = ARGV[a + 2], value = ARGV[a + 3]}
-  local refusal = completion_refusal(item.task_key, item.id, item.worker, item.outcome, item.value)
+  local refusal = completion_refusal(item.task_key, item.id, item.worker, item.outcome, item.value,
+    now_ms)
   if refusal == 'replay' then
     item.replay = true
   elseif refusal then

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from claudebench.keys import TASK_STATUSES, Keyspace
+from claudebench.keys import ALL_TASK_STATUSES, Keyspace
 from claudebench.scripts.results import ResultCode
-from claudebench.store.base import Store
 from claudebench.store.errors import DomainError, ok_payload
 from claudebench.store.ids import new_task_id
+from claudebench.store.lifecycle import RetryPolicy, promote_due
+from claudebench.store.task_batches import (
+    Completion,
+    NewTask,
+    TaskBatches,
+    TaskPage,
+    TaskSnapshot,
+    TaskStoreSettings,
+    _pairs,
+)
 
-TaskSnapshot = dict[str, str]
-"""A task hash as stored (see claudebench.keys for its fields)."""
+__all__ = ["Completion", "NewTask", "TaskPage", "TaskSnapshot", "TaskStore", "TaskStoreSettings"]
 
 # A claim reads this many candidates beyond the number it wants, so that concurrent claimers
 # reading the same head of the queue still find enough pending tasks in one script call.
@@ -30,40 +37,14 @@ STALE_RETRIES = 5
 MAX_AUTO_ASSIGN = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class TaskStoreSettings:
-    event_retention: int = 100_000
-    instance_ttl_ms: int = 30_000
-
-
-@dataclass(frozen=True, slots=True)
-class NewTask:
-    text: str
-    priority: int
-    metadata: Mapping[str, str]
-    task_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    task_id: str
-    worker_id: str
-    outcome: Literal["result", "error"]
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class TaskPage:
-    tasks: list[TaskSnapshot]
-    next_after_seq: int | None
-    total: int
-
-
-class TaskStore(Store[TaskStoreSettings]):
+class TaskStore(TaskBatches):
     """Creates, claims, assigns, updates, completes, releases, deletes and lists tasks."""
 
     # The head of the pending queue returned by the latest claim (ids): the next claim's candidates.
     _head_hint: Sequence[str] = ()
+    # The earliest run_at of a scheduled task as the latest claim or creation saw it (epoch ms;
+    # None: nothing scheduled). A claim at or after it promotes due tasks first. 0 at start: unknown.
+    _next_due: int | None = 0
 
     async def create(
         self,
@@ -71,10 +52,17 @@ class TaskStore(Store[TaskStoreSettings]):
         priority: int,
         metadata: Mapping[str, str],
         task_id: str | None = None,
+        run_at_ms: int | None = None,
+        delay_ms: int | None = None,
+        timeout_ms: int | None = None,
+        retry: RetryPolicy | None = None,
     ) -> TaskSnapshot:
-        """Create a pending task. `metadata` maps keys to JSON-encoded values."""
+        """Create a pending task, or a scheduled one when run_at_ms (or now + delay_ms) is in the
+        future. `metadata` maps keys to JSON-encoded values."""
         task_id = task_id or new_task_id()
         k = self._keys
+        now = self._clock()
+        run_at = now + delay_ms if delay_ms is not None else (run_at_ms or 0)
         result = await self._run(
             "TASK_CREATE",
             keys={
@@ -84,65 +72,26 @@ class TaskStore(Store[TaskStoreSettings]):
                 "idx_pending": k.status_index("pending"),
                 "events": k.events,
                 "seq": k.task_seq,
+                "due": k.due,
+                "idx_scheduled": k.status_index("scheduled"),
             },
             args={
                 "task_id": task_id,
                 "text": text,
                 "priority": priority,
-                "now_ms": self._clock(),
+                "now_ms": now,
                 "maxlen": self._settings.event_retention,
+                "run_at": run_at,
+                "timeout_ms": self._settings.default_timeout_ms if timeout_ms is None else timeout_ms,
+                "max_attempts": retry.max_attempts if retry else 1,
+                "retry": retry.to_json() if retry else "",
             },
             extra_args=_pairs(metadata),
         )
-        return _snapshot(ok_payload(result))
-
-    async def create_many(self, items: list[NewTask]) -> list[TaskSnapshot]:
-        """Create every task or none (TASK_CREATE_BATCH)."""
-        k = self._keys
-        ids = [item.task_id or new_task_id() for item in items]
-        args: list[str | int] = []
-        for task_id, item in zip(ids, items, strict=True):
-            args += [task_id, item.text, item.priority, len(item.metadata), *_pairs(item.metadata)]
-        result = await self._run(
-            "TASK_CREATE_BATCH",
-            keys={
-                "pending": k.pending,
-                "all_tasks": k.all_tasks,
-                "idx_pending": k.status_index("pending"),
-                "events": k.events,
-                "seq": k.task_seq,
-            },
-            args={"now_ms": self._clock(), "maxlen": self._settings.event_retention},
-            extra_keys=[k.task(task_id) for task_id in ids],
-            extra_args=args,
-        )
-        snapshots: list[TaskSnapshot] = json.loads(ok_payload(result))
-        return snapshots
-
-    async def complete_many(self, items: list[Completion]) -> list[TaskSnapshot]:
-        """Record every completion or none (TASK_COMPLETE_BATCH)."""
-        k = self._keys
-        keys: list[str] = []
-        args: list[str | int] = []
-        for item in items:
-            keys += [k.task(item.task_id), k.held(item.worker_id), k.instance(item.worker_id)]
-            args += [item.task_id, item.worker_id, item.outcome, item.value]
-        result = await self._run(
-            "TASK_COMPLETE_BATCH",
-            keys={
-                "idx_in_progress": k.status_index("in_progress"),
-                "idx_completed": k.status_index("completed"),
-                "idx_failed": k.status_index("failed"),
-                "events": k.events,
-                "queue_metrics": k.queue_metrics,
-                "throughput": k.throughput,
-            },
-            args={"now_ms": self._clock(), "maxlen": self._settings.event_retention},
-            extra_keys=keys,
-            extra_args=args,
-        )
-        snapshots: list[TaskSnapshot] = json.loads(ok_payload(result))
-        return snapshots
+        snapshot = _snapshot(ok_payload(result))
+        if run_at > now:  # this server's next claim at or after run_at promotes it
+            self._next_due = run_at if self._next_due is None else min(self._next_due, run_at)
+        return snapshot
 
     async def get(self, task_id: str) -> TaskSnapshot:
         snapshot = cast(TaskSnapshot, await self._client.hgetall(self._keys.task(task_id)))
@@ -190,6 +139,10 @@ class TaskStore(Store[TaskStoreSettings]):
 
     async def _take(self, worker_id: str, max_tasks: int, auto_assign: bool) -> list[TaskSnapshot]:
         k = self._keys
+        # One bounded promotion first when something is due, so a due task is claimable without
+        # waiting for the scheduler; again (once) when a claim's reply says something is due (it
+        # was scheduled by another replica since this one last looked).
+        promoted = await self._promote_if_due()
         claimed: list[TaskSnapshot] = []
         denied_prefix = 0  # pending tasks at the head that this worker may not take (deny lists)
         # The head of the queue as the latest claim on this server left it: usually still right, and
@@ -207,7 +160,12 @@ class TaskStore(Store[TaskStoreSettings]):
                 break  # e.g. capacity taken meanwhile by a concurrent claim of the same worker
             self._head_hint = outcome["head"]
             claimed.extend(outcome["tasks"])
-            if len(claimed) >= max_tasks or outcome["free"] == 0 or outcome["pending"] == 0:
+            if len(claimed) >= max_tasks or outcome["free"] == 0:
+                break
+            if not promoted and await self._promote_if_due():
+                promoted, candidates = True, []
+                continue
+            if outcome["pending"] == 0:
                 break
             if outcome["denied"] and not outcome["behind"]:
                 denied_prefix = outcome["denied"]  # read past them (from the head: order holds)
@@ -217,6 +175,17 @@ class TaskStore(Store[TaskStoreSettings]):
                 # script just returned is the next round's candidates.
                 candidates = outcome["head"][: max_tasks - len(claimed) + CLAIM_SLACK + denied_prefix]
         return claimed
+
+    async def _promote_if_due(self) -> bool:
+        """Promote one batch of due tasks if next_due has come; True when a batch ran."""
+        now = self._clock()
+        if self._next_due is None or now < self._next_due:
+            return False
+        outcome = await promote_due(
+            self._run, self._client, self._keys, now, self._settings.event_retention, 1
+        )
+        self._next_due = outcome.next_due
+        return True
 
     async def _claim_round(
         self, worker_id: str, want: int, auto_assign: bool, candidates: list[str], tolerate_refusal: bool
@@ -242,6 +211,8 @@ class TaskStore(Store[TaskStoreSettings]):
                 "idx_in_progress": k.status_index("in_progress"),
                 "events": k.events,
                 "queue_metrics": k.queue_metrics,
+                "leases": k.leases,
+                **({} if auto_assign else {"due": k.due}),
             },
             args=args,
             extra_keys=[k.task(t) for t in candidates],
@@ -249,7 +220,10 @@ class TaskStore(Store[TaskStoreSettings]):
         )
         if not result.ok and tolerate_refusal:
             return None
-        return cast(dict[str, Any], json.loads(ok_payload(result)))
+        reply = cast(dict[str, Any], json.loads(ok_payload(result)))
+        if "next_due" in reply:
+            self._next_due = None if reply["next_due"] is None else int(reply["next_due"])
+        return reply
 
     async def assign(self, task_id: str, instance_id: str) -> TaskSnapshot:
         k = self._keys
@@ -264,6 +238,7 @@ class TaskStore(Store[TaskStoreSettings]):
                 "idx_in_progress": k.status_index("in_progress"),
                 "events": k.events,
                 "queue_metrics": k.queue_metrics,
+                "leases": k.leases,
             },
             args={
                 "task_id": task_id,
@@ -398,11 +373,7 @@ class TaskStore(Store[TaskStoreSettings]):
 
 
 def _status_index_keys(k: Keyspace) -> dict[str, str]:
-    return {f"idx_{status}": k.status_index(status) for status in TASK_STATUSES}
-
-
-def _pairs(metadata: Mapping[str, str]) -> list[str]:
-    return [item for pair in metadata.items() for item in pair]
+    return {f"idx_{status}": k.status_index(status) for status in ALL_TASK_STATUSES} | {"due": k.due}
 
 
 def _snapshot(payload: str) -> TaskSnapshot:

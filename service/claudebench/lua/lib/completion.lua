@@ -3,12 +3,18 @@
 
 -- Whether worker_id may finish the task with this outcome: nil (yes), 'replay' (it already did,
 -- with the same outcome and value: return the stored task, write nothing), or the {code, message}
--- refusal (another worker finished it, or this one did with another outcome).
-local function completion_refusal(task_key, task_id, worker_id, outcome, value)
-  local task = redis.call('HMGET', task_key, 'status', 'assignedTo', 'result', 'error')
+-- refusal (another worker finished it, or this one did with another outcome; it was cancelled; its
+-- lease ran out).
+local function completion_refusal(task_key, task_id, worker_id, outcome, value, now_ms)
+  local task = redis.call('HMGET', task_key, 'status', 'assignedTo', 'result', 'error',
+    'leaseDeadline', 'timedOutHolder', 'cancelledHolder')
   local status, assigned_to = task[1], task[2] or ''
   if not status then
     return {'NOT_FOUND', 'Task ' .. task_id .. ' does not exist'}
+  end
+  if task[6] == worker_id then  -- cleared when this worker is handed the task again
+    return {'NOT_HELD', 'Task ' .. task_id .. ' is no longer held by ' .. worker_id ..
+      ': its lease expired (the timeout ran out) and it was taken back (status ' .. status .. ')'}
   end
   if status == 'completed' or status == 'failed' then
     if assigned_to ~= worker_id then
@@ -20,6 +26,15 @@ local function completion_refusal(task_key, task_id, worker_id, outcome, value)
     end
     return {'ALREADY_FINISHED', 'Task ' .. task_id .. ' is already ' .. status ..
       ' with another outcome; a retry must repeat the first completion exactly'}
+  end
+  if status == 'in_progress' and assigned_to == worker_id and task[5]
+      and tonumber(now_ms) > tonumber(task[5]) then
+    return {'NOT_HELD', 'Task ' .. task_id .. ' is no longer held by ' .. worker_id ..
+      ': its lease expired at ' .. task[5] .. ' (epoch ms) before this completion'}
+  end
+  if status == 'cancelled' and task[7] == worker_id then
+    return {'NOT_HELD', 'Task ' .. task_id .. ' was cancelled while ' .. worker_id ..
+      ' held it; stop working on it'}
   end
   if status ~= 'in_progress' or assigned_to ~= worker_id then
     local holder = 'nobody'
