@@ -271,6 +271,24 @@ async def test_template_delay_and_timeout_apply_to_each_ticks_task(
     assert got.template == template
 
 
+async def test_a_broken_schedule_does_not_hold_up_the_others(
+    service: TaskServiceWithSchedules, clock: FakeClock, redis_client: aioredis.Redis, keys: Keyspace
+) -> None:
+    clock.now = ms("2026-05-01T00:00")
+    for schedule_id in ("a", "b"):
+        request = pb.CreateScheduleRequest(
+            schedule_id=schedule_id,
+            interval=duration_pb2.Duration(seconds=60),
+            template=pb.CreateTaskRequest(text="x"),
+        )
+        await call(service, "CreateSchedule", request)
+    # Schedule a's stored template is not even JSON (written by hand, or corrupted): a bug of data.
+    await redis_client.hset(keys.schedule("a"), "template", "{")
+    clock.now = ms("2026-05-01T00:01")
+    report = await service.fire_due_schedules(clock.now)
+    assert (report.created, report.failed) == ([f"b@{clock.now}"], 1)
+
+
 async def test_a_deleted_schedule_stops(service: TaskServiceWithSchedules, clock: FakeClock) -> None:
     clock.now = ms("2026-05-01T00:00")
     await create(service, interval=duration_pb2.Duration(seconds=60))

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import cast
 
+from claudebench.redis_connect import REDIS_FAULTS
 from claudebench.scripts.results import ResultCode
 from claudebench.store.base import Store
 from claudebench.store.errors import DomainError, ok_payload
@@ -245,7 +246,13 @@ class ScheduleStore(Store[ScheduleSettings]):
         for _ in range(MAX_BATCHES):
             due = await self.due(now, TICK_BATCH)
             for schedule in due:
-                await self._fire(schedule, now, create_task, report)
+                try:
+                    await self._fire(schedule, now, create_task, report)
+                except REDIS_FAULTS:
+                    raise  # Redis is away: the scheduler logs it once and tries again next tick
+                except Exception:  # one broken schedule must not hold up the others behind it
+                    report.failed += 1
+                    log.exception("schedule %s: tick failed", schedule.schedule_id)
             if len(due) < TICK_BATCH:
                 break
         return report
