@@ -56,6 +56,9 @@ class Settings:
     # The lease of a task created without a timeout (s; 0: none, a holder keeps a task as long as
     # it heartbeats).
     default_task_timeout_s: float = 0.0
+    # Attempts (hand-overs) of a task created without a retry policy; 1: no automatic retry. More:
+    # retries with the default backoff (1 s, x2, at most 5 min, jitter 0.2).
+    default_max_attempts: int = 1
     offline_retention_ms: int = 24 * 3600 * 1000
     system_event_retention: int = 10_000
     batch_lock_ttl_ms: int = 30_000

@@ -182,6 +182,7 @@ class ClaudebenchServer:
                 settings.event_retention,
                 settings.instance_ttl_ms,
                 int(settings.default_task_timeout_s * 1000),
+                settings.default_max_attempts,
             ),
         )
         instances = InstanceStore(

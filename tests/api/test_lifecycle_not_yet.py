@@ -1,5 +1,5 @@
 """The task-lifecycle additions to v1 that this server does not honour yet are refused, never
-accepted and dropped: request fields with INVALID_ARGUMENT, RPCs with UNIMPLEMENTED."""
+accepted and dropped: request fields with INVALID_ARGUMENT."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ SECOND = duration_pb2.Duration(seconds=1)
     [
         ({"queue": "gpu"}, "queue 'gpu' is not supported yet (only the 'default' queue exists)"),
         ({"queue": "a b"}, "queue 'a b' must be 1 to 64 letters, digits, '.', '_' or '-'"),
-        ({"retry": pb.RetryPolicy(max_attempts=3)}, "retry is not supported yet"),
         ({"idempotency_key": "k"}, "idempotency_key is not supported yet"),
     ],
 )
@@ -57,16 +56,3 @@ async def test_claim_and_register_refuse_other_queues_and_long_polls(
     claim = pb.ClaimTaskRequest(worker_id="w1", wait=SECOND)
     assert "wait (long-poll claims) is not supported yet" in await rpc_error(tasks.ClaimTask(claim), INVALID)
     assert not (await tasks.ClaimTask(pb.ClaimTaskRequest(worker_id="w1", queues=["default"]))).tasks
-
-
-@pytest.mark.parametrize(
-    ("rpc", "request_message"),
-    [
-        ("CancelTask", pb.CancelTaskRequest(task_id="t")),
-        ("RetryTask", pb.RetryTaskRequest(task_id="t")),
-        ("ReportProgress", pb.ReportProgressRequest(task_id="t", worker_id="w")),
-    ],
-)
-async def test_rpcs_not_built_yet_say_so(tasks: Tasks, rpc: str, request_message: Any) -> None:
-    details = await rpc_error(getattr(tasks, rpc)(request_message), grpc.StatusCode.UNIMPLEMENTED)
-    assert details == f"{rpc} is not implemented by this server version yet"

@@ -121,7 +121,7 @@ def template(**fields: Any) -> pb.CreateTaskRequest:
             "template.idempotency_key would make every tick return the first tick's task",
         ),
         # What CreateTask does not support yet, a template may not hold either (the same message).
-        ({"template": template(retry=pb.RetryPolicy(max_attempts=3))}, "template.retry is not supported yet"),
+        ({"template": template(retry=pb.RetryPolicy(max_attempts=101))}, "template.retry"),
         ({"template": template(delay=duration_pb2.Duration(seconds=-1))}, "template.delay"),
         ({"template": template(queue="gpu")}, "template.queue 'gpu' is not supported yet"),
     ],

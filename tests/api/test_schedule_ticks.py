@@ -252,13 +252,16 @@ async def test_a_template_refused_at_tick_time_creates_nothing_and_moves_on(
     assert got.next_run_time.ToMilliseconds() == ms("2026-05-01T00:02")
 
 
-async def test_template_delay_and_timeout_apply_to_each_ticks_task(
+async def test_template_delay_timeout_and_retry_apply_to_each_ticks_task(
     service: TaskServiceWithSchedules, clock: FakeClock
 ) -> None:
     """The tick creates through CreateTask, so what CreateTask honours a template carries."""
     clock.now = ms("2026-05-01T00:00")
     template = pb.CreateTaskRequest(
-        text="later", delay=duration_pb2.Duration(seconds=600), timeout=duration_pb2.Duration(seconds=30)
+        text="later",
+        delay=duration_pb2.Duration(seconds=600),
+        timeout=duration_pb2.Duration(seconds=30),
+        retry=pb.RetryPolicy(max_attempts=4),
     )
     await create(service, interval=duration_pb2.Duration(seconds=60), template=template)
     clock.now = ms("2026-05-01T00:01:05")
@@ -267,6 +270,7 @@ async def test_template_delay_and_timeout_apply_to_each_ticks_task(
     assert task.status == pb.TASK_STATUS_SCHEDULED
     assert task.run_at.ToMilliseconds() == clock.now + 600_000
     assert task.timeout.seconds == 30
+    assert task.max_attempts == 4
     got = (await call(service, "GetSchedule", pb.GetScheduleRequest(schedule_id="s"))).schedule
     assert got.template == template
 

@@ -40,6 +40,7 @@ EVENT_TYPE_TO_PROTO: dict[str, tasks_pb2.TaskEventType] = {
 EVENT_TYPE_FROM_PROTO = {v: k for k, v in EVENT_TYPE_TO_PROTO.items()}
 
 METADATA_FIELD_PREFIX = "m:"
+PROGRESS_FIELD_PREFIX = "p:"
 DEFAULT_QUEUE = "default"
 
 
@@ -109,13 +110,18 @@ def task_from_snapshot(snapshot: Mapping[str, str], task: tasks_pb2.Task | None 
     # queue and is handed over once per attempt without automatic retry.
     task.queue = snapshot.get("queue", DEFAULT_QUEUE)
     task.max_attempts = int(snapshot.get("maxAttempts", "1"))
-    metadata = {
-        field[len(METADATA_FIELD_PREFIX) :]: json.loads(value)
-        for field, value in snapshot.items()
-        if field.startswith(METADATA_FIELD_PREFIX)
-    }
+    # One pass over the fields for metadata ('m:') and progress ('p:'), merged key by key.
+    metadata: dict[str, Any] = {}
+    progress: dict[str, Any] = {}
+    for field, value in snapshot.items():
+        if field.startswith(METADATA_FIELD_PREFIX):
+            metadata[field[len(METADATA_FIELD_PREFIX) :]] = json.loads(value)
+        elif field.startswith(PROGRESS_FIELD_PREFIX):
+            progress[field[len(PROGRESS_FIELD_PREFIX) :]] = json.loads(value)
     if metadata:
         task.metadata.update(metadata)
+    if progress:
+        task.progress.update(progress)
     if "result" in snapshot:
         _set_value(task.result, json.loads(snapshot["result"]))
     _timestamp(task.create_time, snapshot.get("createdAt"))

@@ -6,6 +6,7 @@ a client relying on it must learn at once that it has no effect here.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from claudebench.api.codec import DEFAULT_QUEUE
 from claudebench.api.validation import InvalidArgument, duration_ms
 from claudebench.store.clock import wall_clock_ms
+from claudebench.store.lifecycle import RetryPolicy
 from claudebench.v1 import system_pb2
 from claudebench.v1 import tasks_pb2 as pb
 
@@ -89,12 +91,49 @@ def timeout_ms(request: pb.CreateTaskRequest) -> int | None:
     return positive_duration_ms(request.timeout, "timeout", MAX_AHEAD_MS)
 
 
+MAX_ATTEMPTS = 100
+
+
+def retry_policy(request: pb.CreateTaskRequest) -> RetryPolicy | None:
+    """The task's RetryPolicy with the defaults filled in (max_attempts 0 = the server's default,
+    left 0 for the store); None when unset."""
+    if not request.HasField("retry"):
+        return None
+    r = request.retry
+    if not 0 <= r.max_attempts <= MAX_ATTEMPTS:
+        raise InvalidArgument(
+            f"retry.max_attempts must be 1..{MAX_ATTEMPTS} (0: the default), not {r.max_attempts}"
+        )
+    defaults = RetryPolicy()
+    initial = (
+        positive_duration_ms(r.initial_backoff, "retry.initial_backoff", MAX_AHEAD_MS)
+        if r.HasField("initial_backoff")
+        else defaults.initial_backoff_ms
+    )
+    maximum = (
+        positive_duration_ms(r.max_backoff, "retry.max_backoff", MAX_AHEAD_MS)
+        if r.HasField("max_backoff")
+        else max(defaults.max_backoff_ms, initial)
+    )
+    if maximum < initial:
+        raise InvalidArgument(
+            f"retry.max_backoff ({maximum} ms) must not be shorter than retry.initial_backoff ({initial} ms)"
+        )
+    multiplier = r.backoff_multiplier if r.HasField("backoff_multiplier") else defaults.multiplier
+    if not (math.isfinite(multiplier) and 1 <= multiplier <= 1000):
+        raise InvalidArgument(
+            f"retry.backoff_multiplier must be at least 1 (and at most 1000), not {multiplier}"
+        )
+    jitter = r.jitter if r.HasField("jitter") else defaults.jitter
+    if not 0 <= jitter <= 1:  # also refuses NaN
+        raise InvalidArgument(f"retry.jitter must be within 0..1, not {jitter}")
+    return RetryPolicy(r.max_attempts, initial, maximum, multiplier, jitter)
+
+
 def refuse_unsupported_create(request: pb.CreateTaskRequest) -> None:
     """CreateTaskRequest fields of the lifecycle additions that this server does not honour yet."""
     if request.HasField("queue"):
         queue_name(request.queue)
-    if request.HasField("retry"):
-        raise not_supported("retry")
     if request.HasField("idempotency_key"):
         raise not_supported("idempotency_key")
 

@@ -36,6 +36,7 @@ def _new_task(request: pb.CreateTaskRequest, where: str = "") -> NewTask:
             run_at_ms=when.run_at_ms,
             delay_ms=when.delay_ms,
             timeout_ms=lifecycle.timeout_ms(request),
+            retry=lifecycle.retry_policy(request),
         )
     except check.InvalidArgument as exc:
         raise check.InvalidArgument(f"{where}{exc}") from None
@@ -52,7 +53,9 @@ def _completion(request: pb.CompleteTaskRequest, where: str = "") -> Completion:
             text = value_to_json(request.result, sort_keys=True)
             return Completion(task_id, worker_id, "result", check.result_json(text))
         if outcome == "error":
-            return Completion(task_id, worker_id, "error", check.error_message(request.error))
+            return Completion(
+                task_id, worker_id, "error", check.error_message(request.error), request.no_retry
+            )
         raise check.InvalidArgument("set either result (the task succeeded) or error (it failed)")
     except check.InvalidArgument as exc:
         raise check.InvalidArgument(f"{where}{exc}") from None
@@ -192,7 +195,7 @@ class TaskService(LifecycleRpcs):
         context: Ctx[pb.CompleteTaskRequest, pb.CompleteTaskResponse],
     ) -> pb.CompleteTaskResponse:
         c = _completion(request)
-        snapshot = await self._store.complete(c.task_id, c.worker_id, c.outcome, c.value)
+        snapshot = await self._store.complete(c.task_id, c.worker_id, c.outcome, c.value, c.no_retry)
         return pb.CompleteTaskResponse(task=task_from_snapshot(snapshot))
 
     @guarded

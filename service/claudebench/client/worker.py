@@ -24,7 +24,10 @@ class Worker:
     """Runs `handler(task)` for claimed tasks, at most `capacity` at a time.
 
     The handler's return value (any JSON value) completes the task; an exception fails it with
-    "<ExceptionType>: <message>". `await worker.run()` returns after `worker.stop()`.
+    "<ExceptionType>: <message>". A task cancelled meanwhile (CancelTask) has its handler cancelled
+    (asyncio cancellation) at the next heartbeat, which looks its running tasks up; handlers that
+    call `client.report_progress` learn it from the reply too. `await worker.run()` returns after
+    `worker.stop()`.
     """
 
     def __init__(
@@ -46,9 +49,11 @@ class Worker:
         self.shutdown_grace_s = shutdown_grace_s
         self.completed = 0
         self.failed = 0
+        self.cancelled = 0
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: dict[asyncio.Task[None], str] = {}
+        self._cancelling: set[str] = set()  # ids of tasks whose handler we cancelled
 
     def stop(self) -> None:
         self._stopping.set()
@@ -82,16 +87,34 @@ class Worker:
 
     def _start(self, task: tasks_pb2.Task) -> None:
         running = asyncio.create_task(self._execute(task))
-        self._running.add(running)
+        self._running[running] = task.id
         running.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
+        self._running.pop(task, None)
         self._wake.set()  # room for another task
+
+    async def _cancel_cancelled(self) -> None:
+        """Cancel the handler of every running task that was cancelled (CancelTask)."""
+        for running, task_id in list(self._running.items()):
+            try:
+                task = await self.client.get_task(task_id)
+            except grpc.aio.AioRpcError:
+                continue  # gone or unreachable: the completion will say
+            if task.status == tasks_pb2.TASK_STATUS_CANCELLED:
+                log.info("%s: task %s was cancelled; cancelling its handler", self.worker_id, task_id)
+                self._cancelling.add(task_id)
+                running.cancel()
 
     async def _execute(self, task: tasks_pb2.Task) -> None:
         try:
             result = await self.handler(task)
+        except asyncio.CancelledError:
+            if task.id not in self._cancelling:
+                raise  # cancelled from outside, not because the task was
+            self._cancelling.discard(task.id)
+            self.cancelled += 1
+            return
         except Exception as exc:
             await self.client.fail(task.id, self.worker_id, f"{type(exc).__name__}: {exc}"[:4096])
             self.failed += 1
@@ -104,6 +127,7 @@ class Worker:
             await asyncio.sleep(interval)
             try:
                 await self.client.heartbeat(self.worker_id)
+                await self._cancel_cancelled()
             except grpc.aio.AioRpcError as exc:
                 if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
                     # Declared offline (its tasks were recovered): come back as a new registration.

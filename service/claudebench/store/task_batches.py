@@ -4,14 +4,15 @@ a base class of TaskStore, so that store/tasks.py keeps the one-task operations.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from claudebench.store.base import Store
 from claudebench.store.errors import ok_payload
 from claudebench.store.ids import new_task_id
-from claudebench.store.lifecycle import RetryPolicy
+from claudebench.store.lifecycle import RetryPolicy, retry_at
 
 TaskSnapshot = dict[str, str]
 """A task hash as stored (see claudebench.keys for its fields)."""
@@ -23,6 +24,8 @@ class TaskStoreSettings:
     instance_ttl_ms: int = 30_000
     # The lease of a task created without a timeout (ms; 0 = none).
     default_timeout_ms: int = 0
+    # Attempts of a task created without a retry policy (1 = no automatic retry).
+    default_max_attempts: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,8 @@ class Completion:
     worker_id: str
     outcome: Literal["result", "error"]
     value: str
+    # An error fails the task for good, whatever its retry policy.
+    no_retry: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,33 @@ class TaskPage:
 
 class TaskBatches(Store[TaskStoreSettings]):
     """Creates and completes many tasks in one script call each."""
+
+    # Jitter's randomness (tests pin it).
+    _random: Callable[[], float] = staticmethod(random.random)
+    # The earliest run_at of a scheduled task as the latest claim or creation saw it (epoch ms;
+    # None: nothing scheduled). A claim at or after it promotes due tasks first. 0 at start: unknown.
+    _next_due: int | None = 0
+
+    def _note_due(self, run_at: int, now: int) -> None:
+        """A task this server just scheduled for run_at: its next claim at or after it promotes it."""
+        if run_at > now:
+            self._next_due = run_at if self._next_due is None else min(self._next_due, run_at)
+
+    async def retry_times(self, items: list[Completion]) -> list[int]:
+        """Per completion, the retry_at its script takes: the time of the retry for an error on a
+        task whose retry policy has attempts left (unless no_retry), else 0 (finish it)."""
+        failing = [i for i, item in enumerate(items) if item.outcome == "error" and not item.no_retry]
+        times = [0] * len(items)
+        if not failing:
+            return times
+        async with self._client.pipeline(transaction=False) as pipe:
+            for i in failing:
+                pipe.hmget(self._keys.task(items[i].task_id), "retry", "attempts")
+            rows = cast(list[list[str | None]], await pipe.execute())
+        now = self._clock()
+        for i, (policy, attempts) in zip(failing, rows, strict=True):
+            times[i] = max(0, retry_at(policy, int(attempts or 0), now, self._random()))
+        return times
 
     async def create_many(self, items: list[NewTask]) -> list[TaskSnapshot]:
         """Create every task or none (TASK_CREATE_BATCH)."""
@@ -84,9 +116,10 @@ class TaskBatches(Store[TaskStoreSettings]):
         k = self._keys
         keys: list[str] = []
         args: list[str | int] = []
-        for item in items:
+        retries = await self.retry_times(items)
+        for item, retry in zip(items, retries, strict=True):
             keys += [k.task(item.task_id), k.held(item.worker_id), k.instance(item.worker_id)]
-            args += [item.task_id, item.worker_id, item.outcome, item.value]
+            args += [item.task_id, item.worker_id, item.outcome, item.value, retry]
         result = await self._run(
             "TASK_COMPLETE_BATCH",
             keys={
@@ -96,12 +129,16 @@ class TaskBatches(Store[TaskStoreSettings]):
                 "events": k.events,
                 "queue_metrics": k.queue_metrics,
                 "throughput": k.throughput,
+                "idx_scheduled": k.status_index("scheduled"),
+                "due": k.due,
             },
             args={"now_ms": self._clock(), "maxlen": self._settings.event_retention},
             extra_keys=keys,
             extra_args=args,
         )
         snapshots: list[TaskSnapshot] = json.loads(ok_payload(result))
+        self._note_due(min((r for r in retries if r), default=0), 0)
+        self._note_due(min((r for r in retries if r), default=0), 0)
         return snapshots
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
@@ -14,12 +15,12 @@ from claudebench.store.lifecycle import RetryPolicy, promote_due
 from claudebench.store.task_batches import (
     Completion,
     NewTask,
-    TaskBatches,
     TaskPage,
     TaskSnapshot,
     TaskStoreSettings,
     _pairs,
 )
+from claudebench.store.task_control import TaskControl
 
 __all__ = ["Completion", "NewTask", "TaskPage", "TaskSnapshot", "TaskStore", "TaskStoreSettings"]
 
@@ -37,14 +38,11 @@ STALE_RETRIES = 5
 MAX_AUTO_ASSIGN = 1000
 
 
-class TaskStore(TaskBatches):
+class TaskStore(TaskControl):
     """Creates, claims, assigns, updates, completes, releases, deletes and lists tasks."""
 
     # The head of the pending queue returned by the latest claim (ids): the next claim's candidates.
     _head_hint: Sequence[str] = ()
-    # The earliest run_at of a scheduled task as the latest claim or creation saw it (epoch ms;
-    # None: nothing scheduled). A claim at or after it promotes due tasks first. 0 at start: unknown.
-    _next_due: int | None = 0
 
     async def create(
         self,
@@ -62,6 +60,11 @@ class TaskStore(TaskBatches):
         task_id = task_id or new_task_id()
         k = self._keys
         now = self._clock()
+        default_attempts = self._settings.default_max_attempts
+        if retry is None and default_attempts > 1:
+            retry = RetryPolicy(default_attempts)
+        elif retry is not None and retry.max_attempts == 0:
+            retry = dataclasses.replace(retry, max_attempts=default_attempts)
         run_at = now + delay_ms if delay_ms is not None else (run_at_ms or 0)
         result = await self._run(
             "TASK_CREATE",
@@ -84,13 +87,12 @@ class TaskStore(TaskBatches):
                 "run_at": run_at,
                 "timeout_ms": self._settings.default_timeout_ms if timeout_ms is None else timeout_ms,
                 "max_attempts": retry.max_attempts if retry else 1,
-                "retry": retry.to_json() if retry else "",
+                "retry": retry.to_json() if retry and retry.max_attempts > 1 else "",
             },
             extra_args=_pairs(metadata),
         )
         snapshot = _snapshot(ok_payload(result))
-        if run_at > now:  # this server's next claim at or after run_at promotes it
-            self._next_due = run_at if self._next_due is None else min(self._next_due, run_at)
+        self._note_due(run_at, now)
         return snapshot
 
     async def get(self, task_id: str) -> TaskSnapshot:
@@ -291,9 +293,12 @@ class TaskStore(TaskBatches):
         worker_id: str,
         outcome: Literal["result", "error"],
         value: str,
+        no_retry: bool = False,
     ) -> TaskSnapshot:
-        """Finish a held task: `value` is the result as JSON text, or the error message."""
+        """Finish a held task: `value` is the result as JSON text, or the error message (a retry
+        when the task's policy has attempts left, unless no_retry)."""
         k = self._keys
+        (retry,) = await self.retry_times([Completion(task_id, worker_id, outcome, value, no_retry)])
         result = await self._run(
             "TASK_COMPLETE",
             keys={
@@ -306,6 +311,8 @@ class TaskStore(TaskBatches):
                 "queue_metrics": k.queue_metrics,
                 "throughput": k.throughput,
                 "instance": k.instance(worker_id),
+                "idx_scheduled": k.status_index("scheduled"),
+                "due": k.due,
             },
             args={
                 "task_id": task_id,
@@ -314,9 +321,12 @@ class TaskStore(TaskBatches):
                 "maxlen": self._settings.event_retention,
                 "outcome": outcome,
                 "value": value,
+                "retry_at": retry,
             },
         )
-        return _snapshot(ok_payload(result))
+        snapshot = _snapshot(ok_payload(result))
+        self._note_due(retry, 0)
+        return snapshot
 
     async def release(self, task_id: str, worker_id: str, reason: str) -> TaskSnapshot:
         k = self._keys
