@@ -114,7 +114,7 @@ def template(**fields: Any) -> pb.CreateTaskRequest:
         ({"template": template(priority=101)}, "template.priority must be between"),
         (
             {"template": template(run_at=timestamp_pb2.Timestamp(seconds=1))},
-            "template.run_at is a fixed time",
+            "template.run_at is one fixed time, the same for every tick",
         ),
         (
             {"template": template(idempotency_key="k")},

@@ -70,7 +70,7 @@ def _template(request: pb.CreateScheduleRequest) -> str:
         )
     if template.HasField("run_at"):
         raise check.InvalidArgument(
-            "template.run_at is a fixed time, which repeats no tick; use template.delay"
+            "template.run_at is one fixed time, the same for every tick; use template.delay"
         )
     if template.HasField("idempotency_key"):
         raise check.InvalidArgument(
