@@ -59,6 +59,8 @@ class Settings:
     # Attempts (hand-overs) of a task created without a retry policy; 1: no automatic retry. More:
     # retries with the default backoff (1 s, x2, at most 5 min, jitter 0.2).
     default_max_attempts: int = 1
+    # How long a CreateTask idempotency key returns the task it created (s).
+    idempotency_window_s: float = 24 * 3600.0
     offline_retention_ms: int = 24 * 3600 * 1000
     system_event_retention: int = 10_000
     batch_lock_ttl_ms: int = 30_000

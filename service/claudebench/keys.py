@@ -32,6 +32,7 @@ id can address another record's key (batch ``b:lock`` is ``cb:batch:b%3Alock``, 
 | cb:batch:{id}:lock / cb:batch:{id} | STRING / HASH | a batch's holder (TTL) / its progress (24 h) |
 | cb:quorum:{id}:votes / cb:quorum:{id} | HASH | votes per instance / the decision (24 h)          |
 | cb:lease:{name}                   | STRING | a replica's lease on a background job (TTL)           |
+| cb:idempotency:{sha256}           | STRING | the task an idempotency key created (PX = its window) |
 | cb:schema:version                 | STRING | the key-schema version the data was written with      |
 | cb:schedule:{id}                  | HASH   | a periodic schedule (fields below)                    |
 | cb:schedules:all                  | ZSET   | schedule ids, score = creation seq (ListSchedules)    |
@@ -61,6 +62,7 @@ updatedAt (times epoch ms).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -210,6 +212,11 @@ class Keyspace:
 
     def quorum(self, decision_id: str) -> str:
         return f"{self.prefix}:quorum:{key_id(decision_id)}"
+
+    def idempotency(self, key: str, queue: str = "default") -> str:
+        """The record of an idempotency key: hashed, so no client string can address another key."""
+        digest = hashlib.sha256(f"{queue}\0{key}".encode()).hexdigest()
+        return f"{self.prefix}:idempotency:{digest}"
 
     def lease(self, name: str) -> str:
         return f"{self.prefix}:lease:{key_id(name)}"

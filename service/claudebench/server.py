@@ -183,6 +183,7 @@ class ClaudebenchServer:
                 settings.instance_ttl_ms,
                 int(settings.default_task_timeout_s * 1000),
                 settings.default_max_attempts,
+                int(settings.idempotency_window_s * 1000),
             ),
         )
         instances = InstanceStore(

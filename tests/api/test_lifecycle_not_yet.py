@@ -24,7 +24,6 @@ SECOND = duration_pb2.Duration(seconds=1)
     [
         ({"queue": "gpu"}, "queue 'gpu' is not supported yet (only the 'default' queue exists)"),
         ({"queue": "a b"}, "queue 'a b' must be 1 to 64 letters, digits, '.', '_' or '-'"),
-        ({"idempotency_key": "k"}, "idempotency_key is not supported yet"),
     ],
 )
 async def test_create_refuses_fields_not_honoured_yet(

@@ -129,6 +129,7 @@ def task_from_snapshot(snapshot: Mapping[str, str], task: tasks_pb2.Task | None 
     _timestamp(task.assign_time, snapshot.get("assignedAt"))
     _timestamp(task.complete_time, snapshot.get("completedAt"))
     _timestamp(task.run_at, snapshot.get("runAt"))
+    task.idempotency_key = snapshot.get("idempotencyKey", "")
     timeout = snapshot.get("timeoutMs")
     if timeout:
         task.timeout.FromMilliseconds(int(timeout))

@@ -92,6 +92,16 @@ def timeout_ms(request: pb.CreateTaskRequest) -> int | None:
 
 
 MAX_ATTEMPTS = 100
+MAX_IDEMPOTENCY_KEY_BYTES = 200
+
+
+def idempotency_key(request: pb.CreateTaskRequest) -> str | None:
+    if not request.HasField("idempotency_key"):
+        return None
+    size = len(request.idempotency_key.encode())
+    if not 1 <= size <= MAX_IDEMPOTENCY_KEY_BYTES:
+        raise InvalidArgument(f"idempotency_key must be 1..{MAX_IDEMPOTENCY_KEY_BYTES} bytes, not {size}")
+    return request.idempotency_key
 
 
 def retry_policy(request: pb.CreateTaskRequest) -> RetryPolicy | None:
@@ -134,8 +144,6 @@ def refuse_unsupported_create(request: pb.CreateTaskRequest) -> None:
     """CreateTaskRequest fields of the lifecycle additions that this server does not honour yet."""
     if request.HasField("queue"):
         queue_name(request.queue)
-    if request.HasField("idempotency_key"):
-        raise not_supported("idempotency_key")
 
 
 def refuse_unsupported_claim(request: pb.ClaimTaskRequest) -> None:

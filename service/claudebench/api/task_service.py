@@ -37,6 +37,7 @@ def _new_task(request: pb.CreateTaskRequest, where: str = "") -> NewTask:
             delay_ms=when.delay_ms,
             timeout_ms=lifecycle.timeout_ms(request),
             retry=lifecycle.retry_policy(request),
+            idempotency_key=lifecycle.idempotency_key(request),
         )
     except check.InvalidArgument as exc:
         raise check.InvalidArgument(f"{where}{exc}") from None
@@ -92,6 +93,7 @@ class TaskService(LifecycleRpcs):
             new.delay_ms,
             new.timeout_ms,
             new.retry,
+            new.idempotency_key,
         )
         return pb.CreateTaskResponse(task=task_from_snapshot(snapshot))
 
@@ -102,7 +104,7 @@ class TaskService(LifecycleRpcs):
         check.in_range(len(request.tasks), "the number of tasks", 1, MAX_BATCH)
         items = [_new_task(item, f"tasks[{i}].") for i, item in enumerate(request.tasks)]
         for i, item in enumerate(request.tasks):
-            for field in ("run_at", "delay", "timeout", "retry"):
+            for field in ("run_at", "delay", "timeout", "retry", "idempotency_key"):
                 if item.HasField(field):
                     raise lifecycle.not_supported(
                         f"tasks[{i}].{field} in CreateTasks", " (CreateTask honours it)"

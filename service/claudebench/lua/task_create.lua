@@ -41,18 +41,5 @@ local metadata = {}
 for i = 10, #ARGV do
   metadata[#metadata + 1] = ARGV[i]
 end
-local fields = {}
-if tonumber(ARGV[8]) > 1 then
-  fields[#fields + 1] = 'maxAttempts'
-  fields[#fields + 1] = ARGV[8]
-end
-if tonumber(ARGV[7]) > 0 then
-  fields[#fields + 1] = 'timeoutMs'
-  fields[#fields + 1] = ARGV[7]
-end
-if ARGV[9] ~= '' then
-  fields[#fields + 1] = 'retry'
-  fields[#fields + 1] = ARGV[9]
-end
 return {'OK', insert_task(task_key, task_id, text, priority, now_ms, metadata, maxlen, k,
-  {run_at = run_at, fields = fields})}
+  {run_at = run_at, fields = lifecycle_fields(ARGV[7], ARGV[8], ARGV[9])})}

@@ -26,6 +26,8 @@ class TaskStoreSettings:
     default_timeout_ms: int = 0
     # Attempts of a task created without a retry policy (1 = no automatic retry).
     default_max_attempts: int = 1
+    # How long an idempotency key names the task it created.
+    idempotency_window_ms: int = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ class NewTask:
     delay_ms: int | None = None
     timeout_ms: int | None = None
     retry: RetryPolicy | None = None
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,8 @@ from claudebench.scripts.results import ResultCode
 from claudebench.store.errors import DomainError, ok_payload
 from claudebench.store.task_batches import TaskBatches, TaskSnapshot, _pairs
 
-# Retries of a cancel whose holder changed between the read and the script.
-CANCEL_RETRIES = 5
+# Retries of a cancel (or idempotent create) whose holder (record) changed since it was read.
+STALE_RETRIES = 5
 # At most one PROGRESS event per task in this time (ms): a worker reporting 100 times a second
 # appends 4 events a second; the task always holds the newest progress.
 PROGRESS_EVENT_INTERVAL_MS = 250
@@ -27,11 +27,41 @@ class ProgressReply:
 
 
 class TaskControl(TaskBatches):
-    """CancelTask, RetryTask and ReportProgress."""
+    """CancelTask, RetryTask, ReportProgress and the idempotent CreateTask."""
+
+    async def _create_idempotent(
+        self, keys: dict[str, str], args: dict[str, str | int], metadata: list[str], idempotency_key: str
+    ) -> TaskSnapshot:
+        """TASK_CREATE_IDEMPOTENT with TASK_CREATE's keys and args: read the key's record, pass it,
+        again if a concurrent create with the key changed it meanwhile."""
+        record = self._keys.idempotency(idempotency_key)
+        for _ in range(STALE_RETRIES):
+            existing = cast(str | None, await self._client.get(record)) or ""
+            result = await self._run(
+                "TASK_CREATE_IDEMPOTENT",
+                keys=keys
+                | {
+                    "idempotency": record,
+                    "existing": self._keys.task(existing) if existing else keys["task"],
+                },
+                args=args
+                | {
+                    "idempotency_key": idempotency_key,
+                    "window_ms": self._settings.idempotency_window_ms,
+                    "expected_existing": existing,
+                },
+                extra_args=metadata,
+            )
+            if result.code is not ResultCode.STALE:
+                snapshot: TaskSnapshot = json.loads(ok_payload(result))["task"]
+                return snapshot
+        raise DomainError(
+            ResultCode.STALE, f"The idempotency key {idempotency_key!r} kept changing; retry the call"
+        )
 
     async def cancel(self, task_id: str, reason: str) -> TaskSnapshot:
         k = self._keys
-        for _ in range(CANCEL_RETRIES):
+        for _ in range(STALE_RETRIES):
             assignee = cast(str | None, await self._client.hget(k.task(task_id), "assignedTo")) or ""
             result = await self._run(
                 "TASK_CANCEL",

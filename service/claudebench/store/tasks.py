@@ -54,9 +54,11 @@ class TaskStore(TaskControl):
         delay_ms: int | None = None,
         timeout_ms: int | None = None,
         retry: RetryPolicy | None = None,
+        idempotency_key: str | None = None,
     ) -> TaskSnapshot:
         """Create a pending task, or a scheduled one when run_at_ms (or now + delay_ms) is in the
-        future. `metadata` maps keys to JSON-encoded values."""
+        future. `metadata` maps keys to JSON-encoded values. With an idempotency key, a create
+        within the key's window returns the key's first task instead."""
         task_id = task_id or new_task_id()
         k = self._keys
         now = self._clock()
@@ -66,32 +68,32 @@ class TaskStore(TaskControl):
         elif retry is not None and retry.max_attempts == 0:
             retry = dataclasses.replace(retry, max_attempts=default_attempts)
         run_at = now + delay_ms if delay_ms is not None else (run_at_ms or 0)
-        result = await self._run(
-            "TASK_CREATE",
-            keys={
-                "task": k.task(task_id),
-                "pending": k.pending,
-                "all_tasks": k.all_tasks,
-                "idx_pending": k.status_index("pending"),
-                "events": k.events,
-                "seq": k.task_seq,
-                "due": k.due,
-                "idx_scheduled": k.status_index("scheduled"),
-            },
-            args={
-                "task_id": task_id,
-                "text": text,
-                "priority": priority,
-                "now_ms": now,
-                "maxlen": self._settings.event_retention,
-                "run_at": run_at,
-                "timeout_ms": self._settings.default_timeout_ms if timeout_ms is None else timeout_ms,
-                "max_attempts": retry.max_attempts if retry else 1,
-                "retry": retry.to_json() if retry and retry.max_attempts > 1 else "",
-            },
-            extra_args=_pairs(metadata),
-        )
-        snapshot = _snapshot(ok_payload(result))
+        keys = {
+            "task": k.task(task_id),
+            "pending": k.pending,
+            "all_tasks": k.all_tasks,
+            "idx_pending": k.status_index("pending"),
+            "events": k.events,
+            "seq": k.task_seq,
+            "due": k.due,
+            "idx_scheduled": k.status_index("scheduled"),
+        }
+        args: dict[str, str | int] = {
+            "task_id": task_id,
+            "text": text,
+            "priority": priority,
+            "now_ms": now,
+            "maxlen": self._settings.event_retention,
+            "run_at": run_at,
+            "timeout_ms": self._settings.default_timeout_ms if timeout_ms is None else timeout_ms,
+            "max_attempts": retry.max_attempts if retry else 1,
+            "retry": retry.to_json() if retry and retry.max_attempts > 1 else "",
+        }
+        if idempotency_key is None:
+            result = await self._run("TASK_CREATE", keys=keys, args=args, extra_args=_pairs(metadata))
+            snapshot = _snapshot(ok_payload(result))
+        else:
+            snapshot = await self._create_idempotent(keys, args, _pairs(metadata), idempotency_key)
         self._note_due(run_at, now)
         return snapshot
 

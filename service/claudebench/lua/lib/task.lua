@@ -162,6 +162,25 @@ local function requeue(task_key, task_id, now_ms, k)
   redis.call('HSET', task_key, 'status', 'pending', 'assignedTo', '', 'updatedAt', now_ms)
 end
 
+-- The lifecycle fields of a new task as a flat {name, value, ...} list: timeoutMs (when > 0),
+-- maxAttempts (when > 1), retry (the policy JSON, when not '').
+local function lifecycle_fields(timeout_ms, max_attempts, retry)
+  local fields = {}
+  if tonumber(max_attempts) > 1 then
+    fields[#fields + 1] = 'maxAttempts'
+    fields[#fields + 1] = max_attempts
+  end
+  if tonumber(timeout_ms) > 0 then
+    fields[#fields + 1] = 'timeoutMs'
+    fields[#fields + 1] = timeout_ms
+  end
+  if retry ~= '' then
+    fields[#fields + 1] = 'retry'
+    fields[#fields + 1] = retry
+  end
+  return fields
+end
+
 -- Write a new task (the caller checked that its key is free) and append its event: PENDING with a
 -- CREATED event, or, when extra.run_at is in the future, SCHEDULED in the due index with a
 -- SCHEDULED event. metadata_pairs: metadata as key, JSON-value pairs ('m:' fields). k: pending,
