@@ -239,7 +239,9 @@ class ClaudebenchServer:
             settings.max_watch_subscribers,
             settings.bookmark_interval_s,
         )
-        schedules = ScheduleStore(self.executor, self.redis, keys, ScheduleSettings())
+        schedules = ScheduleStore(
+            self.executor, self.redis, keys, ScheduleSettings.for_scheduler(settings.scheduler_interval_s)
+        )
         task_service = TaskServiceWithSchedules(tasks, watcher, schedules=schedules)
         self.scheduler.register("schedules", task_service.fire_due_schedules)
         system_service = SystemService(

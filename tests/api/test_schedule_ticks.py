@@ -178,6 +178,11 @@ async def test_a_tick_late_within_the_grace_still_runs_once(
     assert got.next_run_time.ToMilliseconds() == ms("2026-05-01T00:01:00")
 
 
+def test_the_grace_grows_with_a_slow_scheduler() -> None:
+    assert ScheduleSettings.for_scheduler(1.0).late_grace_ms == 60_000
+    assert ScheduleSettings.for_scheduler(30.0).late_grace_ms == 150_000  # five intervals
+
+
 async def test_pause_stops_ticks_and_resume_starts_from_the_next_run_after_now(
     service: TaskServiceWithSchedules, clock: FakeClock
 ) -> None:

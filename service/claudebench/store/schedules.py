@@ -29,11 +29,21 @@ MAX_BATCHES = 10
 STALE_RETRIES = 5
 
 
+# A tick is late (missed) beyond this, or beyond this many scheduler intervals if that is longer.
+LATE_GRACE_MS = 60_000
+LATE_GRACE_INTERVALS = 5
+
+
 @dataclass(frozen=True, slots=True)
 class ScheduleSettings:
     # A tick found due later than this after its time was missed (no replica ran): it is skipped,
     # not replayed, and the schedule moves on to its next run.
-    late_grace_ms: int = 60_000
+    late_grace_ms: int = LATE_GRACE_MS
+
+    @classmethod
+    def for_scheduler(cls, interval_s: float) -> ScheduleSettings:
+        """The grace for a scheduler ticking every interval_s: a slow scheduler is not a missed tick."""
+        return cls(late_grace_ms=max(LATE_GRACE_MS, int(interval_s * LATE_GRACE_INTERVALS * 1000)))
 
 
 @dataclass(frozen=True, slots=True)
