@@ -120,3 +120,20 @@ async def stream_events(client: aioredis.Redis, keys: Keyspace) -> list[dict[str
 async def entries(client: aioredis.Redis, stream_key: str) -> list[tuple[str, dict[str, str]]]:
     """Every (id, fields) entry of a stream, oldest first."""
     return cast(list[tuple[str, dict[str, str]]], await client.xrange(stream_key))
+
+
+async def assert_schedules_consistent(client: aioredis.Redis, keys: Keyspace) -> None:
+    """Every schedule is in the creation index at its seq; the due index holds exactly the running
+    schedules, at their next run; a paused schedule has no next run."""
+    created = await scored(client, keys.schedules_all)
+    due = await scored(client, keys.schedules_due)
+    for schedule_id, seq in created.items():
+        schedule = await task_hash(client, keys.schedule(schedule_id))
+        assert schedule, f"schedule {schedule_id} is indexed but has no hash"
+        assert float(schedule["seq"]) == seq
+        if schedule["paused"] == "1":
+            assert "nextRun" not in schedule
+            assert schedule_id not in due
+        else:
+            assert due.get(schedule_id) == float(schedule["nextRun"])
+    assert set(due) <= set(created)

@@ -25,6 +25,7 @@ def every_key(keys: Keyspace, value: str) -> dict[str, str]:
         "quorum": keys.quorum(value),
         "quorum_votes": keys.quorum_votes(value),
         "lease": keys.lease(value),
+        "schedule": keys.schedule(value),
         "hook_circuit": keys.hook_circuit(value),
         "hook_config": keys.hook_config(value),
         "hook_stats": keys.hook_stats(value),

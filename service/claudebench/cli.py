@@ -76,10 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     from claudebench.commands.tasks import add_parsers
 
     add_parsers(commands)
-    from claudebench.commands import hook, instances, queues
+    from claudebench.commands import hook, instances, queues, schedules
 
     instances.add_parser(commands)
     queues.add_parser(commands)
+    schedules.add_parser(commands)
 
     hook.add_parser(commands)
     scripts = commands.add_parser("scripts", help="list, load or verify the Lua scripts")
@@ -157,6 +158,10 @@ def _main(argv: list[str] | None) -> None:
         from claudebench.commands.queues import run as run_queue
 
         sys.exit(run_queue(args))
+    if args.command == "schedule":
+        from claudebench.commands.schedules import run as run_schedule
+
+        sys.exit(run_schedule(args))
     if args.command == "hook":
         from claudebench.commands.hook import run as run_hook
 

@@ -43,6 +43,10 @@ id can address another record's key (batch ``b:lock`` is ``cb:batch:b%3Alock``, 
 | cb:lease:{name}                   | STRING | a replica's lease on a background job (TTL)           |
 | cb:idempotency:{sha256}           | STRING | the task an idempotency key created (PX = its window) |
 | cb:schema:version                 | STRING | the key-schema version the data was written with      |
+| cb:schedule:{id}                  | HASH   | a periodic schedule (fields below)                    |
+| cb:schedules:all                  | ZSET   | schedule ids, score = creation seq (ListSchedules)    |
+| cb:schedules:due                  | ZSET   | running schedules, score = next run (ms); not paused  |
+| cb:seq:schedules                  | STRING | schedule creation counter                             |
 | cb:hook:config:{tool}             | STRING | the tool's hook configuration (JSON, validated)       |
 | cb:hook:circuit:{tool}            | HASH   | circuit breaker: state, openedAt, until, errors       |
 | cb:hook:rate:{instance}[:{tool}]:{window} | STRING | calls in one rate-limit window (TTL 2 windows) |
@@ -69,6 +73,10 @@ the script).
 Instance hash fields: id, roles (JSON array), maxTasks, metadata (JSON), status (active|offline),
 lastSeen, registeredAt, offlineAt, tasksCompleted, tasksFailed, owner (SHA-256 fingerprint of the
 token that registered it, only when tokens are configured: api/identity.py).
+
+Schedule hash fields: id, seq, cron or intervalMs, timeZone, template (the CreateTaskRequest as
+protobuf JSON), paused (0|1), nextRun (absent while paused), lastRun, lastTaskId, createdAt,
+updatedAt (times epoch ms).
 """
 
 from __future__ import annotations
@@ -259,6 +267,21 @@ class Keyspace:
 
     def lease(self, name: str) -> str:
         return f"{self.prefix}:lease:{key_id(name)}"
+
+    def schedule(self, schedule_id: str) -> str:
+        return f"{self.prefix}:schedule:{key_id(schedule_id)}"
+
+    @property
+    def schedules_all(self) -> str:
+        return f"{self.prefix}:schedules:all"
+
+    @property
+    def schedules_due(self) -> str:
+        return f"{self.prefix}:schedules:due"
+
+    @property
+    def schedule_seq(self) -> str:
+        return f"{self.prefix}:seq:schedules"
 
     def hook_circuit(self, tool: str) -> str:
         return f"{self.prefix}:hook:circuit:{key_id(tool)}"

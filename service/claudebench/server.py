@@ -21,8 +21,8 @@ from claudebench.api.hook_service import HookService
 from claudebench.api.http.app import Dashboard
 from claudebench.api.queue_service import QueueService
 from claudebench.api.rpc_metrics import RpcMetricsInterceptor
+from claudebench.api.schedule_rpcs import TaskServiceWithSchedules
 from claudebench.api.system_service import SystemService
-from claudebench.api.task_service import TaskService
 from claudebench.api.watch import TaskWatcher
 from claudebench.config import Settings
 from claudebench.events.hub import EventHub
@@ -44,6 +44,7 @@ from claudebench.store.instances import FleetSettings, InstanceStore
 from claudebench.store.lifecycle import LifecycleStore
 from claudebench.store.queues import QueueSettings, QueueStore
 from claudebench.store.recovery import FleetRecovery
+from claudebench.store.schedules import ScheduleSettings, ScheduleStore
 from claudebench.store.tasks import REPLY_ENVELOPE_BYTES, TaskStore, TaskStoreSettings
 from claudebench.tasks_util import cancel_and_wait
 from claudebench.telemetry import ServerInstruments, Telemetry
@@ -244,7 +245,11 @@ class ClaudebenchServer:
             settings.bookmark_interval_s,
             reply_budget=settings.max_message_bytes - REPLY_ENVELOPE_BYTES,
         )
-        task_service = TaskService(tasks, watcher)
+        schedules = ScheduleStore(
+            self.executor, self.redis, keys, ScheduleSettings.for_scheduler(settings.scheduler_interval_s)
+        )
+        task_service = TaskServiceWithSchedules(tasks, watcher, schedules=schedules)
+        self.scheduler.register("schedules", task_service.fire_due_schedules)
         system_service = SystemService(
             instances,
             tasks,

@@ -1,5 +1,5 @@
 """The task-lifecycle additions to v1 that this server does not honour yet are refused, never
-accepted and dropped: request fields with INVALID_ARGUMENT, RPCs with UNIMPLEMENTED."""
+accepted and dropped: request fields with INVALID_ARGUMENT."""
 
 from __future__ import annotations
 
@@ -49,19 +49,3 @@ async def test_claim_refuses_long_polls(tasks: Tasks, system: system_pb2_grpc.Sy
     claim = pb.ClaimTaskRequest(worker_id="w1", wait=SECOND)
     assert "wait (long-poll claims) is not supported yet" in await rpc_error(tasks.ClaimTask(claim), INVALID)
     assert not (await tasks.ClaimTask(pb.ClaimTaskRequest(worker_id="w1", queues=["default"]))).tasks
-
-
-@pytest.mark.parametrize(
-    ("rpc", "request_message"),
-    [
-        ("CreateSchedule", pb.CreateScheduleRequest(schedule_id="s", cron="* * * * *")),
-        ("GetSchedule", pb.GetScheduleRequest(schedule_id="s")),
-        ("DeleteSchedule", pb.DeleteScheduleRequest(schedule_id="s")),
-        ("ListSchedules", pb.ListSchedulesRequest()),
-        ("PauseSchedule", pb.PauseScheduleRequest(schedule_id="s")),
-        ("ResumeSchedule", pb.ResumeScheduleRequest(schedule_id="s")),
-    ],
-)
-async def test_rpcs_not_built_yet_say_so(tasks: Tasks, rpc: str, request_message: Any) -> None:
-    details = await rpc_error(getattr(tasks, rpc)(request_message), grpc.StatusCode.UNIMPLEMENTED)
-    assert details == f"{rpc} is not implemented by this server version yet"

@@ -69,7 +69,7 @@ async def test_capabilities_list_only_implemented_rpcs(http: str) -> None:
     assert {"ListTasks", "GetTask", "DeleteTask", "GetHealth", "GetState"} <= set(capabilities["rpcs"])
     assert {"ListQueues", "GetQueue", "PauseQueue", "ResumeQueue"} <= set(capabilities["rpcs"])
     assert {"CancelTask", "RetryTask"} <= set(capabilities["rpcs"])
-    assert "ListSchedules" not in capabilities["rpcs"]  # answered UNIMPLEMENTED until it is built
+    assert {"ListSchedules", "GetSchedule"} <= set(capabilities["rpcs"])
     assert capabilities["auth"] is False
 
 

@@ -25,9 +25,11 @@ from claudebench.api.identity import ACTS_AS, Caller, Identities, Owners, finish
 
 # method name -> roles allowed (admin may call everything).
 # QueueService: ListQueues/GetQueue read; PauseQueue, ResumeQueue and ConfigureQueue change how the
-# whole fleet is served, so only admin may call them.
+# whole fleet is served, so only admin may call them. Schedules are standing configuration that
+# creates tasks forever: creating, pausing, resuming and deleting them is admin-only.
 READER_METHODS = {
     "GetTask", "ListTasks", "WatchTasks", "GetHealth", "GetState", "GetMetrics", "ListQueues", "GetQueue",
+    "GetSchedule", "ListSchedules",
 }  # fmt: skip
 WORKER_METHODS = READER_METHODS | {
     "CreateTask", "CreateTasks", "ClaimTask", "AssignTask", "UpdateTask", "CompleteTask", "CompleteTasks",

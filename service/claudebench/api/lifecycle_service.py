@@ -1,4 +1,5 @@
-"""TaskService RPCs of the task-lifecycle additions (cancel, retry, progress, schedules).
+"""TaskService RPCs of the task-lifecycle additions (cancel, retry, progress; schedules are in
+api/schedule_rpcs.py).
 
 A base class of TaskService, so that api/task_service.py keeps the original RPCs. RPCs not built yet
 answer UNIMPLEMENTED with a plain message rather than the generated stub's "Method not implemented!".
@@ -38,7 +39,7 @@ def not_built(rpc: str) -> UnaryHandler:
 
 
 class LifecycleRpcs(tasks_pb2_grpc.TaskServiceServicer):
-    """Cancel, retry, progress and schedule RPCs."""
+    """Cancel, retry and progress RPCs."""
 
     _store: TaskStore
 
@@ -80,10 +81,3 @@ class LifecycleRpcs(tasks_pb2_grpc.TaskServiceServicer):
         if task.HasField("lease_deadline"):
             response.lease_deadline.CopyFrom(task.lease_deadline)
         return response
-
-    CreateSchedule = not_built("CreateSchedule")
-    GetSchedule = not_built("GetSchedule")
-    DeleteSchedule = not_built("DeleteSchedule")
-    ListSchedules = not_built("ListSchedules")
-    PauseSchedule = not_built("PauseSchedule")
-    ResumeSchedule = not_built("ResumeSchedule")

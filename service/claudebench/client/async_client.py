@@ -157,6 +157,70 @@ class AsyncClient:
             tasks_pb2.DeleteTaskRequest(task_id=task_id, force=force), timeout=self.timeout
         )
 
+    async def create_schedule(
+        self,
+        schedule_id: str,
+        template: tasks_pb2.CreateTaskRequest,
+        *,
+        cron: str | None = None,
+        time_zone: str = "",
+        every_s: float | None = None,
+        paused: bool = False,
+    ) -> tasks_pb2.Schedule:
+        """A schedule whose every tick creates a task from `template` (e.g. `create_request("report",
+        None, None, None)`): `cron` (5 fields, read in `time_zone`, default UTC) or `every_s` seconds."""
+        request = tasks_pb2.CreateScheduleRequest(
+            schedule_id=schedule_id, template=template, time_zone=time_zone
+        )
+        if cron is not None:
+            request.cron = cron
+        if every_s is not None:
+            request.interval.FromMilliseconds(round(every_s * 1000))
+        if paused:
+            request.paused = True
+        response: tasks_pb2.CreateScheduleResponse = await self.tasks.CreateSchedule(
+            request, timeout=self.timeout
+        )
+        return response.schedule
+
+    async def get_schedule(self, schedule_id: str) -> tasks_pb2.Schedule:
+        response: tasks_pb2.GetScheduleResponse = await self.tasks.GetSchedule(
+            tasks_pb2.GetScheduleRequest(schedule_id=schedule_id), timeout=self.timeout
+        )
+        return response.schedule
+
+    async def list_schedules(self, page_size: int = 100) -> AsyncGenerator[tasks_pb2.Schedule, None]:
+        """Every schedule in creation order, page after page."""
+        token = ""
+        while True:
+            request = tasks_pb2.ListSchedulesRequest(page_size=page_size, page_token=token)
+            page: tasks_pb2.ListSchedulesResponse = await self.tasks.ListSchedules(
+                request, timeout=self.timeout
+            )
+            for schedule in page.schedules:
+                yield schedule
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def pause_schedule(self, schedule_id: str) -> tasks_pb2.Schedule:
+        response: tasks_pb2.PauseScheduleResponse = await self.tasks.PauseSchedule(
+            tasks_pb2.PauseScheduleRequest(schedule_id=schedule_id), timeout=self.timeout
+        )
+        return response.schedule
+
+    async def resume_schedule(self, schedule_id: str) -> tasks_pb2.Schedule:
+        response: tasks_pb2.ResumeScheduleResponse = await self.tasks.ResumeSchedule(
+            tasks_pb2.ResumeScheduleRequest(schedule_id=schedule_id), timeout=self.timeout
+        )
+        return response.schedule
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        """Delete a schedule (the tasks it created stay)."""
+        await self.tasks.DeleteSchedule(
+            tasks_pb2.DeleteScheduleRequest(schedule_id=schedule_id), timeout=self.timeout
+        )
+
     async def register(
         self, instance_id: str, roles: Sequence[str] = (), max_tasks: int = 10
     ) -> system_pb2.RegisterResponse:
