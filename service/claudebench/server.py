@@ -15,6 +15,7 @@ from opentelemetry.metrics import Observation
 
 from claudebench.api.auth import BearerAuthInterceptor, parse_tokens
 from claudebench.api.decoding import TolerantRegistrar
+from claudebench.api.dispatch import Dispatcher
 from claudebench.api.hook_service import HookService
 from claudebench.api.http.app import Dashboard
 from claudebench.api.rpc_metrics import RpcMetricsInterceptor
@@ -130,6 +131,7 @@ class ClaudebenchServer:
         self.health = health.aio.HealthServicer()
         self._background: list[asyncio.Task[None]] = []
         self._server: grpc.aio.Server | None = None
+        self.dispatcher: Dispatcher | None = None
         meter = self.telemetry.meter("claudebench")
         meter.create_observable_gauge(
             "claudebench.watch.subscribers",
@@ -235,7 +237,8 @@ class ClaudebenchServer:
             settings.max_watch_subscribers,
             settings.bookmark_interval_s,
         )
-        task_service = TaskService(tasks, watcher)
+        self.dispatcher = Dispatcher(self.hub)
+        task_service = TaskService(tasks, watcher, instances, self.dispatcher)
         system_service = SystemService(
             instances,
             tasks,
@@ -396,6 +399,8 @@ class ClaudebenchServer:
         await self.health.enter_graceful_shutdown()
         # Streams end first, with UNAVAILABLE and their resume cursor, instead of hanging until
         # the grace period runs out.
+        if self.dispatcher is not None:
+            self.dispatcher.close()  # Work streams and long polls: UNAVAILABLE, reconnect
         await self.hub.close()
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_s if grace_s is None else grace_s)

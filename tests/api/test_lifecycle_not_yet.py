@@ -49,7 +49,7 @@ async def test_default_queue_is_accepted(tasks: Tasks) -> None:
     await rpc_error(tasks.ListTasks(pb.ListTasksRequest(queue="gpu")), INVALID)
 
 
-async def test_claim_and_register_refuse_other_queues_and_long_polls(
+async def test_claim_and_register_refuse_other_queues(
     tasks: Tasks, system: system_pb2_grpc.SystemServiceStub
 ) -> None:
     register = sys_pb.RegisterRequest(instance_id="w1", roles=["claimer"], queues=["gpu"])
@@ -57,8 +57,6 @@ async def test_claim_and_register_refuse_other_queues_and_long_polls(
     await system.Register(sys_pb.RegisterRequest(instance_id="w1", roles=["claimer"], queues=["default"]))
     claim = pb.ClaimTaskRequest(worker_id="w1", queues=["gpu"])
     assert "queues[0] 'gpu' is not supported yet" in await rpc_error(tasks.ClaimTask(claim), INVALID)
-    claim = pb.ClaimTaskRequest(worker_id="w1", wait=SECOND)
-    assert "wait (long-poll claims) is not supported yet" in await rpc_error(tasks.ClaimTask(claim), INVALID)
     assert not (await tasks.ClaimTask(pb.ClaimTaskRequest(worker_id="w1", queues=["default"]))).tasks
 
 

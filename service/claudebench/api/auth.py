@@ -21,7 +21,7 @@ READER_METHODS = {
 }  # fmt: skip
 WORKER_METHODS = READER_METHODS | {
     "CreateTask", "CreateTasks", "ClaimTask", "AssignTask", "UpdateTask", "CompleteTask", "CompleteTasks",
-    "ReleaseTask", "Register", "Heartbeat", "Unregister", "CoordinateBatch", "QuorumVote",
+    "ReleaseTask", "Work", "Register", "Heartbeat", "Unregister", "CoordinateBatch", "QuorumVote",
     "PreToolUse", "PostToolUse",
 }  # fmt: skip
 ROLES: Mapping[str, set[str] | None] = {"admin": None, "worker": WORKER_METHODS, "reader": READER_METHODS}

@@ -13,7 +13,7 @@ from redis import exceptions as redis_errors
 
 from claudebench.api.decoding import ANSWERS_UNDECODABLE, Undecodable
 from claudebench.api.status import STATUS_FOR_CODE
-from claudebench.api.validation import InvalidArgument
+from claudebench.api.validation import InvalidArgument, NotBuilt
 from claudebench.redis_connect import REDIS_FAULTS
 from claudebench.store.errors import DomainError
 
@@ -66,17 +66,19 @@ def guarded(method: Handler[S, Req, Resp, R]) -> Handler[S, Req, Resp, R]:
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
-            code, message = _failure_status(exc, method.__name__)
+            code, message = failure_status(exc, method.__name__)
             await context.abort(code, message)
 
     setattr(wrapper, ANSWERS_UNDECODABLE, True)
     return wrapper
 
 
-def _failure_status(exc: Exception, method: str) -> tuple[grpc.StatusCode, str]:
+def failure_status(exc: Exception, method: str) -> tuple[grpc.StatusCode, str]:
     """The one status for anything a servicer method raised."""
     if isinstance(exc, InvalidArgument):
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    if isinstance(exc, NotBuilt):
+        return grpc.StatusCode.UNIMPLEMENTED, str(exc)
     if isinstance(exc, DomainError):
         return STATUS_FOR_CODE[exc.code], exc.message
     if isinstance(exc, REDIS_FAULTS):
@@ -107,7 +109,7 @@ def guarded_stream(method: StreamHandler[S, Req, Resp]) -> StreamHandler[S, Req,
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
-            code, message = _failure_status(exc, method.__name__)
+            code, message = failure_status(exc, method.__name__)
             await context.abort(code, message)
 
     setattr(wrapper, ANSWERS_UNDECODABLE, True)

@@ -48,12 +48,6 @@ def refuse_unsupported_create(request: pb.CreateTaskRequest) -> None:
         raise not_supported("idempotency_key")
 
 
-def refuse_unsupported_claim(request: pb.ClaimTaskRequest) -> None:
-    queues(list(request.queues))
-    if request.HasField("wait") and (request.wait.seconds or request.wait.nanos):
-        raise not_supported("wait (long-poll claims)")
-
-
 def list_queue(request: pb.ListTasksRequest) -> None:
     """ListTasks.queue: every task is in the default queue, so filtering by it changes nothing."""
     if request.HasField("queue"):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import grpc
 
 from claudebench.api import lifecycle_checks as lifecycle
 from claudebench.api import validation as check
 from claudebench.api.codec import STATUS_FROM_PROTO, task_from_snapshot, value_to_json
+from claudebench.api.dispatch import Dispatcher
 from claudebench.api.guard import guarded, guarded_stream
 from claudebench.api.lifecycle_service import LifecycleRpcs
 from claudebench.api.watch import TaskWatcher
+from claudebench.api.work import Answer, LongPoll, claim_queues, serve, wait_seconds
+from claudebench.store.instances import InstanceStore
 from claudebench.store.tasks import Completion, NewTask, TaskStore
 from claudebench.v1 import tasks_pb2 as pb
 
@@ -63,9 +66,20 @@ def _status(value: pb.TaskStatus, field: str = "status") -> str:
 class TaskService(LifecycleRpcs):
     """The TaskService of claudebench.v1 (see shared/API.md and the README)."""
 
-    def __init__(self, store: TaskStore, watcher: TaskWatcher) -> None:
+    def __init__(
+        self, store: TaskStore, watcher: TaskWatcher, instances: InstanceStore, dispatcher: Dispatcher
+    ) -> None:
         self._store = store
         self._watcher = watcher
+        self._instances = instances
+        self._dispatcher = dispatcher
+        self._long_poll = LongPoll(store, dispatcher)
+        # What the Work stream answers its requests with: the unary RPCs' own logic.
+        self._answers: dict[str, Answer] = {
+            "complete": self._complete,
+            "release": self._release,
+            "progress": _not_built("ReportProgress"),
+        }
 
     @guarded
     async def CreateTask(
@@ -132,8 +146,12 @@ class TaskService(LifecycleRpcs):
     ) -> pb.ClaimTaskResponse:
         worker_id = check.identifier(request.worker_id, "worker_id")
         max_tasks = check.bounded_count(request.max_tasks, "max_tasks", 1, check.MAX_CLAIM)
-        lifecycle.refuse_unsupported_claim(request)
-        snapshots = await self._store.claim(worker_id, max_tasks)
+        queues = claim_queues(list(request.queues))
+        wait_s = wait_seconds(request)
+        if wait_s > 0:
+            snapshots = await self._long_poll.claim(worker_id, max_tasks, queues, wait_s, context)
+        else:
+            snapshots = await self._store.claim(worker_id, max_tasks)
         return pb.ClaimTaskResponse(tasks=[task_from_snapshot(s) for s in snapshots])
 
     @guarded
@@ -170,9 +188,11 @@ class TaskService(LifecycleRpcs):
         request: pb.CompleteTaskRequest,
         context: Ctx[pb.CompleteTaskRequest, pb.CompleteTaskResponse],
     ) -> pb.CompleteTaskResponse:
+        return pb.CompleteTaskResponse(task=await self._complete(request))
+
+    async def _complete(self, request: pb.CompleteTaskRequest) -> pb.Task:
         c = _completion(request)
-        snapshot = await self._store.complete(c.task_id, c.worker_id, c.outcome, c.value)
-        return pb.CompleteTaskResponse(task=task_from_snapshot(snapshot))
+        return task_from_snapshot(await self._store.complete(c.task_id, c.worker_id, c.outcome, c.value))
 
     @guarded
     async def CompleteTasks(
@@ -193,12 +213,15 @@ class TaskService(LifecycleRpcs):
         request: pb.ReleaseTaskRequest,
         context: Ctx[pb.ReleaseTaskRequest, pb.ReleaseTaskResponse],
     ) -> pb.ReleaseTaskResponse:
+        return pb.ReleaseTaskResponse(task=await self._release(request))
+
+    async def _release(self, request: pb.ReleaseTaskRequest) -> pb.Task:
         snapshot = await self._store.release(
             check.identifier(request.task_id, "task_id"),
             check.identifier(request.worker_id, "worker_id"),
             check.reason(request.reason),
         )
-        return pb.ReleaseTaskResponse(task=task_from_snapshot(snapshot))
+        return task_from_snapshot(snapshot)
 
     @guarded
     async def DeleteTask(
@@ -215,3 +238,19 @@ class TaskService(LifecycleRpcs):
     ) -> AsyncGenerator[pb.WatchTasksResponse, None]:
         async for response in self._watcher.watch(request, context):
             yield response
+
+    async def Work(
+        self, request_iterator: AsyncIterator[pb.WorkRequest], context: Ctx[pb.WorkRequest, pb.WorkResponse]
+    ) -> AsyncGenerator[pb.WorkResponse, None]:
+        responses = serve(
+            request_iterator, context, self._store, self._instances, self._dispatcher, self._answers
+        )
+        async for response in responses:
+            yield response
+
+
+def _not_built(rpc: str) -> Answer:
+    async def answer(request: object) -> pb.Task:
+        raise check.NotBuilt(f"{rpc} is not implemented by this server version yet")
+
+    return answer

@@ -43,6 +43,10 @@ MAX_PAGE_POSITION = 2**53 - 1
 _ID = re.compile(r"[A-Za-z0-9._:@-]+")
 
 
+class NotBuilt(Exception):
+    """A part of the contract this server version does not implement yet (UNIMPLEMENTED)."""
+
+
 class InvalidArgument(ValueError):
     """A request field is invalid; the message says which and why."""
 
