@@ -14,7 +14,7 @@ from google.protobuf import duration_pb2, struct_pb2
 from claudebench.config import Settings
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
-from tests.api.helpers import create, eventually, rpc_error, serving
+from tests.api.helpers import create, rpc_error, serving, until
 from tests.api.work_helpers import Stream, System, Tasks, idle_waiters
 
 FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
@@ -91,7 +91,7 @@ async def test_a_new_task_wakes_one_idle_worker_the_longest_idle(
         streams.append(await Stream.open(tasks, system, f"w{i}", capacity=1))
         await idle_waiters(server, i + 1)
     # Each stream claimed once at its start (armed before that claim returns): wait for the last.
-    await eventually(lambda: _true(server.executor.stats.calls("TASK_CLAIM") == 10))
+    await until(lambda: server.executor.stats.calls("TASK_CLAIM") == 10)
     claims_before = server.executor.stats.calls("TASK_CLAIM")
     [_task_id] = await create(tasks, 1)
     await streams[0].wait_for(1)  # the longest idle
@@ -183,7 +183,3 @@ async def test_a_broken_stream_leaves_its_tasks_held_and_a_new_stream_gets_them_
     for task_id in ids:
         assert (await again.complete(task_id)).code == 0
     again.cancel()
-
-
-async def _true(value: bool) -> bool:
-    return value
