@@ -18,8 +18,12 @@ System = system_pb2_grpc.SystemServiceStub
 class Stream:
     """One Work stream of a registered worker; `tasks` collects what was pushed."""
 
-    def __init__(self, tasks: Tasks, worker_id: str) -> None:
+    def __init__(self, tasks: Tasks, worker_id: str, auto_complete: bool = False) -> None:
         self.worker_id = worker_id
+        # Complete every pushed task at once (without waiting for the ack) and count what is held.
+        self.auto_complete = auto_complete
+        self.outstanding = 0
+        self.most_outstanding = 0
         self.call: Any = tasks.Work()
         self.pushed: list[tasks_pb2.Task] = []
         self.cancels: list[tasks_pb2.WorkCancel] = []
@@ -29,12 +33,18 @@ class Stream:
 
     @classmethod
     async def open(
-        cls, tasks: Tasks, system: System, worker_id: str, capacity: int = 0, max_tasks: int = 10
+        cls,
+        tasks: Tasks,
+        system: System,
+        worker_id: str,
+        capacity: int = 0,
+        max_tasks: int = 10,
+        auto_complete: bool = False,
     ) -> Stream:
         await system.Register(
             system_pb2.RegisterRequest(instance_id=worker_id, roles=["worker"], max_tasks=max_tasks)
         )
-        stream = cls(tasks, worker_id)
+        stream = cls(tasks, worker_id, auto_complete)
         await stream.hello(capacity)
         return stream
 
@@ -56,6 +66,16 @@ class Stream:
             if kind == "task":
                 self.pushed.append(message.task)
                 self.arrived.set()
+                if self.auto_complete:
+                    self.outstanding += 1
+                    self.most_outstanding = max(self.most_outstanding, self.outstanding)
+                    done = tasks_pb2.CompleteTaskRequest(
+                        task_id=message.task.id, result=struct_pb2.Value(string_value=self.worker_id)
+                    )
+                    await self.call.write(tasks_pb2.WorkRequest(complete=done))
+            elif kind == "ack" and self.auto_complete:
+                assert message.ack.code == 0, message.ack
+                self.outstanding -= 1
             elif kind == "cancel":
                 self.cancels.append(message.cancel)
                 self.arrived.set()
