@@ -9,6 +9,7 @@ import dataclasses
 
 import grpc
 import pytest
+import redis.asyncio as aioredis
 from google.protobuf import duration_pb2, struct_pb2
 
 from claudebench.config import Settings
@@ -183,3 +184,25 @@ async def test_a_broken_stream_leaves_its_tasks_held_and_a_new_stream_gets_them_
     for task_id in ids:
         assert (await again.complete(task_id)).code == 0
     again.cancel()
+
+
+async def test_idle_streams_cost_redis_nothing(
+    server: ClaudebenchServer, tasks: Tasks, system: System, redis_client: aioredis.Redis
+) -> None:
+    streams = [await Stream.open(tasks, system, f"idle{i}", capacity=2) for i in range(20)]
+    await idle_waiters(server, 20)
+    await until(lambda: server.executor.stats.calls("TASK_CLAIM") == 20)
+    before = await _command_counts(redis_client)
+    await asyncio.sleep(1.5)
+    after = await _command_counts(redis_client)
+    grown = {name for name, calls in after.items() if calls > before.get(name, 0)}
+    # The one event reader (a blocking XREAD), the health ping, this test's INFO: nothing per worker.
+    assert grown <= {"cmdstat_xread", "cmdstat_ping", "cmdstat_info"}, grown
+    assert server.executor.stats.calls("TASK_CLAIM") == 20
+    for stream in streams:
+        stream.cancel()
+
+
+async def _command_counts(client: aioredis.Redis) -> dict[str, int]:
+    stats = await client.info("commandstats")
+    return {name: int(value["calls"]) for name, value in stats.items()}
