@@ -59,6 +59,14 @@ def _refusal(
         await context.abort(code, message)
         yield  # pragma: no cover (makes this an async generator)
 
+    async def abort_bidi(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await context.abort(code, message)
+        yield  # pragma: no cover (makes this an async generator)
+
+    if handler.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(
+            abort_bidi, handler.request_deserializer, handler.response_serializer
+        )
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(
             abort_stream, handler.request_deserializer, handler.response_serializer
