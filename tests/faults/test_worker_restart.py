@@ -9,12 +9,13 @@ import signal
 from collections import Counter
 from pathlib import Path
 
+import grpc
 import pytest
 
 from claudebench.client import AsyncClient, Worker
 from claudebench.ports import free_port
 from claudebench.processes import stop_processes
-from claudebench.v1 import tasks_pb2
+from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
 from tests.api.helpers import until
 from tests.server_process import spawn_server
 
@@ -50,8 +51,17 @@ async def test_worker_survives_a_server_restart(redis_server_url: str, tmp_path:
             assert not running.done()
             server = spawn_server(redis_server_url, port, ENV, tmp_path / "second.log")
 
-            async with AsyncClient(address, timeout=5) as producer:
-                second = [(await producer.create_task(f"after {i}")).id for i in range(10)]
+            # A channel of its own that waits for the server (the worker's is backing off).
+            async with grpc.aio.insecure_channel(address) as channel:
+                producer = tasks_pb2_grpc.TaskServiceStub(channel)
+                second = [
+                    (
+                        await producer.CreateTask(
+                            tasks_pb2.CreateTaskRequest(text=f"after {i}"), wait_for_ready=True, timeout=10
+                        )
+                    ).task.id
+                    for i in range(10)
+                ]
             await until(lambda: worker.completed >= 20, 30)
             worker.stop()
             await asyncio.wait_for(running, 15)

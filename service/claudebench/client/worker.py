@@ -51,6 +51,8 @@ TRANSIENT = frozenset(
     }
 )
 _REFUSALS = {grpc.StatusCode.FAILED_PRECONDITION.value[0], grpc.StatusCode.NOT_FOUND.value[0]}
+# After closing its side on stop, how long a worker waits for the server to end the stream.
+CLOSE_WAIT_S = 2.0
 # A stream that lived this long before breaking starts a fresh backoff (reconnects at once).
 STABLE_AFTER_S = 2.0
 
@@ -199,6 +201,14 @@ class Worker:
                 if message is grpc.aio.EOF:
                     break
                 self._receive(message)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this worker is being cancelled
+            # Else the call was cancelled (a read on a cancelled call raises this): on stop.
+            if not self._stopping.is_set():
+                raise StreamEnded("the Work call was cancelled") from None
+            return
         except grpc.aio.AioRpcError as exc:
             self._unregistered_by(exc)
             if self._stopping.is_set():
@@ -247,6 +257,11 @@ class Worker:
         with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
             async with self._write_lock:
                 await call.done_writing()
+        # The server answers the last acks and ends the stream; should its end not arrive, stop
+        # waiting (the session was cancelled when it does arrive).
+        await asyncio.sleep(CLOSE_WAIT_S)
+        log.warning("%s: the server did not end the Work stream; closing it", self.worker_id)
+        call.cancel()
 
     async def _send(self, kind: str, request: Any) -> tasks_pb2.WorkAck:
         call = self._call
