@@ -6,7 +6,7 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
-from claudebench.keys import TASK_STATUSES, Keyspace
+from claudebench.keys import ALL_TASK_STATUSES, Keyspace
 
 
 def pending_score(priority: int, seq: int) -> float:
@@ -27,17 +27,25 @@ async def task_hash(client: aioredis.Redis, key: str) -> dict[str, str]:
 
 async def assert_consistent(client: aioredis.Redis, keys: Keyspace) -> None:
     """Every task is in exactly one status index, the pending queue holds exactly the pending
-    tasks (with the right score), and each in-progress task is in its holder's set only."""
+    tasks (with the right score), the due index exactly the scheduled ones (score runAt), and each
+    in-progress task is in its holder's set only."""
     all_ids = await members(client, keys.all_tasks)
-    indexed = {s: set(await members(client, keys.status_index(s))) for s in TASK_STATUSES}
+    indexed = {s: set(await members(client, keys.status_index(s))) for s in ALL_TASK_STATUSES}
     pending_queue = await scored(client, keys.pending)
+    due = await scored(client, keys.due)
+    leases = await scored(client, keys.leases)
     assert set().union(*indexed.values()) == set(all_ids)
     holders: dict[str, set[str]] = {}
     for task_id in all_ids:
         task = await task_hash(client, keys.task(task_id))
         assert task, f"{task_id} is indexed but has no hash"
         status = task["status"]
-        assert [s for s in TASK_STATUSES if task_id in indexed[s]] == [status]
+        assert [s for s in ALL_TASK_STATUSES if task_id in indexed[s]] == [status]
+        if status == "scheduled":
+            assert due.get(task_id) == float(task["runAt"])
+        else:
+            assert task_id not in due
+            assert "runAt" not in task
         if status == "pending":
             assert task["assignedTo"] == ""
             assert pending_queue.get(task_id) == pending_score(int(task["priority"]), int(task["seq"]))
@@ -45,7 +53,14 @@ async def assert_consistent(client: aioredis.Redis, keys: Keyspace) -> None:
             assert task_id not in pending_queue
         if status == "in_progress":
             holders.setdefault(task["assignedTo"], set()).add(task_id)
+            # A held task with a timeout is in the leases index at its deadline (entries of tasks
+            # that left IN_PROGRESS may stay until their deadline: TASK_EXPIRE_LEASES drops them).
+            if "timeoutMs" in task:
+                assert leases.get(task_id) == float(task["leaseDeadline"])
+            else:
+                assert "leaseDeadline" not in task
     assert set(pending_queue) == indexed["pending"]
+    assert set(due) == indexed["scheduled"]
     for instance_id, held in holders.items():
         assert set(await members(client, keys.held(instance_id))) == held
     held_total = 0

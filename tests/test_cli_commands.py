@@ -103,6 +103,21 @@ async def test_task_claim_release_assign_and_get_details(
     code, _, err = await run_command("task", "assign", "nope", "--instance", "cli-w1", *at)
     assert (code, err.strip()) == (1, "error: NOT_FOUND: Task nope does not exist")
 
+    code, out, err = await run_command("task", "retry", "cli-t1", "--reset-attempts", *at)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1].split()[:2] == ["cli-t1", "pending"]
+    code, out, err = await run_command("task", "cancel", "cli-t1", "--reason", "not needed", "--json", *at)
+    assert (code, err) == (0, "")
+    assert json.loads(out)["task"]["status"] == "TASK_STATUS_CANCELLED"
+    code, _, err = await run_command("task", "cancel", "cli-t1", *at)
+    assert code == 1
+    assert err.strip().endswith(
+        "is cancelled; only a PENDING, SCHEDULED or IN_PROGRESS task can be cancelled"
+    )
+    code, _, err = await run_command("task", "retry", "cli-t2", *at)
+    assert code == 1
+    assert "is completed; only a FAILED or CANCELLED task can be retried" in err
+
 
 async def test_task_list_pages(server: ClaudebenchServer, tasks: tasks_pb2_grpc.TaskServiceStub) -> None:
     at = _at(server)

@@ -47,6 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=int, help="server processes sharing the port (default 1; e.g. one per core)"
     )
+    serve.add_argument(
+        "--scheduler-interval",
+        type=float,
+        help="seconds between runs of the lifecycle scheduler (due tasks, leases, retention; default 1)",
+    )
+    serve.add_argument(
+        "--default-task-timeout",
+        type=float,
+        help="seconds a holder has per attempt for tasks created without a timeout (default 0: none)",
+    )
     serve.add_argument("--metrics-listen", help="host:port for a Prometheus scrape endpoint (/metrics)")
     # Set by a --workers parent on the processes it starts: they share its port.
     serve.add_argument("--sibling-of", type=int, help=argparse.SUPPRESS)
@@ -194,6 +204,8 @@ def _main(argv: list[str] | None) -> None:
             "log_format": args.log_format,
             "metrics_listen": args.metrics_listen,
             "workers": args.workers,
+            "scheduler_interval_s": getattr(args, "scheduler_interval", None),
+            "default_task_timeout_s": getattr(args, "default_task_timeout", None),
             "http_listen": args.http_listen,
             "http_enabled": args.http_enabled,
         }

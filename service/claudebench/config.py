@@ -50,6 +50,17 @@ class Settings:
     # instances, and how many failovers a task survives before it is FAILED.
     recovery_interval_s: float = 5.0
     max_failovers: int = 3
+    # The lifecycle scheduler (promotion of due tasks, lease expiry, retention): how often the
+    # replica holding the scheduler lease runs its jobs.
+    scheduler_interval_s: float = 1.0
+    # The lease of a task created without a timeout (s; 0: none, a holder keeps a task as long as
+    # it heartbeats).
+    default_task_timeout_s: float = 0.0
+    # Attempts (hand-overs) of a task created without a retry policy; 1: no automatic retry. More:
+    # retries with the default backoff (1 s, x2, at most 5 min, jitter 0.2).
+    default_max_attempts: int = 1
+    # How long a CreateTask idempotency key returns the task it created (s).
+    idempotency_window_s: float = 24 * 3600.0
     offline_retention_ms: int = 24 * 3600 * 1000
     system_event_retention: int = 10_000
     batch_lock_ttl_ms: int = 30_000

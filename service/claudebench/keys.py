@@ -10,6 +10,8 @@ id can address another record's key (batch ``b:lock`` is ``cb:batch:b%3Alock``, 
 |-----------------------------------|--------|-------------------------------------------------------|
 | cb:task:{id}                      | HASH   | one task (fields below)                               |
 | cb:queue:tasks:pending            | ZSET   | pending tasks, score (100-priority)*1e13 + seq        |
+| cb:queue:tasks:due                | ZSET   | SCHEDULED tasks, score run_at (ms)                    |
+| cb:queue:tasks:leases             | ZSET   | IN_PROGRESS tasks with a timeout, score lease deadline |
 | cb:queue:instance:{id}            | ZSET   | tasks an instance holds (IN_PROGRESS), score seq      |
 | cb:tasks:all                      | ZSET   | every task, score seq (ListTasks without filter)      |
 | cb:tasks:status:{status}          | ZSET   | tasks per status, score seq (ListTasks, counts)       |
@@ -30,6 +32,7 @@ id can address another record's key (batch ``b:lock`` is ``cb:batch:b%3Alock``, 
 | cb:batch:{id}:lock / cb:batch:{id} | STRING / HASH | a batch's holder (TTL) / its progress (24 h) |
 | cb:quorum:{id}:votes / cb:quorum:{id} | HASH | votes per instance / the decision (24 h)          |
 | cb:lease:{name}                   | STRING | a replica's lease on a background job (TTL)           |
+| cb:idempotency:{sha256}           | STRING | the task an idempotency key created (PX = its window) |
 | cb:schema:version                 | STRING | the key-schema version the data was written with      |
 | cb:hook:config:{tool}             | STRING | the tool's hook configuration (JSON, validated)       |
 | cb:hook:circuit:{tool}            | HASH   | circuit breaker: state, openedAt, until, errors       |
@@ -38,7 +41,8 @@ id can address another record's key (batch ``b:lock`` is ``cb:batch:b%3Alock``, 
 | cb:hook:log:{tool}                | LIST   | last 100 results, newest first (TTL 24 h)             |
 | cb:hook:stats:{tool}              | HASH   | validated, rateLimited, circuitDenied, executions, errors |
 
-Task hash fields: id, seq, text, priority, status (pending|in_progress|completed|failed), assignedTo,
+Task hash fields: id, seq, text, priority, status (pending|in_progress|completed|failed|scheduled|
+cancelled), runAt (while scheduled), assignedTo,
 attempts, createdAt, updatedAt, assignedAt, completedAt (all times epoch ms), result (JSON text),
 error, releaseReason, deny (JSON array of instance ids), failovers, and one ``m:{key}`` field per
 metadata key holding that key's JSON-encoded value (so metadata merges key by key with HSET, inside
@@ -50,10 +54,15 @@ lastSeen, registeredAt, offlineAt, tasksCompleted, tasksFailed.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
 TASK_STATUSES = ("pending", "in_progress", "completed", "failed")
+# The statuses of the task lifecycle (issue 17): each has its status index like the four above.
+# Kept apart because the fleet-wide counts (GetSystemState, GetSystemHealth) report the four.
+LIFECYCLE_STATUSES = ("scheduled", "cancelled")
+ALL_TASK_STATUSES = TASK_STATUSES + LIFECYCLE_STATUSES
 # Bumped whenever the layout below changes incompatibly; a server refuses a Redis holding another.
 KEY_SCHEMA_VERSION = 1
 
@@ -105,6 +114,14 @@ class Keyspace:
     def pending(self) -> str:
         return f"{self.prefix}:queue:tasks:pending"
 
+    @property
+    def due(self) -> str:
+        return f"{self.prefix}:queue:tasks:due"
+
+    @property
+    def leases(self) -> str:
+        return f"{self.prefix}:queue:tasks:leases"
+
     def held(self, instance_id: str) -> str:
         return f"{self.prefix}:queue:instance:{key_id(instance_id)}"
 
@@ -113,7 +130,7 @@ class Keyspace:
         return f"{self.prefix}:tasks:all"
 
     def status_index(self, status: str) -> str:
-        if status not in TASK_STATUSES:
+        if status not in ALL_TASK_STATUSES:
             raise ValueError(f"unknown task status {status!r}")
         return f"{self.prefix}:tasks:status:{status}"
 
@@ -187,6 +204,11 @@ class Keyspace:
 
     def quorum(self, decision_id: str) -> str:
         return f"{self.prefix}:quorum:{key_id(decision_id)}"
+
+    def idempotency(self, key: str, queue: str = "default") -> str:
+        """The record of an idempotency key: hashed, so no client string can address another key."""
+        digest = hashlib.sha256(f"{queue}\0{key}".encode()).hexdigest()
+        return f"{self.prefix}:idempotency:{digest}"
 
     def lease(self, name: str) -> str:
         return f"{self.prefix}:lease:{key_id(name)}"

@@ -32,16 +32,19 @@ from claudebench.redis_connect import (
     require_minimum_version,
 )
 from claudebench.redis_connect import close as close_redis
+from claudebench.scheduler import lifecycle_scheduler
 from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.registry import load_scripts, script_version
 from claudebench.store.clock import wall_clock_ms
 from claudebench.store.coordination import CoordinationSettings, CoordinationStore
 from claudebench.store.hooks import HookSettings, HookStore
 from claudebench.store.instances import FleetSettings, InstanceStore
+from claudebench.store.lifecycle import LifecycleSettings, LifecycleStore
 from claudebench.store.recovery import FleetRecovery
 from claudebench.store.tasks import TaskStore, TaskStoreSettings
 from claudebench.tasks_util import cancel_and_wait
 from claudebench.telemetry import ServerInstruments, Telemetry
+from claudebench.tls import server_credentials
 from claudebench.v1 import (
     hooks_pb2,
     hooks_pb2_grpc,
@@ -69,19 +72,6 @@ SERVICE_NAMES = (
     system_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
     hooks_pb2.DESCRIPTOR.services_by_name["HookService"].full_name,
 )
-
-
-def server_credentials(settings: Settings) -> grpc.ServerCredentials:
-    """TLS from the PEM files of the settings; mutual TLS when a client CA is given."""
-    if settings.tls_key_file is None:
-        raise SystemExit("TLS needs both tls_cert_file and tls_key_file")
-    assert settings.tls_cert_file is not None
-    client_ca = settings.tls_client_ca_file.read_bytes() if settings.tls_client_ca_file else None
-    return grpc.ssl_server_credentials(
-        [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
-        root_certificates=client_ca,
-        require_client_auth=client_ca is not None,
-    )
 
 
 class IncompatibleSchemaError(RuntimeError):
@@ -189,7 +179,13 @@ class ClaudebenchServer:
             self.executor,
             self.redis,
             keys,
-            TaskStoreSettings(settings.event_retention, settings.instance_ttl_ms),
+            TaskStoreSettings(
+                settings.event_retention,
+                settings.instance_ttl_ms,
+                int(settings.default_task_timeout_s * 1000),
+                settings.default_max_attempts,
+                int(settings.idempotency_window_s * 1000),
+            ),
         )
         instances = InstanceStore(
             self.executor,
@@ -228,6 +224,13 @@ class ClaudebenchServer:
             ],
         )
         self.recovery = FleetRecovery(instances, coordination)
+        lifecycle = LifecycleStore(
+            self.executor,
+            self.redis,
+            keys,
+            LifecycleSettings(settings.event_retention, settings.max_failovers),
+        )
+        self.scheduler = lifecycle_scheduler(coordination, lifecycle, settings.scheduler_interval_s)
         await self.hub.start()
         watcher = TaskWatcher(
             self.hub,
@@ -295,6 +298,7 @@ class ClaudebenchServer:
                 self.recovery.run_forever(settings.recovery_interval_s, settings.instance_ttl_ms),
                 name="claudebench-recovery",
             ),
+            asyncio.create_task(self.scheduler.run_forever(), name="claudebench-scheduler"),
             asyncio.create_task(self._watch_redis(), name="claudebench-redis-health"),
             asyncio.create_task(self._flush_metrics_forever(), name="claudebench-metrics"),
         ]

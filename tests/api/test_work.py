@@ -23,8 +23,11 @@ FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    # Script call counts stay in process for the whole test (read by the wake-up tests).
-    return dataclasses.replace(settings, metrics_flush_interval_s=3600)
+    # Script call counts stay in process for the whole test (read by the wake-up tests), and the
+    # periodic jobs of the process (recovery, scheduler) stay quiet while Redis commands are counted.
+    return dataclasses.replace(
+        settings, metrics_flush_interval_s=3600, recovery_interval_s=3600, scheduler_interval_s=3600
+    )
 
 
 async def test_pushes_up_to_capacity_and_acks_completions(tasks: Tasks, system: System) -> None:
@@ -65,7 +68,7 @@ async def test_an_ack_carries_the_status_the_unary_rpc_gives(tasks: Tasks, syste
     progress = tasks_pb2.ReportProgressRequest(task_id=task_id)
     await stream.call.write(tasks_pb2.WorkRequest(progress=progress))
     ack = await asyncio.wait_for(stream.acks.get(), 5)
-    assert ack.code == grpc.StatusCode.UNIMPLEMENTED.value[0]
+    assert ack.code == FAILED_PRECONDITION.value[0]  # held by "other", as ReportProgress says
     stream.cancel()
 
 
@@ -206,3 +209,30 @@ async def test_idle_streams_cost_redis_nothing(
 async def _command_counts(client: aioredis.Redis) -> dict[str, int]:
     stats = await client.info("commandstats")
     return {name: int(value["calls"]) for name, value in stats.items()}
+
+
+async def test_a_cancelled_task_is_announced_to_its_holder_and_frees_its_place(
+    tasks: Tasks, system: System
+) -> None:
+    stream = await Stream.open(tasks, system, "w1", capacity=1)
+    first, second = await create(tasks, 2)
+    await stream.wait_for(1)
+    assert stream.pushed[0].id == first
+    await tasks.CancelTask(tasks_pb2.CancelTaskRequest(task_id=first, reason="not needed"))
+    await stream.wait_for(2)  # its place is free: the next task comes
+    assert [(c.task_id, c.reason) for c in stream.cancels] == [(first, "not needed")]
+    assert stream.pushed[1].id == second
+    stream.cancel()
+
+
+async def test_progress_over_the_stream(tasks: Tasks, system: System) -> None:
+    stream = await Stream.open(tasks, system, "w1")
+    [task_id] = await create(tasks, 1)
+    await stream.wait_for(1)
+    progress = tasks_pb2.ReportProgressRequest(task_id=task_id)
+    progress.progress.update({"step": 3})
+    await stream.call.write(tasks_pb2.WorkRequest(progress=progress))
+    ack = await asyncio.wait_for(stream.acks.get(), 5)
+    assert ack.code == 0
+    assert ack.task.progress["step"] == 3
+    stream.cancel()

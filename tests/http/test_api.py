@@ -68,8 +68,24 @@ async def test_capabilities_list_only_implemented_rpcs(http: str) -> None:
         capabilities = await r.json()
     assert {"ListTasks", "GetTask", "DeleteTask", "GetHealth", "GetState"} <= set(capabilities["rpcs"])
     assert "ListQueues" not in capabilities["rpcs"]
-    assert "CancelTask" not in capabilities["rpcs"]  # answered UNIMPLEMENTED until it is built
+    assert {"CancelTask", "RetryTask"} <= set(capabilities["rpcs"])
+    assert "ListSchedules" not in capabilities["rpcs"]  # answered UNIMPLEMENTED until it is built
     assert capabilities["auth"] is False
+
+
+async def test_cancel_and_retry_over_http(http: str, channel: grpc.aio.Channel) -> None:
+    tasks = tasks_pb2_grpc.TaskServiceStub(channel)
+    created = (await tasks.CreateTask(tasks_pb2.CreateTaskRequest(text="x"))).task
+    async with aiohttp.ClientSession() as client:
+        async with client.post(f"{http}/api/v1/tasks/{created.id}/cancel", json={"reason": "obsolete"}) as r:
+            assert r.status == 200
+            assert (await r.json())["task"]["status"] == "TASK_STATUS_CANCELLED"
+        async with client.post(f"{http}/api/v1/tasks/{created.id}/cancel", json={}) as r:
+            assert r.status == 400
+            assert (await r.json())["error"]["status"] == "FAILED_PRECONDITION"
+        async with client.post(f"{http}/api/v1/tasks/{created.id}/retry", json={"resetAttempts": True}) as r:
+            assert r.status == 200
+            assert (await r.json())["task"]["status"] == "TASK_STATUS_PENDING"
 
 
 async def test_events_resume_after_last_event_id(http: str, channel: grpc.aio.Channel) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from claudebench.keys import TASK_STATUSES, Keyspace
+from claudebench.keys import ALL_TASK_STATUSES, Keyspace
 from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.results import ResultCode
 from claudebench.store.errors import DomainError
@@ -35,7 +35,7 @@ async def test_delete_pending_held_and_finished_tasks(
 
     assert await redis_client.exists(keys.task("t-0"), keys.task("t-1"), keys.task("t-2")) == 0
     for index in [keys.pending, keys.all_tasks, keys.held("w1")] + [
-        keys.status_index(s) for s in TASK_STATUSES
+        keys.status_index(s) for s in ALL_TASK_STATUSES
     ]:
         assert await redis_client.zcard(index) == 0, index
     *_, unheld, forced = await stream_events(redis_client, keys)
@@ -65,7 +65,8 @@ async def test_delete_unknown_and_stale(
             "task": keys.task("t-1"),
             "pending": keys.pending,
             "all_tasks": keys.all_tasks,
-            **{f"idx_{s}": keys.status_index(s) for s in TASK_STATUSES},
+            **{f"idx_{s}": keys.status_index(s) for s in ALL_TASK_STATUSES},
+            "due": keys.due,
             "held": keys.held("someone-else"),
             "events": keys.events,
         },

@@ -22,7 +22,7 @@ READER_METHODS = {
 WORKER_METHODS = READER_METHODS | {
     "CreateTask", "CreateTasks", "ClaimTask", "AssignTask", "UpdateTask", "CompleteTask", "CompleteTasks",
     "ReleaseTask", "Work", "Register", "Heartbeat", "Unregister", "CoordinateBatch", "QuorumVote",
-    "PreToolUse", "PostToolUse",
+    "PreToolUse", "PostToolUse", "CancelTask", "RetryTask", "ReportProgress",
 }  # fmt: skip
 ROLES: Mapping[str, set[str] | None] = {"admin": None, "worker": WORKER_METHODS, "reader": READER_METHODS}
 OPEN_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.")

@@ -16,6 +16,8 @@ STATUS_TO_PROTO: dict[str, tasks_pb2.TaskStatus] = {
     "in_progress": tasks_pb2.TASK_STATUS_IN_PROGRESS,
     "completed": tasks_pb2.TASK_STATUS_COMPLETED,
     "failed": tasks_pb2.TASK_STATUS_FAILED,
+    "scheduled": tasks_pb2.TASK_STATUS_SCHEDULED,
+    "cancelled": tasks_pb2.TASK_STATUS_CANCELLED,
 }
 STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
 
@@ -29,10 +31,16 @@ EVENT_TYPE_TO_PROTO: dict[str, tasks_pb2.TaskEventType] = {
     "released": tasks_pb2.TASK_EVENT_TYPE_RELEASED,
     "reassigned": tasks_pb2.TASK_EVENT_TYPE_REASSIGNED,
     "deleted": tasks_pb2.TASK_EVENT_TYPE_DELETED,
+    "scheduled": tasks_pb2.TASK_EVENT_TYPE_SCHEDULED,
+    "timed_out": tasks_pb2.TASK_EVENT_TYPE_TIMED_OUT,
+    "cancelled": tasks_pb2.TASK_EVENT_TYPE_CANCELLED,
+    "progress": tasks_pb2.TASK_EVENT_TYPE_PROGRESS,
+    "expired": tasks_pb2.TASK_EVENT_TYPE_EXPIRED,
 }
 EVENT_TYPE_FROM_PROTO = {v: k for k, v in EVENT_TYPE_TO_PROTO.items()}
 
 METADATA_FIELD_PREFIX = "m:"
+PROGRESS_FIELD_PREFIX = "p:"
 DEFAULT_QUEUE = "default"
 
 
@@ -102,19 +110,31 @@ def task_from_snapshot(snapshot: Mapping[str, str], task: tasks_pb2.Task | None 
     # queue and is handed over once per attempt without automatic retry.
     task.queue = snapshot.get("queue", DEFAULT_QUEUE)
     task.max_attempts = int(snapshot.get("maxAttempts", "1"))
-    metadata = {
-        field[len(METADATA_FIELD_PREFIX) :]: json.loads(value)
-        for field, value in snapshot.items()
-        if field.startswith(METADATA_FIELD_PREFIX)
-    }
+    # One pass over the fields for metadata ('m:') and progress ('p:'), merged key by key.
+    metadata: dict[str, Any] = {}
+    progress: dict[str, Any] = {}
+    for field, value in snapshot.items():
+        if field.startswith(METADATA_FIELD_PREFIX):
+            metadata[field[len(METADATA_FIELD_PREFIX) :]] = json.loads(value)
+        elif field.startswith(PROGRESS_FIELD_PREFIX):
+            progress[field[len(PROGRESS_FIELD_PREFIX) :]] = json.loads(value)
     if metadata:
         task.metadata.update(metadata)
+    if progress:
+        task.progress.update(progress)
     if "result" in snapshot:
         _set_value(task.result, json.loads(snapshot["result"]))
     _timestamp(task.create_time, snapshot.get("createdAt"))
     _timestamp(task.update_time, snapshot.get("updatedAt"))
     _timestamp(task.assign_time, snapshot.get("assignedAt"))
     _timestamp(task.complete_time, snapshot.get("completedAt"))
+    _timestamp(task.run_at, snapshot.get("runAt"))
+    task.idempotency_key = snapshot.get("idempotencyKey", "")
+    timeout = snapshot.get("timeoutMs")
+    if timeout:
+        task.timeout.FromMilliseconds(int(timeout))
+    if task.status == tasks_pb2.TASK_STATUS_IN_PROGRESS:
+        _timestamp(task.lease_deadline, snapshot.get("leaseDeadline"))
     return task
 
 

@@ -3,9 +3,9 @@
 One `Dispatcher` per server process listens to the process's event hub (the one XREAD of the task
 event stream; no Redis connection and no polling per worker). Workers waiting for a task (Work
 streams with free capacity, ClaimTask long polls) are `Waiter`s, kept per queue in the order they
-became idle. An event that makes tasks claimable (CREATED, RELEASED, REASSIGNED, or UPDATED to
-PENDING, e.g. a due SCHEDULED task promoted) wakes, in that task's queue only, the longest-idle
-waiters whose free capacity covers the new tasks, and no one else; a woken waiter runs the same
+became idle. An event that makes tasks claimable (CREATED, RELEASED, REASSIGNED, TIMED_OUT, or
+UPDATED to PENDING, e.g. a due SCHEDULED task promoted) wakes, in that task's queue only, the
+longest-idle waiters whose free capacity covers the new tasks, and no one else; a woken waiter runs the same
 atomic claim as ClaimTask, so a task has exactly one winner whoever else claims it.
 
 A waiter is armed *before* it claims and claims before it sleeps, so a task created while it was
@@ -24,8 +24,10 @@ from typing import Protocol
 from claudebench.api.codec import DEFAULT_QUEUE
 from claudebench.events.hub import Entry, EventHub
 
-# Event types after which the task (per its snapshot) may be claimable.
-WAKING_TYPES = frozenset({"created", "released", "reassigned", "updated"})
+# Event types after which the task (per its snapshot) may be claimable: created, given back,
+# recovered from a dead holder, taken back at its lease deadline, or UPDATED to PENDING (a due
+# delayed task promoted, RetryTask, UpdateTask).
+WAKING_TYPES = frozenset({"created", "released", "reassigned", "timed_out", "updated"})
 # Event types that cannot take a task away from its holder.
 KEEPING_TYPES = frozenset({"created", "claimed", "assigned", "progress", "scheduled"})
 

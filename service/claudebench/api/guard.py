@@ -13,7 +13,7 @@ from redis import exceptions as redis_errors
 
 from claudebench.api.decoding import ANSWERS_UNDECODABLE, Undecodable
 from claudebench.api.status import STATUS_FOR_CODE
-from claudebench.api.validation import InvalidArgument, NotBuilt
+from claudebench.api.validation import InvalidArgument
 from claudebench.redis_connect import REDIS_FAULTS
 from claudebench.store.errors import DomainError
 
@@ -77,8 +77,6 @@ def failure_status(exc: Exception, method: str) -> tuple[grpc.StatusCode, str]:
     """The one status for anything a servicer method raised."""
     if isinstance(exc, InvalidArgument):
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
-    if isinstance(exc, NotBuilt):
-        return grpc.StatusCode.UNIMPLEMENTED, str(exc)
     if isinstance(exc, DomainError):
         return STATUS_FOR_CODE[exc.code], exc.message
     if isinstance(exc, REDIS_FAULTS):

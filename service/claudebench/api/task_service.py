@@ -28,6 +28,7 @@ def _new_task(request: pb.CreateTaskRequest, where: str = "") -> NewTask:
     """A validated CreateTaskRequest (`where` prefixes field names in messages of batches)."""
     try:
         lifecycle.refuse_unsupported_create(request)
+        when = lifecycle.start(request)
         return NewTask(
             text=check.task_text(request.text),
             priority=(
@@ -35,6 +36,11 @@ def _new_task(request: pb.CreateTaskRequest, where: str = "") -> NewTask:
             ),
             metadata=check.metadata(request.metadata),
             task_id=check.identifier(request.task_id, "task_id") if request.HasField("task_id") else None,
+            run_at_ms=when.run_at_ms,
+            delay_ms=when.delay_ms,
+            timeout_ms=lifecycle.timeout_ms(request),
+            retry=lifecycle.retry_policy(request),
+            idempotency_key=lifecycle.idempotency_key(request),
         )
     except check.InvalidArgument as exc:
         raise check.InvalidArgument(f"{where}{exc}") from None
@@ -51,7 +57,9 @@ def _completion(request: pb.CompleteTaskRequest, where: str = "") -> Completion:
             text = value_to_json(request.result, sort_keys=True)
             return Completion(task_id, worker_id, "result", check.result_json(text))
         if outcome == "error":
-            return Completion(task_id, worker_id, "error", check.error_message(request.error))
+            return Completion(
+                task_id, worker_id, "error", check.error_message(request.error), request.no_retry
+            )
         raise check.InvalidArgument("set either result (the task succeeded) or error (it failed)")
     except check.InvalidArgument as exc:
         raise check.InvalidArgument(f"{where}{exc}") from None
@@ -59,7 +67,9 @@ def _completion(request: pb.CompleteTaskRequest, where: str = "") -> Completion:
 
 def _status(value: pb.TaskStatus, field: str = "status") -> str:
     if value not in STATUS_FROM_PROTO:
-        raise check.InvalidArgument(f"{field} must be one of PENDING, IN_PROGRESS, COMPLETED, FAILED")
+        raise check.InvalidArgument(
+            f"{field} must be one of PENDING, IN_PROGRESS, COMPLETED, FAILED, SCHEDULED, CANCELLED"
+        )
     return STATUS_FROM_PROTO[value]
 
 
@@ -78,7 +88,7 @@ class TaskService(LifecycleRpcs):
         self._answers: dict[str, Answer] = {
             "complete": self._complete,
             "release": self._release,
-            "progress": _not_built("ReportProgress"),
+            "progress": self._progress,
         }
 
     @guarded
@@ -88,7 +98,17 @@ class TaskService(LifecycleRpcs):
         context: Ctx[pb.CreateTaskRequest, pb.CreateTaskResponse],
     ) -> pb.CreateTaskResponse:
         new = _new_task(request)
-        snapshot = await self._store.create(new.text, new.priority, new.metadata, new.task_id)
+        snapshot = await self._store.create(
+            new.text,
+            new.priority,
+            new.metadata,
+            new.task_id,
+            new.run_at_ms,
+            new.delay_ms,
+            new.timeout_ms,
+            new.retry,
+            new.idempotency_key,
+        )
         return pb.CreateTaskResponse(task=task_from_snapshot(snapshot))
 
     @guarded
@@ -97,6 +117,12 @@ class TaskService(LifecycleRpcs):
     ) -> pb.CreateTasksResponse:
         check.in_range(len(request.tasks), "the number of tasks", 1, MAX_BATCH)
         items = [_new_task(item, f"tasks[{i}].") for i, item in enumerate(request.tasks)]
+        for i, item in enumerate(request.tasks):
+            for field in ("run_at", "delay", "timeout", "retry", "idempotency_key"):
+                if item.HasField(field):
+                    raise lifecycle.not_supported(
+                        f"tasks[{i}].{field} in CreateTasks", " (CreateTask honours it)"
+                    )
         chosen = [item.task_id for item in items if item.task_id]
         if len(set(chosen)) != len(chosen):
             raise check.InvalidArgument("task ids in one batch must differ")
@@ -192,7 +218,8 @@ class TaskService(LifecycleRpcs):
 
     async def _complete(self, request: pb.CompleteTaskRequest) -> pb.Task:
         c = _completion(request)
-        return task_from_snapshot(await self._store.complete(c.task_id, c.worker_id, c.outcome, c.value))
+        snapshot = await self._store.complete(c.task_id, c.worker_id, c.outcome, c.value, c.no_retry)
+        return task_from_snapshot(snapshot)
 
     @guarded
     async def CompleteTasks(
@@ -214,6 +241,9 @@ class TaskService(LifecycleRpcs):
         context: Ctx[pb.ReleaseTaskRequest, pb.ReleaseTaskResponse],
     ) -> pb.ReleaseTaskResponse:
         return pb.ReleaseTaskResponse(task=await self._release(request))
+
+    async def _progress(self, request: pb.ReportProgressRequest) -> pb.Task:
+        return (await self._report_progress(request)).task
 
     async def _release(self, request: pb.ReleaseTaskRequest) -> pb.Task:
         snapshot = await self._store.release(
@@ -247,10 +277,3 @@ class TaskService(LifecycleRpcs):
         )
         async for response in responses:
             yield response
-
-
-def _not_built(rpc: str) -> Answer:
-    async def answer(request: object) -> pb.Task:
-        raise check.NotBuilt(f"{rpc} is not implemented by this server version yet")
-
-    return answer

@@ -43,10 +43,6 @@ MAX_PAGE_POSITION = 2**53 - 1
 _ID = re.compile(r"[A-Za-z0-9._:@-]+")
 
 
-class NotBuilt(Exception):
-    """A part of the contract this server version does not implement yet (UNIMPLEMENTED)."""
-
-
 class InvalidArgument(ValueError):
     """A request field is invalid; the message says which and why."""
 
@@ -134,21 +130,22 @@ def json_payload(payload: struct_pb2.Value | struct_pb2.Struct, field: str, max_
         _check_tree(payload, field, 0)
 
 
-def metadata(struct: struct_pb2.Struct) -> dict[str, str]:
-    """The metadata as {key: JSON value}, within the documented limits."""
+def metadata(struct: struct_pb2.Struct, field: str = "metadata") -> dict[str, str]:
+    """The metadata (or another Struct merged key by key, e.g. progress) as {key: JSON value},
+    within the documented limits."""
     # The key count first: counting a map costs nothing, converting 280k keys most of a second.
     if len(struct.fields) > MAX_METADATA_KEYS:
-        raise InvalidArgument(f"metadata has {len(struct.fields)} keys; the limit is {MAX_METADATA_KEYS}")
-    json_payload(struct, "metadata", MAX_METADATA_BYTES)
+        raise InvalidArgument(f"{field} has {len(struct.fields)} keys; the limit is {MAX_METADATA_KEYS}")
+    json_payload(struct, field, MAX_METADATA_BYTES)
     fields = struct_to_fields(struct)
     for key in fields:
         if not key or len(key) > MAX_METADATA_KEY_CHARS:
             raise InvalidArgument(
-                f"metadata keys must be 1..{MAX_METADATA_KEY_CHARS} characters, got {key[:40]!r}"
+                f"{field} keys must be 1..{MAX_METADATA_KEY_CHARS} characters, got {key[:40]!r}"
             )
     size = sum(len(k.encode()) + len(v.encode()) for k, v in fields.items())
     if size > MAX_METADATA_BYTES:
-        raise InvalidArgument(f"metadata is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}")
+        raise InvalidArgument(f"{field} is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}")
     return fields
 
 

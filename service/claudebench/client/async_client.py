@@ -125,6 +125,32 @@ class AsyncClient:
         )
         return response.task
 
+    async def cancel(self, task_id: str, reason: str = "") -> tasks_pb2.Task:
+        """Cancel a PENDING, SCHEDULED or IN_PROGRESS task (its holder is told)."""
+        response: tasks_pb2.CancelTaskResponse = await self.tasks.CancelTask(
+            tasks_pb2.CancelTaskRequest(task_id=task_id, reason=reason), timeout=self.timeout
+        )
+        return response.task
+
+    async def retry(self, task_id: str, reset_attempts: bool = False) -> tasks_pb2.Task:
+        """Send a FAILED or CANCELLED task back to PENDING."""
+        response: tasks_pb2.RetryTaskResponse = await self.tasks.RetryTask(
+            tasks_pb2.RetryTaskRequest(task_id=task_id, reset_attempts=reset_attempts), timeout=self.timeout
+        )
+        return response.task
+
+    async def report_progress(
+        self, task_id: str, worker_id: str, progress: Mapping[str, Any] | None = None
+    ) -> tasks_pb2.ReportProgressResponse:
+        """Merge `progress` into the held task and extend its lease; `.cancelled`: stop working."""
+        response: tasks_pb2.ReportProgressResponse = await self.tasks.ReportProgress(
+            tasks_pb2.ReportProgressRequest(
+                task_id=task_id, worker_id=worker_id, progress=to_struct(progress)
+            ),
+            timeout=self.timeout,
+        )
+        return response
+
     async def delete_task(self, task_id: str, force: bool = False) -> None:
         """Delete a task; one in progress only with force (its holder sees DELETED)."""
         await self.tasks.DeleteTask(

@@ -241,8 +241,7 @@ class Worker:
         elif kind == "cancel":
             running = self._running.get(message.cancel.task_id)
             if running is not None:
-                self._cancelled_ids.add(message.cancel.task_id)
-                running.cancel()
+                self._cancel_handler(message.cancel.task_id, running)
         elif kind == "ack" and message.ack.task_id and self._acks:
             ack = self._acks.popleft()
             if not ack.done():
@@ -374,6 +373,8 @@ class Worker:
                 continue  # the session registers again
             try:
                 await self.client.heartbeat(self.worker_id)
+                if not self.stream:
+                    await self._cancel_cancelled()  # a stream is told at once (cancel messages)
             except grpc.aio.AioRpcError as exc:
                 if self._unregistered_by(exc):
                     log.warning("%s lost its registration (%s)", self.worker_id, exc.details())
@@ -381,6 +382,21 @@ class Worker:
                         await self._register()
                 else:
                     log.warning("heartbeat of %s failed: %s", self.worker_id, exc.details())
+
+    async def _cancel_cancelled(self) -> None:
+        """Long-polling: cancel the handler of every running task that was cancelled (CancelTask)."""
+        for task_id, running in list(self._running.items()):
+            try:
+                task = await self.client.get_task(task_id)
+            except grpc.aio.AioRpcError:
+                continue  # gone or unreachable: the completion will say
+            if task.status == tasks_pb2.TASK_STATUS_CANCELLED:
+                self._cancel_handler(task_id, running)
+
+    def _cancel_handler(self, task_id: str, running: asyncio.Task[None]) -> None:
+        log.info("%s: task %s was cancelled; cancelling its handler", self.worker_id, task_id)
+        self._cancelled_ids.add(task_id)
+        running.cancel()
 
     async def _unregister(self) -> None:
         try:

@@ -21,7 +21,7 @@ from claudebench.client.async_client import to_struct, to_value
 from claudebench.commands.watch import format_event
 from claudebench.v1 import system_pb2, tasks_pb2
 
-STATUSES = {"pending": 1, "in_progress": 2, "completed": 3, "failed": 4}
+STATUSES = {"pending": 1, "in_progress": 2, "completed": 3, "failed": 4, "scheduled": 5, "cancelled": 6}
 
 
 def _short(value: int, prefix: str, enum: Any) -> str:
@@ -180,6 +180,17 @@ def _dispatch(client: Client, args: argparse.Namespace) -> None:
             update.status = STATUSES[args.status]  # type: ignore[assignment]
         updated = t.UpdateTask(update, timeout=timeout)
         _tasks_out(updated, [updated.task], as_json)
+    elif action == "cancel":
+        cancelled = t.CancelTask(
+            tasks_pb2.CancelTaskRequest(task_id=args.task_id, reason=args.reason or ""), timeout=timeout
+        )
+        _tasks_out(cancelled, [cancelled.task], as_json)
+    elif action == "retry":
+        retry = tasks_pb2.RetryTaskRequest(task_id=args.task_id)
+        if args.reset_attempts:
+            retry.reset_attempts = True
+        retried = t.RetryTask(retry, timeout=timeout)
+        _tasks_out(retried, [retried.task], as_json)
     elif action == "delete":
         t.DeleteTask(tasks_pb2.DeleteTaskRequest(task_id=args.task_id, force=args.force), timeout=timeout)
         print(json.dumps({"deleted": args.task_id}) if as_json else f"deleted {args.task_id}")
@@ -243,7 +254,8 @@ def add_parsers(commands: Any) -> None:
     """The `task`, `state` and `metrics` subcommands."""
 
     task = commands.add_parser(
-        "task", help="create, get, list, claim, release, assign, complete, update or delete tasks"
+        "task",
+        help="create, get, list, claim, release, assign, complete, update, cancel, retry or delete tasks",
     )
     actions = task.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create")
@@ -280,10 +292,16 @@ def add_parsers(commands: Any) -> None:
     update.add_argument("--text")
     update.add_argument("--priority", type=int)
     update.add_argument("--status", choices=sorted(STATUSES))
+    cancel = actions.add_parser("cancel", help="cancel a pending, scheduled or in-progress task")
+    cancel.add_argument("task_id")
+    cancel.add_argument("--reason", help="why, recorded on the task")
+    retry = actions.add_parser("retry", help="send a failed or cancelled task back to the queue")
+    retry.add_argument("task_id")
+    retry.add_argument("--reset-attempts", action="store_true", help="count attempts from zero again")
     delete = actions.add_parser("delete")
     delete.add_argument("task_id")
     delete.add_argument("--force", action="store_true", help="delete it even while a worker holds it")
-    for parser in (create, get, listing, claim, release, assign, complete, update, delete):
+    for parser in (create, get, listing, claim, release, assign, complete, update, cancel, retry, delete):
         common_flags(parser)
     state = commands.add_parser("state", help="instances, task counts, versions")
     state.add_argument("--events", type=int, default=0, help="also fetch this many recent events")

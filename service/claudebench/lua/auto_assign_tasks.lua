@@ -9,13 +9,14 @@
 -- KEYS[5] idx_in_progress  cb:tasks:status:in_progress   ZSET    in-progress index
 -- KEYS[6] events           cb:stream:tasks               STREAM  task events
 -- KEYS[7] queue_metrics    cb:metrics:queues             HASH    wait-time counters
--- KEYS[8..] candidates     cb:task:{id}                  HASH    candidate tasks, in queue order
+-- KEYS[8] leases           cb:queue:tasks:leases         ZSET    in-progress tasks by lease deadline
+-- KEYS[9..] candidates     cb:task:{id}                  HASH    candidate tasks, in queue order
 --
 -- ARGV[1] worker_id        string
 -- ARGV[2] now_ms           integer  epoch milliseconds
 -- ARGV[3] max_tasks        integer  the most tasks to hand over in this call
 -- ARGV[4] maxlen           integer  approximate retention of the event stream
--- ARGV[5..] candidate_ids  strings  the ids of KEYS[8..], same order
+-- ARGV[5..] candidate_ids  strings  the ids of KEYS[9..], same order
 --
 -- Returns {code, payload}:
 --   OK         payload = {"tasks":[snapshot...],"free":n,"stale":n,"denied":n,"behind":b,
@@ -26,7 +27,7 @@
 -- include: lib/task.lua
 
 local k = {held = KEYS[2], pending = KEYS[3], idx_pending = KEYS[4], idx_in_progress = KEYS[5],
-  events = KEYS[6], queue_metrics = KEYS[7]}
+  events = KEYS[6], queue_metrics = KEYS[7], leases = KEYS[8]}
 local worker_id, now_ms, max_tasks, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 
 local capacity = redis.call('HGET', KEYS[1], 'maxTasks')
@@ -38,5 +39,5 @@ if free <= 0 then
   return claim_reply({}, 0, 0, 0, false, k)
 end
 local taken, stale, denied, behind =
-  take_candidates(8, 5, worker_id, math.min(max_tasks, free), now_ms, maxlen, 'assigned', k)
+  take_candidates(9, 5, worker_id, math.min(max_tasks, free), now_ms, maxlen, 'assigned', k)
 return claim_reply(taken, free - #taken, stale, denied, behind, k)

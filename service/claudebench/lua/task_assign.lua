@@ -8,6 +8,7 @@
 -- KEYS[6] idx_in_progress  cb:tasks:status:in_progress   ZSET    in-progress index
 -- KEYS[7] events           cb:stream:tasks               STREAM  task events
 -- KEYS[8] queue_metrics    cb:metrics:queues             HASH    wait-time counters
+-- KEYS[9] leases           cb:queue:tasks:leases         ZSET    in-progress tasks by lease deadline
 --
 -- ARGV[1] task_id          string
 -- ARGV[2] instance_id      string
@@ -30,7 +31,7 @@
 
 local task_key, instance_key = KEYS[1], KEYS[2]
 local k = {held = KEYS[3], pending = KEYS[4], idx_pending = KEYS[5], idx_in_progress = KEYS[6],
-  events = KEYS[7], queue_metrics = KEYS[8]}
+  events = KEYS[7], queue_metrics = KEYS[8], leases = KEYS[9]}
 local task_id, instance_id, now_ms, ttl_ms, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 
 local task = redis.call('HMGET', task_key, 'status', 'assignedTo', 'deny')

@@ -9,12 +9,15 @@
 -- KEYS[4] events           cb:stream:tasks               STREAM  task events
 -- KEYS[5] queue_metrics    cb:metrics:queues             HASH    completed/failed counters
 -- KEYS[6] throughput       cb:metrics:throughput         HASH    finishes per second
--- KEYS[7..] items          cb:task:{id}, cb:queue:instance:{worker}, cb:instance:{worker}
+-- KEYS[7] idx_scheduled    cb:tasks:status:scheduled     ZSET    status index
+-- KEYS[8] due              cb:queue:tasks:due            ZSET    scheduled tasks by run_at
+-- KEYS[9..] items          cb:task:{id}, cb:queue:instance:{worker}, cb:instance:{worker}
 --                          triples, one per completion, in order
 --
 -- ARGV[1] now_ms           integer  epoch milliseconds
 -- ARGV[2] maxlen           integer  approximate retention of the event stream
--- ARGV[3..] items          strings  per completion: task_id, worker_id, outcome (result|error), value
+-- ARGV[3..] items          strings  per completion: task_id, worker_id, outcome (result|error), value,
+--                                   retry_at (an error's retry time in epoch ms, 0 = FAILED)
 --
 -- Returns {code, payload}:
 --   OK                payload = JSON array of the task snapshots, in order
@@ -22,21 +25,24 @@
 --   ALREADY_FINISHED  payload = message; nothing was written
 --   NOT_HELD          payload = message; nothing was written
 --
--- Events: COMPLETED or FAILED (one per task finished by this call)
+-- Events: COMPLETED, FAILED or SCHEDULED (a retry), one per task finished by this call
 -- include: lib/task.lua
 -- include: lib/metrics.lua
 -- include: lib/completion.lua
 
 local k = {idx_in_progress = KEYS[1], idx_completed = KEYS[2], idx_failed = KEYS[3],
-  events = KEYS[4], queue_metrics = KEYS[5], throughput = KEYS[6]}
+  events = KEYS[4], queue_metrics = KEYS[5], throughput = KEYS[6], idx_scheduled = KEYS[7],
+  due = KEYS[8]}
 local now_ms, maxlen = ARGV[1], ARGV[2]
 
 local items = {}
-for i = 7, #KEYS, 3 do
-  local a = 3 + 4 * (i - 7) / 3
+for i = 9, #KEYS, 3 do
+  local a = 3 + 5 * (i - 9) / 3
   local item = {task_key = KEYS[i], held_key = KEYS[i + 1], instance_key = KEYS[i + 2],
-    id = ARGV[a], worker = ARGV[a + 1], outcome = ARGV[a + 2], value = ARGV[a + 3]}
-  local refusal = completion_refusal(item.task_key, item.id, item.worker, item.outcome, item.value)
+    id = ARGV[a], worker = ARGV[a + 1], outcome = ARGV[a + 2], value = ARGV[a + 3],
+    retry_at = ARGV[a + 4]}
+  local refusal = completion_refusal(item.task_key, item.id, item.worker, item.outcome, item.value,
+    now_ms)
   if refusal == 'replay' then
     item.replay = true
   elseif refusal then
@@ -52,7 +58,7 @@ for _, item in ipairs(items) do
     snapshots[#snapshots + 1] = task_snapshot(item.task_key)
   else
     snapshots[#snapshots + 1] = finish_task(item.task_key, item.held_key, item.instance_key,
-      item.id, item.worker, item.outcome, item.value, now_ms, maxlen, k)
+      item.id, item.worker, item.outcome, item.value, now_ms, maxlen, k, item.retry_at)
   end
 end
 return {'OK', '[' .. table.concat(snapshots, ',') .. ']'}

@@ -1,4 +1,5 @@
--- TASK_CREATE: create a task, queue it as pending and append a CREATED event.
+-- TASK_CREATE: create a task, queue it as pending and append a CREATED event; or, with a run_at in
+-- the future, keep it SCHEDULED in the due index (not claimable) and append a SCHEDULED event.
 --
 -- KEYS[1] task            cb:task:{id}               HASH    the new task record
 -- KEYS[2] pending         cb:queue:tasks:pending     ZSET    pending queue, score = pending_score(priority, seq)
@@ -6,30 +7,39 @@
 -- KEYS[4] idx_pending     cb:tasks:status:pending    ZSET    pending tasks, score = seq
 -- KEYS[5] events          cb:stream:tasks            STREAM  task events
 -- KEYS[6] seq             cb:seq:tasks               STRING  creation counter (orders FIFO within a priority)
+-- KEYS[7] due             cb:queue:tasks:due         ZSET    scheduled tasks, score = run_at (ms)
+-- KEYS[8] idx_scheduled   cb:tasks:status:scheduled  ZSET    scheduled tasks, score = seq
 --
 -- ARGV[1] task_id         string   unique id, validated by the caller
 -- ARGV[2] text            string   1..500 characters
 -- ARGV[3] priority        integer  0..100
 -- ARGV[4] now_ms          integer  epoch milliseconds
 -- ARGV[5] maxlen          integer  approximate retention of the event stream
--- ARGV[6..] metadata      pairs    key, JSON-encoded value, key, JSON-encoded value, ...
+-- ARGV[6] run_at          integer  epoch ms to run at; 0 (or not after now_ms) = now
+-- ARGV[7] timeout_ms      integer  the lease a holder gets per attempt (timeoutMs); 0 = none
+-- ARGV[8] max_attempts    integer  hand-overs allowed (maxAttempts, stored when > 1); 1 = no retry
+-- ARGV[9] retry           string   the retry policy as JSON (retry), '' = none
+-- ARGV[10..] metadata     pairs    key, JSON-encoded value, key, JSON-encoded value, ...
 --
 -- Returns {code, payload}:
---   OK              payload = the task snapshot (JSON object of the task hash)
+--   OK              payload = the task snapshot (JSON object of the task hash; status pending or
+--                   scheduled)
 --   ALREADY_EXISTS  payload = message; nothing was written
 --
--- Events: CREATED
+-- Events: CREATED, or SCHEDULED for a task created for later
 -- include: lib/task.lua
 
 local task_key = KEYS[1]
-local k = {pending = KEYS[2], all_tasks = KEYS[3], idx_pending = KEYS[4], events = KEYS[5], seq = KEYS[6]}
-local task_id, text, priority, now_ms, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local k = {pending = KEYS[2], all_tasks = KEYS[3], idx_pending = KEYS[4], events = KEYS[5], seq = KEYS[6],
+  due = KEYS[7], idx_scheduled = KEYS[8]}
+local task_id, text, priority, now_ms, maxlen, run_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 
 if redis.call('EXISTS', task_key) == 1 then
   return {'ALREADY_EXISTS', 'Task ' .. task_id .. ' already exists'}
 end
 local metadata = {}
-for i = 6, #ARGV do
+for i = 10, #ARGV do
   metadata[#metadata + 1] = ARGV[i]
 end
-return {'OK', insert_task(task_key, task_id, text, priority, now_ms, metadata, maxlen, k)}
+return {'OK', insert_task(task_key, task_id, text, priority, now_ms, metadata, maxlen, k,
+  {run_at = run_at, fields = lifecycle_fields(ARGV[7], ARGV[8], ARGV[9])})}

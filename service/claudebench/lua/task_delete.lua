@@ -13,6 +13,9 @@
 -- KEYS[7] idx_failed       cb:tasks:status:failed          ZSET    status index
 -- KEYS[8] held             cb:queue:instance:{assignee}    ZSET    the expected holder's tasks
 -- KEYS[9] events           cb:stream:tasks                 STREAM  task events
+-- KEYS[10] idx_scheduled   cb:tasks:status:scheduled       ZSET    status index
+-- KEYS[11] idx_cancelled   cb:tasks:status:cancelled       ZSET    status index
+-- KEYS[12] due             cb:queue:tasks:due              ZSET    scheduled tasks by run_at
 --
 -- ARGV[1] task_id            string
 -- ARGV[2] expected_assignee  string   assignedTo as the caller read it ('' = none)
@@ -51,7 +54,7 @@ end
 
 redis.call('ZREM', pending_key, task_id)
 redis.call('ZREM', all_key, task_id)
-for i = 4, 7 do
+for _, i in ipairs({4, 5, 6, 7, 10, 11, 12}) do
   redis.call('ZREM', KEYS[i], task_id)
 end
 redis.call('ZREM', held_key, task_id)

@@ -2,8 +2,9 @@
 --
 -- Status rules: a COMPLETED task keeps its status; only ClaimTask/AssignTask move a task into
 -- IN_PROGRESS and only CompleteTask into COMPLETED or FAILED (with the holder's result or error);
--- PENDING (from IN_PROGRESS: the holder loses it; from FAILED: a retry, error cleared) puts it back
--- in the pending queue at its original place. Every index follows the status in this same script.
+-- PENDING (from IN_PROGRESS: the holder loses it; from FAILED or CANCELLED: a retry, error cleared;
+-- from SCHEDULED: run now) puts it back in the pending queue at its original place. Only CreateTask
+-- and retries make a task SCHEDULED, only CancelTask CANCELLED. Every index follows the status in this same script.
 --
 -- The holder's set can only be named by a caller that knows the holder, so the caller reads
 -- assignedTo first and passes it as expected_assignee; if it changed meanwhile the script returns
@@ -17,6 +18,9 @@
 -- KEYS[6] idx_failed       cb:tasks:status:failed          ZSET    status index
 -- KEYS[7] held             cb:queue:instance:{assignee}    ZSET    the expected holder's tasks
 -- KEYS[8] events           cb:stream:tasks                 STREAM  task events
+-- KEYS[9] idx_scheduled    cb:tasks:status:scheduled       ZSET    status index
+-- KEYS[10] idx_cancelled   cb:tasks:status:cancelled       ZSET    status index
+-- KEYS[11] due             cb:queue:tasks:due              ZSET    scheduled tasks by run_at
 --
 -- ARGV[1] task_id            string
 -- ARGV[2] now_ms             integer  epoch milliseconds
@@ -24,7 +28,7 @@
 -- ARGV[4] expected_assignee  string   assignedTo as the caller read it ('' = none)
 -- ARGV[5] text               string   new text, '' = unchanged
 -- ARGV[6] priority           string   new priority 0..100, '' = unchanged
--- ARGV[7] status             string   pending|in_progress|completed|failed, '' = unchanged
+-- ARGV[7] status             string   a status ('pending' is the only one it may set), '' = unchanged
 -- ARGV[8..] metadata         pairs    key, JSON-encoded value, ... merged into the metadata
 --
 -- Returns {code, payload}:
@@ -37,7 +41,9 @@
 -- include: lib/task.lua
 
 local task_key, pending_key, held_key, events_key = KEYS[1], KEYS[2], KEYS[7], KEYS[8]
-local index_key = {pending = KEYS[3], in_progress = KEYS[4], completed = KEYS[5], failed = KEYS[6]}
+local index_key = {pending = KEYS[3], in_progress = KEYS[4], completed = KEYS[5], failed = KEYS[6],
+  scheduled = KEYS[9], cancelled = KEYS[10]}
+local due_key = KEYS[11]
 local task_id, now_ms, maxlen, expected_assignee = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local new_text, new_priority, new_status = ARGV[5], ARGV[6], ARGV[7]
 
@@ -56,6 +62,11 @@ if new_status ~= '' and new_status ~= status then
   if new_status == 'in_progress' then
     return {'INVALID_TRANSITION', 'Task ' .. task_id .. ' is ' .. status ..
       '; only ClaimTask or AssignTask can put a task in progress'}
+  end
+  if new_status == 'scheduled' or new_status == 'cancelled' then
+    return {'INVALID_TRANSITION', 'Task ' .. task_id .. ' is ' .. status .. '; only ' ..
+      (new_status == 'scheduled' and 'CreateTask (run_at or delay) or a retry' or 'CancelTask') ..
+      ' can make a task ' .. new_status}
   end
   if new_status ~= 'pending' then
     return {'INVALID_TRANSITION', 'Task ' .. task_id .. ' is ' .. status ..
@@ -85,10 +96,12 @@ if new_status ~= '' and new_status ~= status then
     redis.call('ZREM', pending_key, task_id)
   elseif status == 'in_progress' then
     redis.call('ZREM', held_key, task_id)
+  elseif status == 'scheduled' then
+    redis.call('ZREM', due_key, task_id)
   end
   -- Back to pending (the only status UpdateTask may set).
   redis.call('ZADD', index_key.pending, seq, task_id)
-  redis.call('HDEL', task_key, 'assignedAt', 'completedAt', 'error', 'result')
+  redis.call('HDEL', task_key, 'assignedAt', 'completedAt', 'error', 'result', 'runAt')
   fields[#fields + 1] = 'status'
   fields[#fields + 1] = 'pending'
   fields[#fields + 1] = 'assignedTo'

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from claudebench.keys import TASK_STATUSES, Keyspace
+from claudebench.keys import ALL_TASK_STATUSES, Keyspace
 from claudebench.scripts.results import ResultCode
-from claudebench.store.base import Store
 from claudebench.store.errors import DomainError, ok_payload
 from claudebench.store.ids import new_task_id
+from claudebench.store.lifecycle import RetryPolicy, promote_due
+from claudebench.store.task_batches import (
+    Completion,
+    NewTask,
+    TaskPage,
+    TaskSnapshot,
+    TaskStoreSettings,
+    _pairs,
+)
+from claudebench.store.task_control import TaskControl
 
-TaskSnapshot = dict[str, str]
-"""A task hash as stored (see claudebench.keys for its fields)."""
+__all__ = ["Completion", "NewTask", "TaskPage", "TaskSnapshot", "TaskStore", "TaskStoreSettings"]
 
 # A claim reads this many candidates beyond the number it wants, so that concurrent claimers
 # reading the same head of the queue still find enough pending tasks in one script call.
@@ -30,36 +38,7 @@ STALE_RETRIES = 5
 MAX_AUTO_ASSIGN = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class TaskStoreSettings:
-    event_retention: int = 100_000
-    instance_ttl_ms: int = 30_000
-
-
-@dataclass(frozen=True, slots=True)
-class NewTask:
-    text: str
-    priority: int
-    metadata: Mapping[str, str]
-    task_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    task_id: str
-    worker_id: str
-    outcome: Literal["result", "error"]
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class TaskPage:
-    tasks: list[TaskSnapshot]
-    next_after_seq: int | None
-    total: int
-
-
-class TaskStore(Store[TaskStoreSettings]):
+class TaskStore(TaskControl):
     """Creates, claims, assigns, updates, completes, releases, deletes and lists tasks."""
 
     # The head of the pending queue returned by the latest claim (ids): the next claim's candidates.
@@ -71,78 +50,52 @@ class TaskStore(Store[TaskStoreSettings]):
         priority: int,
         metadata: Mapping[str, str],
         task_id: str | None = None,
+        run_at_ms: int | None = None,
+        delay_ms: int | None = None,
+        timeout_ms: int | None = None,
+        retry: RetryPolicy | None = None,
+        idempotency_key: str | None = None,
     ) -> TaskSnapshot:
-        """Create a pending task. `metadata` maps keys to JSON-encoded values."""
+        """Create a pending task, or a scheduled one when run_at_ms (or now + delay_ms) is in the
+        future. `metadata` maps keys to JSON-encoded values. With an idempotency key, a create
+        within the key's window returns the key's first task instead."""
         task_id = task_id or new_task_id()
         k = self._keys
-        result = await self._run(
-            "TASK_CREATE",
-            keys={
-                "task": k.task(task_id),
-                "pending": k.pending,
-                "all_tasks": k.all_tasks,
-                "idx_pending": k.status_index("pending"),
-                "events": k.events,
-                "seq": k.task_seq,
-            },
-            args={
-                "task_id": task_id,
-                "text": text,
-                "priority": priority,
-                "now_ms": self._clock(),
-                "maxlen": self._settings.event_retention,
-            },
-            extra_args=_pairs(metadata),
-        )
-        return _snapshot(ok_payload(result))
-
-    async def create_many(self, items: list[NewTask]) -> list[TaskSnapshot]:
-        """Create every task or none (TASK_CREATE_BATCH)."""
-        k = self._keys
-        ids = [item.task_id or new_task_id() for item in items]
-        args: list[str | int] = []
-        for task_id, item in zip(ids, items, strict=True):
-            args += [task_id, item.text, item.priority, len(item.metadata), *_pairs(item.metadata)]
-        result = await self._run(
-            "TASK_CREATE_BATCH",
-            keys={
-                "pending": k.pending,
-                "all_tasks": k.all_tasks,
-                "idx_pending": k.status_index("pending"),
-                "events": k.events,
-                "seq": k.task_seq,
-            },
-            args={"now_ms": self._clock(), "maxlen": self._settings.event_retention},
-            extra_keys=[k.task(task_id) for task_id in ids],
-            extra_args=args,
-        )
-        snapshots: list[TaskSnapshot] = json.loads(ok_payload(result))
-        return snapshots
-
-    async def complete_many(self, items: list[Completion]) -> list[TaskSnapshot]:
-        """Record every completion or none (TASK_COMPLETE_BATCH)."""
-        k = self._keys
-        keys: list[str] = []
-        args: list[str | int] = []
-        for item in items:
-            keys += [k.task(item.task_id), k.held(item.worker_id), k.instance(item.worker_id)]
-            args += [item.task_id, item.worker_id, item.outcome, item.value]
-        result = await self._run(
-            "TASK_COMPLETE_BATCH",
-            keys={
-                "idx_in_progress": k.status_index("in_progress"),
-                "idx_completed": k.status_index("completed"),
-                "idx_failed": k.status_index("failed"),
-                "events": k.events,
-                "queue_metrics": k.queue_metrics,
-                "throughput": k.throughput,
-            },
-            args={"now_ms": self._clock(), "maxlen": self._settings.event_retention},
-            extra_keys=keys,
-            extra_args=args,
-        )
-        snapshots: list[TaskSnapshot] = json.loads(ok_payload(result))
-        return snapshots
+        now = self._clock()
+        default_attempts = self._settings.default_max_attempts
+        if retry is None and default_attempts > 1:
+            retry = RetryPolicy(default_attempts)
+        elif retry is not None and retry.max_attempts == 0:
+            retry = dataclasses.replace(retry, max_attempts=default_attempts)
+        run_at = now + delay_ms if delay_ms is not None else (run_at_ms or 0)
+        keys = {
+            "task": k.task(task_id),
+            "pending": k.pending,
+            "all_tasks": k.all_tasks,
+            "idx_pending": k.status_index("pending"),
+            "events": k.events,
+            "seq": k.task_seq,
+            "due": k.due,
+            "idx_scheduled": k.status_index("scheduled"),
+        }
+        args: dict[str, str | int] = {
+            "task_id": task_id,
+            "text": text,
+            "priority": priority,
+            "now_ms": now,
+            "maxlen": self._settings.event_retention,
+            "run_at": run_at,
+            "timeout_ms": self._settings.default_timeout_ms if timeout_ms is None else timeout_ms,
+            "max_attempts": retry.max_attempts if retry else 1,
+            "retry": retry.to_json() if retry and retry.max_attempts > 1 else "",
+        }
+        if idempotency_key is None:
+            result = await self._run("TASK_CREATE", keys=keys, args=args, extra_args=_pairs(metadata))
+            snapshot = _snapshot(ok_payload(result))
+        else:
+            snapshot = await self._create_idempotent(keys, args, _pairs(metadata), idempotency_key)
+        self._note_due(run_at, now)
+        return snapshot
 
     async def get(self, task_id: str) -> TaskSnapshot:
         snapshot = cast(TaskSnapshot, await self._client.hgetall(self._keys.task(task_id)))
@@ -190,6 +143,10 @@ class TaskStore(Store[TaskStoreSettings]):
 
     async def _take(self, worker_id: str, max_tasks: int, auto_assign: bool) -> list[TaskSnapshot]:
         k = self._keys
+        # One bounded promotion first when something is due, so a due task is claimable without
+        # waiting for the scheduler; again (once) when a claim's reply says something is due (it
+        # was scheduled by another replica since this one last looked).
+        promoted = await self._promote_if_due()
         claimed: list[TaskSnapshot] = []
         denied_prefix = 0  # pending tasks at the head that this worker may not take (deny lists)
         # The head of the queue as the latest claim on this server left it: usually still right, and
@@ -207,7 +164,12 @@ class TaskStore(Store[TaskStoreSettings]):
                 break  # e.g. capacity taken meanwhile by a concurrent claim of the same worker
             self._head_hint = outcome["head"]
             claimed.extend(outcome["tasks"])
-            if len(claimed) >= max_tasks or outcome["free"] == 0 or outcome["pending"] == 0:
+            if len(claimed) >= max_tasks or outcome["free"] == 0:
+                break
+            if not promoted and await self._promote_if_due():
+                promoted, candidates = True, []
+                continue
+            if outcome["pending"] == 0:
                 break
             if outcome["denied"] and not outcome["behind"]:
                 denied_prefix = outcome["denied"]  # read past them (from the head: order holds)
@@ -217,6 +179,17 @@ class TaskStore(Store[TaskStoreSettings]):
                 # script just returned is the next round's candidates.
                 candidates = outcome["head"][: max_tasks - len(claimed) + CLAIM_SLACK + denied_prefix]
         return claimed
+
+    async def _promote_if_due(self) -> bool:
+        """Promote one batch of due tasks if next_due has come; True when a batch ran."""
+        now = self._clock()
+        if self._next_due is None or now < self._next_due:
+            return False
+        outcome = await promote_due(
+            self._run, self._client, self._keys, now, self._settings.event_retention, 1
+        )
+        self._next_due = outcome.next_due
+        return True
 
     async def _claim_round(
         self, worker_id: str, want: int, auto_assign: bool, candidates: list[str], tolerate_refusal: bool
@@ -242,6 +215,8 @@ class TaskStore(Store[TaskStoreSettings]):
                 "idx_in_progress": k.status_index("in_progress"),
                 "events": k.events,
                 "queue_metrics": k.queue_metrics,
+                "leases": k.leases,
+                **({} if auto_assign else {"due": k.due}),
             },
             args=args,
             extra_keys=[k.task(t) for t in candidates],
@@ -249,7 +224,10 @@ class TaskStore(Store[TaskStoreSettings]):
         )
         if not result.ok and tolerate_refusal:
             return None
-        return cast(dict[str, Any], json.loads(ok_payload(result)))
+        reply = cast(dict[str, Any], json.loads(ok_payload(result)))
+        if "next_due" in reply:
+            self._next_due = None if reply["next_due"] is None else int(reply["next_due"])
+        return reply
 
     async def assign(self, task_id: str, instance_id: str) -> TaskSnapshot:
         k = self._keys
@@ -264,6 +242,7 @@ class TaskStore(Store[TaskStoreSettings]):
                 "idx_in_progress": k.status_index("in_progress"),
                 "events": k.events,
                 "queue_metrics": k.queue_metrics,
+                "leases": k.leases,
             },
             args={
                 "task_id": task_id,
@@ -316,9 +295,12 @@ class TaskStore(Store[TaskStoreSettings]):
         worker_id: str,
         outcome: Literal["result", "error"],
         value: str,
+        no_retry: bool = False,
     ) -> TaskSnapshot:
-        """Finish a held task: `value` is the result as JSON text, or the error message."""
+        """Finish a held task: `value` is the result as JSON text, or the error message (a retry
+        when the task's policy has attempts left, unless no_retry)."""
         k = self._keys
+        (retry,) = await self.retry_times([Completion(task_id, worker_id, outcome, value, no_retry)])
         result = await self._run(
             "TASK_COMPLETE",
             keys={
@@ -331,6 +313,8 @@ class TaskStore(Store[TaskStoreSettings]):
                 "queue_metrics": k.queue_metrics,
                 "throughput": k.throughput,
                 "instance": k.instance(worker_id),
+                "idx_scheduled": k.status_index("scheduled"),
+                "due": k.due,
             },
             args={
                 "task_id": task_id,
@@ -339,9 +323,12 @@ class TaskStore(Store[TaskStoreSettings]):
                 "maxlen": self._settings.event_retention,
                 "outcome": outcome,
                 "value": value,
+                "retry_at": retry,
             },
         )
-        return _snapshot(ok_payload(result))
+        snapshot = _snapshot(ok_payload(result))
+        self._note_due(retry, 0)
+        return snapshot
 
     async def release(self, task_id: str, worker_id: str, reason: str) -> TaskSnapshot:
         k = self._keys
@@ -398,11 +385,7 @@ class TaskStore(Store[TaskStoreSettings]):
 
 
 def _status_index_keys(k: Keyspace) -> dict[str, str]:
-    return {f"idx_{status}": k.status_index(status) for status in TASK_STATUSES}
-
-
-def _pairs(metadata: Mapping[str, str]) -> list[str]:
-    return [item for pair in metadata.items() for item in pair]
+    return {f"idx_{status}": k.status_index(status) for status in ALL_TASK_STATUSES} | {"due": k.due}
 
 
 def _snapshot(payload: str) -> TaskSnapshot:

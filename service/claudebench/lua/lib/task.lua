@@ -63,9 +63,10 @@ end
 
 -- Move a pending task to instance_id: out of the pending queue and index, into the in-progress
 -- index and the instance's held set. The caller has checked that the task is pending. The first
--- hand-over records the task's wait (creation to hand-over) in the queue metrics.
+-- hand-over records the task's wait (creation to hand-over) in the queue metrics. A task with a
+-- timeout gets its lease: leaseDeadline = now + timeoutMs, in the leases index (k.leases).
 local function hand_over(task_key, task_id, instance_id, now_ms, k)
-  local task = redis.call('HMGET', task_key, 'seq', 'createdAt', 'attempts')
+  local task = redis.call('HMGET', task_key, 'seq', 'createdAt', 'attempts', 'timeoutMs', 'timedOutHolder')
   local seq = task[1]
   redis.call('ZREM', k.pending, task_id)
   redis.call('ZREM', k.idx_pending, task_id)
@@ -74,6 +75,17 @@ local function hand_over(task_key, task_id, instance_id, now_ms, k)
   redis.call('HSET', task_key, 'status', 'in_progress', 'assignedTo', instance_id,
     'assignedAt', now_ms, 'updatedAt', now_ms)
   redis.call('HINCRBY', task_key, 'attempts', 1)
+  if task[5] == instance_id then
+    redis.call('HDEL', task_key, 'timedOutHolder')
+  end
+  local timeout = tonumber(task[4] or '0')
+  if timeout > 0 then
+    local deadline = string.format('%.0f', tonumber(now_ms) + timeout)
+    redis.call('HSET', task_key, 'leaseDeadline', deadline)
+    redis.call('ZADD', k.leases, deadline, task_id)
+  else
+    redis.call('HDEL', task_key, 'leaseDeadline')
+  end
   if tonumber(task[3] or '0') == 0 then
     redis.call('HINCRBY', k.queue_metrics, 'waitTotalMs', tonumber(now_ms) - tonumber(task[2]))
     redis.call('HINCRBY', k.queue_metrics, 'waitCount', 1)
@@ -111,6 +123,15 @@ local function take_candidates(first_key, first_arg, worker_id, want, now_ms, ma
   return taken, stale, denied, behind
 end
 
+-- The earliest run_at in the due index as JSON (a number, or null when nothing is scheduled).
+local function next_due_json(due_key)
+  local first = redis.call('ZRANGE', due_key, 0, 0, 'WITHSCORES')
+  if first[2] then
+    return string.format('%.0f', tonumber(first[2]))
+  end
+  return 'null'
+end
+
 -- How many ids of the head of the pending queue a claim-like reply carries (see claim_reply).
 local HEAD_HINT = 64
 
@@ -126,7 +147,8 @@ local function claim_reply(taken, free, stale, denied, behind, k)
   end
   return {'OK', '{"tasks":[' .. table.concat(taken, ',') .. '],"free":' .. free ..
     ',"stale":' .. stale .. ',"denied":' .. denied .. ',"behind":' .. tostring(behind) ..
-    ',"pending":' .. redis.call('ZCARD', k.pending) .. ',"head":[' .. table.concat(quoted, ',') .. ']}'}
+    ',"pending":' .. redis.call('ZCARD', k.pending) .. ',"head":[' .. table.concat(quoted, ',') .. ']' ..
+    (k.due and (',"next_due":' .. next_due_json(k.due)) or '') .. '}'}
 end
 
 -- Give a held task back to the queue at its original place (used when a holder releases it,
@@ -140,22 +162,71 @@ local function requeue(task_key, task_id, now_ms, k)
   redis.call('HSET', task_key, 'status', 'pending', 'assignedTo', '', 'updatedAt', now_ms)
 end
 
--- Write a new pending task (the caller checked that its key is free) and append its CREATED event.
--- fields: extra hash fields (metadata as 'm:' fields). k: pending, all_tasks, idx_pending, events,
--- seq. Returns its snapshot.
-local function insert_task(task_key, task_id, text, priority, now_ms, metadata_pairs, maxlen, k)
+-- The lifecycle fields of a new task as a flat {name, value, ...} list: timeoutMs (when > 0),
+-- maxAttempts (when > 1), retry (the policy JSON, when not '').
+local function lifecycle_fields(timeout_ms, max_attempts, retry)
+  local fields = {}
+  if tonumber(max_attempts) > 1 then
+    fields[#fields + 1] = 'maxAttempts'
+    fields[#fields + 1] = max_attempts
+  end
+  if tonumber(timeout_ms) > 0 then
+    fields[#fields + 1] = 'timeoutMs'
+    fields[#fields + 1] = timeout_ms
+  end
+  if retry ~= '' then
+    fields[#fields + 1] = 'retry'
+    fields[#fields + 1] = retry
+  end
+  return fields
+end
+
+-- Write a new task (the caller checked that its key is free) and append its event: PENDING with a
+-- CREATED event, or, when extra.run_at is in the future, SCHEDULED in the due index with a
+-- SCHEDULED event. metadata_pairs: metadata as key, JSON-value pairs ('m:' fields). k: pending,
+-- all_tasks, idx_pending, events, seq (and due, idx_scheduled when extra.run_at may be set).
+-- extra (optional): {run_at = epoch ms or nil, fields = {name, value, ...} more hash fields}.
+-- Returns its snapshot.
+local function insert_task(task_key, task_id, text, priority, now_ms, metadata_pairs, maxlen, k, extra)
+  extra = extra or {}
   local seq = redis.call('INCR', k.seq)
-  local fields = {'id', task_id, 'seq', seq, 'text', text, 'priority', priority, 'status', 'pending',
+  local scheduled = extra.run_at ~= nil and tonumber(extra.run_at) > tonumber(now_ms)
+  local fields = {'id', task_id, 'seq', seq, 'text', text, 'priority', priority,
+    'status', scheduled and 'scheduled' or 'pending',
     'assignedTo', '', 'attempts', 0, 'createdAt', now_ms, 'updatedAt', now_ms}
+  if scheduled then
+    fields[#fields + 1] = 'runAt'
+    fields[#fields + 1] = extra.run_at
+  end
+  for _, item in ipairs(extra.fields or {}) do
+    fields[#fields + 1] = item
+  end
   for i = 1, #metadata_pairs - 1, 2 do
     fields[#fields + 1] = 'm:' .. metadata_pairs[i]
     fields[#fields + 1] = metadata_pairs[i + 1]
   end
   redis.call('HSET', task_key, unpack(fields))
-  redis.call('ZADD', k.pending, pending_score(priority, seq), task_id)
   redis.call('ZADD', k.all_tasks, seq, task_id)
-  redis.call('ZADD', k.idx_pending, seq, task_id)
+  if scheduled then
+    redis.call('ZADD', k.due, extra.run_at, task_id)
+    redis.call('ZADD', k.idx_scheduled, seq, task_id)
+  else
+    redis.call('ZADD', k.pending, pending_score(priority, seq), task_id)
+    redis.call('ZADD', k.idx_pending, seq, task_id)
+  end
   local snapshot = task_snapshot(task_key)
-  append_event(k.events, maxlen, 'created', task_id, '', now_ms, snapshot)
+  append_event(k.events, maxlen, scheduled and 'scheduled' or 'created', task_id, '', now_ms, snapshot)
   return snapshot
+end
+
+-- Move a SCHEDULED task into the pending queue at its FIFO place (the caller checked that it is
+-- scheduled). k: due, idx_scheduled, pending, idx_pending.
+local function promote(task_key, task_id, now_ms, k)
+  local task = redis.call('HMGET', task_key, 'seq', 'priority')
+  redis.call('ZREM', k.due, task_id)
+  redis.call('ZREM', k.idx_scheduled, task_id)
+  redis.call('ZADD', k.idx_pending, task[1], task_id)
+  redis.call('ZADD', k.pending, pending_score(task[2], task[1]), task_id)
+  redis.call('HDEL', task_key, 'runAt')
+  redis.call('HSET', task_key, 'status', 'pending', 'updatedAt', now_ms)
 end
