@@ -200,8 +200,8 @@ class WorkSession:
                     await self._resync()  # it holds tasks this stream did not hand it
                 for snapshot in claimed:
                     self._outbox.put_nowait(self._keep(snapshot))
-                if len(claimed) == free:
-                    continue  # the queue may hold more
+                if claimed:
+                    continue  # the queue may hold more (a claim that lost races returns short)
             await waiter.woken.wait()
             waiter.woken.clear()
         raise _End(grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from asyncio import FIRST_COMPLETED
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import grpc
@@ -118,7 +119,7 @@ class Worker:
         self._call: Any = None  # the open Work stream
         self._acks: deque[asyncio.Future[tasks_pb2.WorkAck]] = deque()
         self._write_lock = asyncio.Lock()
-        self._chores: set[asyncio.Task[bool]] = set()
+        self._chores: set[asyncio.Task[Any]] = set()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -233,19 +234,28 @@ class Worker:
         kind = message.WhichOneof("kind")
         if kind == "task":
             if self._stopping.is_set():  # pushed as we stopped: give it back
-                chore = asyncio.create_task(self._finish(message.task.id, "release", reason="stopping"))
-                self._chores.add(chore)
-                chore.add_done_callback(self._chores.discard)
+                self._chore(self._finish(message.task.id, "release", reason="stopping"))
             else:
                 self._start(message.task)
         elif kind == "cancel":
             running = self._running.get(message.cancel.task_id)
             if running is not None:
                 self._cancel_handler(message.cancel.task_id, running)
-        elif kind == "ack" and message.ack.task_id and self._acks:
+        elif kind == "ack" and not message.ack.task_id:
+            # Connected. A task cancelled before this stream was there (while reconnecting, or
+            # handed over by Register before the hello) is looked up: no cancel message comes.
+            if self._running:
+                self._chore(self._cancel_cancelled())
+        elif kind == "ack" and self._acks:
             ack = self._acks.popleft()
             if not ack.done():
                 ack.set_result(message.ack)
+
+    def _chore(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run `work` in the background, keeping a reference until it is done."""
+        chore = asyncio.create_task(work)
+        self._chores.add(chore)
+        chore.add_done_callback(self._chores.discard)
 
     async def _close_when_stopped(self, call: Any) -> None:
         """On stop: let running handlers finish (their completions still use this stream), then
@@ -289,11 +299,19 @@ class Worker:
                 await self._room.wait()
                 continue
             request = tasks_pb2.ClaimTaskRequest(worker_id=self.worker_id, max_tasks=free, wait=wait)
+            call = self.client.tasks.ClaimTask(request, timeout=self.poll_wait_s + 5)
+            stopping = asyncio.ensure_future(self._stopping.wait())
             try:
-                reply = await self.client.tasks.ClaimTask(request, timeout=self.poll_wait_s + 5)
+                await asyncio.wait([asyncio.ensure_future(call), stopping], return_when=FIRST_COMPLETED)
+                if not call.done():  # stopped while waiting (a claim it made is released by Unregister)
+                    call.cancel()
+                    return
+                reply = await call
             except grpc.aio.AioRpcError as exc:
                 self._unregistered_by(exc)
                 raise
+            finally:
+                stopping.cancel()
             for task in reply.tasks:
                 self._start(task)
 
