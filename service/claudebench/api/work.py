@@ -35,6 +35,8 @@ MAX_WAIT_S = 30.0
 # A long poll answers this long before the caller's deadline (so with an empty list, not an error).
 DEADLINE_MARGIN_S = 0.05
 MAX_CLAIM = 100
+# How long a stream that ends waits for its reader and pusher to stop.
+STOP_WAIT_S = 1.0
 # ClaimTask: what a worker may take in one claim; a stream claims up to this many per round.
 SHUTTING_DOWN = "the server is shutting down; reconnect (another replica may serve you)"
 # Answers to the stream's requests: each the task the unary RPC would return, or raises as it would.
@@ -123,6 +125,7 @@ class WorkSession:
         self.waiter = Waiter(queues, capacity)
         self.held: dict[str, int] = {}  # task id -> attempts when handed to this worker
         self._outbox: asyncio.Queue[pb.WorkResponse | _End] = asyncio.Queue()
+        self.ended = False
 
     # Holder (told by the dispatcher).
     def cancelled(self, task_id: str, reason: str) -> None:
@@ -159,9 +162,13 @@ class WorkSession:
                         raise item
                     yield item
             finally:
+                # Cancelled, and told: a cancellation can be swallowed by a Redis call in flight
+                # (the pusher would then wait on), so the pusher also checks `ended` when woken.
+                self.ended = True
+                self.waiter.woken.set()
                 reader.cancel()
                 pusher.cancel()
-                await asyncio.gather(reader, pusher, return_exceptions=True)
+                await asyncio.wait([reader, pusher], timeout=STOP_WAIT_S)
                 for task_id in list(self.held):
                     self._dispatcher.drop(task_id, self)
 
@@ -184,7 +191,7 @@ class WorkSession:
 
     async def _push_forever(self) -> None:
         dispatcher, waiter = self._dispatcher, self.waiter
-        while not dispatcher.closing:
+        while not dispatcher.closing and not self.ended:
             free = min(self.capacity - len(self.held), MAX_CLAIM)
             if free <= 0:
                 dispatcher.leave(waiter)  # a wake-up it cannot use goes to another waiter
@@ -204,7 +211,8 @@ class WorkSession:
                     continue  # the queue may hold more (a claim that lost races returns short)
             await waiter.woken.wait()
             waiter.woken.clear()
-        raise _End(grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN)
+        if not self.ended:
+            raise _End(grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN)
 
     async def _read(self, requests: AsyncIterator[pb.WorkRequest]) -> None:
         try:

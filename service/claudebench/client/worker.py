@@ -16,7 +16,7 @@ import contextlib
 import logging
 from asyncio import FIRST_COMPLETED
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import grpc
@@ -74,6 +74,13 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | TimeoutError)
 
 
+async def _requests(
+    outgoing: asyncio.Queue[tasks_pb2.WorkRequest | None],
+) -> AsyncIterator[tasks_pb2.WorkRequest]:
+    while (request := await outgoing.get()) is not None:
+        yield request
+
+
 class Worker:
     """Runs `handler(task)` for the tasks it receives, at most `capacity` at a time.
 
@@ -116,9 +123,8 @@ class Worker:
         self._cancelled_ids: set[str] = set()
         self._registered = False
         self._interval = 1.0
-        self._call: Any = None  # the open Work stream
+        self._call: asyncio.Queue[tasks_pb2.WorkRequest | None] | None = None  # the open stream's
         self._acks: deque[asyncio.Future[tasks_pb2.WorkAck]] = deque()
-        self._write_lock = asyncio.Lock()
         self._chores: set[asyncio.Task[Any]] = set()
 
     def stop(self) -> None:
@@ -190,17 +196,16 @@ class Worker:
         (for a fresh backoff) when a stream that lived long enough broke; raises otherwise."""
         await self._register()
         started = asyncio.get_running_loop().time()
-        call: Any = self.client.tasks.Work()
+        # What this worker sends, in order (gRPC writes them from its own task); None closes.
+        outgoing: asyncio.Queue[tasks_pb2.WorkRequest | None] = asyncio.Queue()
+        hello = tasks_pb2.WorkHello(worker_id=self.worker_id, capacity=self.capacity)
+        outgoing.put_nowait(tasks_pb2.WorkRequest(hello=hello))
+        call: Any = self.client.tasks.Work(_requests(outgoing))
         finishing = None
         try:
-            hello = tasks_pb2.WorkHello(worker_id=self.worker_id, capacity=self.capacity)
-            await call.write(tasks_pb2.WorkRequest(hello=hello))
-            self._call = call
-            finishing = asyncio.create_task(self._close_when_stopped(call))
-            while True:
-                message = await call.read()
-                if message is grpc.aio.EOF:
-                    break
+            self._call = outgoing
+            finishing = asyncio.create_task(self._close_when_stopped(call, outgoing))
+            async for message in call:
                 self._receive(message)
         except asyncio.CancelledError:
             current = asyncio.current_task()
@@ -257,34 +262,29 @@ class Worker:
         self._chores.add(chore)
         chore.add_done_callback(self._chores.discard)
 
-    async def _close_when_stopped(self, call: Any) -> None:
+    async def _close_when_stopped(self, call: Any, outgoing: asyncio.Queue[Any]) -> None:
         """On stop: let running handlers finish (their completions still use this stream), then
         close our side; the server ends the stream after the last ack."""
         await self._stopping.wait()
         if self._running:
             await asyncio.wait(list(self._running.values()), timeout=self.shutdown_grace_s)
-        with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
-            async with self._write_lock:
-                await call.done_writing()
+        self._call = None  # later completions and releases: by the unary RPCs
+        outgoing.put_nowait(None)
+        print("CLI", self.worker_id, "closed", round(__import__("time").perf_counter(), 3), flush=True)
         # The server answers the last acks and ends the stream; should its end not arrive, stop
         # waiting (the session was cancelled when it does arrive).
         await asyncio.sleep(CLOSE_WAIT_S)
         log.warning("%s: the server did not end the Work stream; closing it", self.worker_id)
+        print("CLI", self.worker_id, "forced", round(__import__("time").perf_counter(), 3), flush=True)
         call.cancel()
 
     async def _send(self, kind: str, request: Any) -> tasks_pb2.WorkAck:
-        call = self._call
-        if call is None:
+        outgoing = self._call
+        if outgoing is None:
             raise StreamEnded("no Work stream")
-        async with self._write_lock:
-            ack: asyncio.Future[tasks_pb2.WorkAck] = asyncio.get_running_loop().create_future()
-            self._acks.append(ack)
-            try:
-                await call.write(tasks_pb2.WorkRequest(**{kind: request}))
-            except BaseException:
-                with contextlib.suppress(ValueError):
-                    self._acks.remove(ack)
-                raise
+        ack: asyncio.Future[tasks_pb2.WorkAck] = asyncio.get_running_loop().create_future()
+        self._acks.append(ack)
+        outgoing.put_nowait(tasks_pb2.WorkRequest(**{kind: request}))
         return await ack
 
     # Long polls (stream=False).
