@@ -6,7 +6,7 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
-from claudebench.keys import ALL_TASK_STATUSES, Keyspace
+from claudebench.keys import ALL_TASK_STATUSES, FINISHED_STATUSES, Keyspace
 
 
 def pending_score(priority: int, seq: int) -> float:
@@ -34,6 +34,7 @@ async def assert_consistent(client: aioredis.Redis, keys: Keyspace) -> None:
     pending_queue = await scored(client, keys.pending)
     due = await scored(client, keys.due)
     leases = await scored(client, keys.leases)
+    finished = {s: await scored(client, keys.finished(s)) for s in FINISHED_STATUSES}
     assert set().union(*indexed.values()) == set(all_ids)
     holders: dict[str, set[str]] = {}
     for task_id in all_ids:
@@ -41,6 +42,12 @@ async def assert_consistent(client: aioredis.Redis, keys: Keyspace) -> None:
         assert task, f"{task_id} is indexed but has no hash"
         status = task["status"]
         assert [s for s in ALL_TASK_STATUSES if task_id in indexed[s]] == [status]
+        # A finished task is in its status's finished index at its finish time, and in no other.
+        for s, index in finished.items():
+            if s == status:
+                assert index.get(task_id) == float(task["completedAt"]), f"{task_id} not in finished:{s}"
+            else:
+                assert task_id not in index
         if status == "scheduled":
             assert due.get(task_id) == float(task["runAt"])
         else:
@@ -61,6 +68,8 @@ async def assert_consistent(client: aioredis.Redis, keys: Keyspace) -> None:
                 assert "leaseDeadline" not in task
     assert set(pending_queue) == indexed["pending"]
     assert set(due) == indexed["scheduled"]
+    for s, index in finished.items():
+        assert set(index) == indexed[s]
     for instance_id, held in holders.items():
         assert set(await members(client, keys.held(instance_id))) == held
     held_total = 0

@@ -110,6 +110,7 @@ def settings(settings: Settings) -> Settings:
 
 
 async def test_the_server_runs_its_scheduler(server: ClaudebenchServer) -> None:
+    assert server.scheduler.jobs == ["promote_due", "expire_leases", "expire_finished"]
     seen = Recorder()
     server.scheduler.register("probe", seen.job("probe"))
 

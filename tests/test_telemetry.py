@@ -101,8 +101,6 @@ async def test_every_rpc_span_has_its_script_spans_as_children(
     register = server_span(finished, "Register")
     assert [s.name for s in script_children(finished, register)] == [
         "EVALSHA INSTANCE_REGISTER",
-        # The process's first hand-over promotes what is due first (lifecycle: next_due unknown).
-        "EVALSHA TASK_PROMOTE_DUE",
         "EVALSHA AUTO_ASSIGN_TASKS",
         "EVALSHA GOSSIP_HEALTH_UPDATE",
         "EVALSHA SYNC_GLOBAL_STATE",

@@ -59,6 +59,13 @@ class Settings:
     # Attempts (hand-overs) of a task created without a retry policy; 1: no automatic retry. More:
     # retries with the default backoff (1 s, x2, at most 5 min, jitter 0.2).
     default_max_attempts: int = 1
+    # Retention of finished tasks (s; 0: keep forever) and count caps per status (0: none).
+    completed_retention_s: float = 24 * 3600.0
+    failed_retention_s: float = 7 * 24 * 3600.0
+    cancelled_retention_s: float = 7 * 24 * 3600.0
+    max_completed_tasks: int = 0
+    max_failed_tasks: int = 0
+    max_cancelled_tasks: int = 0
     # How long a CreateTask idempotency key returns the task it created (s).
     idempotency_window_s: float = 24 * 3600.0
     offline_retention_ms: int = 24 * 3600 * 1000

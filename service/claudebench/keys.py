@@ -15,6 +15,7 @@ id can address another record's key (batch ``b:lock`` is ``cb:batch:b%3Alock``, 
 | cb:queue:instance:{id}            | ZSET   | tasks an instance holds (IN_PROGRESS), score seq      |
 | cb:tasks:all                      | ZSET   | every task, score seq (ListTasks without filter)      |
 | cb:tasks:status:{status}          | ZSET   | tasks per status, score seq (ListTasks, counts)       |
+| cb:tasks:finished:{status}        | ZSET   | completed/failed/cancelled tasks, score finish time   |
 | cb:seq:tasks                      | STRING | creation counter: FIFO order within a priority        |
 | cb:stream:tasks                   | STREAM | task events, trimmed with MAXLEN ~ retention          |
 | cb:instance:{id}                  | HASH   | an instance's registration and liveness               |
@@ -63,6 +64,7 @@ TASK_STATUSES = ("pending", "in_progress", "completed", "failed")
 # Kept apart because the fleet-wide counts (GetSystemState, GetSystemHealth) report the four.
 LIFECYCLE_STATUSES = ("scheduled", "cancelled")
 ALL_TASK_STATUSES = TASK_STATUSES + LIFECYCLE_STATUSES
+FINISHED_STATUSES = ("completed", "failed", "cancelled")
 # Bumped whenever the layout below changes incompatibly; a server refuses a Redis holding another.
 KEY_SCHEMA_VERSION = 1
 
@@ -113,6 +115,12 @@ class Keyspace:
     @property
     def pending(self) -> str:
         return f"{self.prefix}:queue:tasks:pending"
+
+    def finished(self, status: str) -> str:
+        """COMPLETED / FAILED / CANCELLED tasks by finish time (ms): retention reads the oldest."""
+        if status not in FINISHED_STATUSES:
+            raise ValueError(f"not a finished status: {status!r}")
+        return f"{self.prefix}:tasks:finished:{status}"
 
     @property
     def due(self) -> str:

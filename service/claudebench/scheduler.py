@@ -16,10 +16,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from claudebench.config import Settings
 from claudebench.redis_connect import REDIS_FAULTS
 from claudebench.store.clock import Clock, wall_clock_ms
 from claudebench.store.coordination import CoordinationStore
-from claudebench.store.lifecycle import LifecycleStore
+from claudebench.store.lifecycle import LifecycleSettings, LifecycleStore, Retention
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,25 @@ def lifecycle_scheduler(
     coordination: CoordinationStore, lifecycle: LifecycleStore, interval_s: float
 ) -> Scheduler:
     """The server's scheduler with the lifecycle jobs: promotion of due tasks, then lease expiry
-    (so a task due now is claimable before the expiry's retries add more)."""
+    (so a task due now is claimable before the expiry's retries add more), then retention."""
     scheduler = Scheduler(coordination, interval_s)
     scheduler.register("promote_due", lifecycle.promote_due)
     scheduler.register("expire_leases", lifecycle.expire_leases)
+    scheduler.register("expire_finished", lifecycle.expire_finished)
     return scheduler
+
+
+def lifecycle_settings(settings: Settings) -> LifecycleSettings:
+    """The lifecycle jobs' settings from the server's."""
+    return LifecycleSettings(
+        settings.event_retention,
+        settings.max_failovers,
+        tuple(
+            Retention(
+                status,
+                int(getattr(settings, f"{status}_retention_s") * 1000),
+                getattr(settings, f"max_{status}_tasks"),
+            )
+            for status in ("completed", "failed", "cancelled")
+        ),
+    )

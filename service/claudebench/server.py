@@ -32,14 +32,14 @@ from claudebench.redis_connect import (
     require_minimum_version,
 )
 from claudebench.redis_connect import close as close_redis
-from claudebench.scheduler import lifecycle_scheduler
+from claudebench.scheduler import lifecycle_scheduler, lifecycle_settings
 from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.registry import load_scripts, script_version
 from claudebench.store.clock import wall_clock_ms
 from claudebench.store.coordination import CoordinationSettings, CoordinationStore
 from claudebench.store.hooks import HookSettings, HookStore
 from claudebench.store.instances import FleetSettings, InstanceStore
-from claudebench.store.lifecycle import LifecycleSettings, LifecycleStore
+from claudebench.store.lifecycle import LifecycleStore
 from claudebench.store.recovery import FleetRecovery
 from claudebench.store.tasks import TaskStore, TaskStoreSettings
 from claudebench.tasks_util import cancel_and_wait
@@ -224,12 +224,7 @@ class ClaudebenchServer:
             ],
         )
         self.recovery = FleetRecovery(instances, coordination)
-        lifecycle = LifecycleStore(
-            self.executor,
-            self.redis,
-            keys,
-            LifecycleSettings(settings.event_retention, settings.max_failovers),
-        )
+        lifecycle = LifecycleStore(self.executor, self.redis, keys, lifecycle_settings(settings))
         self.scheduler = lifecycle_scheduler(coordination, lifecycle, settings.scheduler_interval_s)
         await self.hub.start()
         watcher = TaskWatcher(

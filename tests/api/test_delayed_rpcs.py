@@ -87,16 +87,28 @@ async def test_bad_start_times_are_refused_with_nothing_written(
     assert not (await tasks.ListTasks(pb.ListTasksRequest())).tasks
 
 
-async def test_create_tasks_refuses_start_times_for_now(tasks: Tasks) -> None:
+async def test_create_tasks_honours_the_lifecycle_fields(
+    tasks: Tasks, redis_client: aioredis.Redis, keys: Keyspace
+) -> None:
     batch = pb.CreateTasksRequest(
         tasks=[
             pb.CreateTaskRequest(text="a"),
-            pb.CreateTaskRequest(text="b", delay=duration_pb2.Duration(seconds=1)),
+            pb.CreateTaskRequest(
+                text="b",
+                delay=duration_pb2.Duration(seconds=60),
+                timeout=duration_pb2.Duration(seconds=5),
+                retry=pb.RetryPolicy(max_attempts=4),
+            ),
         ]
     )
-    details = await rpc_error(tasks.CreateTasks(batch), INVALID)
-    assert details.startswith("tasks[1].delay in CreateTasks is not supported yet")
-    assert not (await tasks.ListTasks(pb.ListTasksRequest())).tasks
+    now, later = (await tasks.CreateTasks(batch)).tasks
+    assert now.status == pb.TASK_STATUS_PENDING
+    assert (later.status, later.timeout.ToSeconds(), later.max_attempts) == (pb.TASK_STATUS_SCHEDULED, 5, 4)
+    assert await redis_client.zrange(keys.due, 0, -1) == [later.id]
+    await assert_consistent(redis_client, keys)
+    keyed = pb.CreateTasksRequest(tasks=[pb.CreateTaskRequest(text="c", idempotency_key="k")])
+    details = await rpc_error(tasks.CreateTasks(keyed), INVALID)
+    assert details.startswith("tasks[0].idempotency_key in CreateTasks is not supported yet")
 
 
 async def test_update_cannot_make_a_task_scheduled_and_can_run_it_now(

@@ -104,7 +104,14 @@ async def test_batch_quorum_state_and_metrics(tasks: Tasks, system: System) -> N
     rest = await system.GetState(pb.GetStateRequest(page_size=2, page_token=state.next_page_token))
     assert {i.instance_id for i in [*state.instances, *rest.instances]} == {"a", "b", "c"}
     assert not rest.next_page_token
-    assert dict(state.task_counts) == {"pending": 1, "in_progress": 1, "completed": 1, "failed": 0}
+    assert dict(state.task_counts) == {
+        "pending": 1,
+        "in_progress": 1,
+        "completed": 1,
+        "failed": 0,
+        "scheduled": 0,
+        "cancelled": 0,
+    }
     assert [e.type for e in state.recent_events] == [
         tasks_pb2.TASK_EVENT_TYPE_COMPLETED,
         tasks_pb2.TASK_EVENT_TYPE_CLAIMED,

@@ -9,12 +9,15 @@ counters proves that nothing acknowledged was lost and that every event matches 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# event type -> statuses the task may be in before it, and the status after it
+EVERY_STATUS = {"pending", "in_progress", "completed", "failed", "scheduled", "cancelled"}
+# event type -> statuses the task may be in before it, and the status after it (None: the status
+# its snapshot says, e.g. an UPDATED that promoted a scheduled task or retried a failed one).
 TRANSITIONS: dict[str, tuple[set[str], str | None]] = {
     "created": ({"absent"}, "pending"),
     "claimed": ({"pending"}, "in_progress"),
@@ -23,12 +26,35 @@ TRANSITIONS: dict[str, tuple[set[str], str | None]] = {
     "failed": ({"in_progress"}, "failed"),
     "released": ({"in_progress"}, "pending"),
     "reassigned": ({"in_progress"}, "pending"),
-    "updated": ({"pending", "in_progress", "completed", "failed"}, None),
-    "deleted": ({"pending", "in_progress", "completed", "failed"}, "absent"),
+    "updated": (EVERY_STATUS, None),
+    "deleted": (EVERY_STATUS, "absent"),
+    # Created for later, or a failed / timed-out / orphaned attempt scheduled for a retry.
+    "scheduled": ({"absent", "in_progress"}, "scheduled"),
+    # The holder's lease ran out: back to PENDING (failover rule), or still in progress here until
+    # the SCHEDULED / FAILED event that follows it in the same script.
+    "timed_out": ({"in_progress"}, None),
+    "cancelled": ({"pending", "scheduled", "in_progress"}, "cancelled"),
+    "progress": ({"in_progress"}, None),
+    "expired": ({"completed", "failed", "cancelled"}, "absent"),
 }
 HANDOVERS = ("claimed", "assigned")
 # Events whose actor must be the task's holder.
-BY_HOLDER = ("completed", "released", "reassigned")
+BY_HOLDER = ("completed", "released", "reassigned", "timed_out", "progress")
+# Events whose actor must be the holder when the task was in progress.
+BY_HOLDER_IF_HELD = ("scheduled", "cancelled", "failed")
+
+
+def _after(kind: str, event: Mapping[str, str], before: str) -> str:
+    """The status after an event whose table entry says None: the snapshot's, except that a
+    TIMED_OUT followed by its SCHEDULED / FAILED event stays in progress until that event."""
+    after = TRANSITIONS[kind][1]
+    if after is not None:
+        return after
+    snapshot = json.loads(event["task"]) if "task" in event else {}
+    status = str(snapshot.get("status", before))
+    if kind == "timed_out" and status != "pending":
+        return before
+    return status
 
 
 @dataclass
@@ -37,6 +63,7 @@ class Replayed:
     holder: str = ""
     handovers: list[str] = field(default_factory=list)  # instance ids, in order
     completions: list[str] = field(default_factory=list)  # "completed"/"failed" by the holder
+    failures: list[str] = field(default_factory=list)  # holders whose attempt failed or was retried
 
 
 def replay(events: Iterable[Mapping[str, str]], violations: list[str]) -> dict[str, Replayed]:
@@ -50,19 +77,22 @@ def replay(events: Iterable[Mapping[str, str]], violations: list[str]) -> dict[s
             violations.append(
                 f"{task_id}: '{kind}' while {state.status} (held by {state.holder or 'nobody'})"
             )
-        if kind in BY_HOLDER and actor != state.holder:
+        held_check = kind in BY_HOLDER or (kind in BY_HOLDER_IF_HELD and state.status == "in_progress")
+        if held_check and actor != state.holder:
             violations.append(
                 f"{task_id}: '{kind}' by {actor}, but the holder was {state.holder or 'nobody'}"
             )
+        after = _after(kind, event, state.status)
         if kind in HANDOVERS:
             state.holder = actor
             state.handovers.append(actor)
-        elif after is not None and after != "in_progress":
+        elif after != "in_progress":
             if kind in ("completed", "failed") and actor:
                 state.completions.append(actor)
+            if kind in ("failed", "scheduled") and actor:
+                state.failures.append(actor)
             state.holder = ""
-        if after is not None:
-            state.status = after
+        state.status = after
     return tasks
 
 
@@ -98,6 +128,11 @@ def check(
         acknowledged = call["op"] == "complete" and call["outcome"] == "ok"
         if acknowledged and call["worker"] not in tasks.get(call["task"], Replayed()).completions:
             violations.append(f"{call['task']}: completion by {call['worker']} acknowledged, no event")
+        failed = call["op"] == "fail" and call["outcome"] == "ok"
+        if failed and call["worker"] not in tasks.get(call["task"], Replayed()).failures:
+            violations.append(
+                f"{call['task']}: failure by {call['worker']} acknowledged, no FAILED/SCHEDULED"
+            )
 
     # The final state is the replayed state: hash, status index, holder's set.
     all_indexed = set().union(*indexes.values()) if indexes else set()

@@ -21,7 +21,7 @@ from typing import Any, cast
 import redis
 
 from claudebench.embedded_redis import EmbeddedRedis
-from claudebench.keys import TASK_STATUSES, Keyspace
+from claudebench.keys import ALL_TASK_STATUSES, Keyspace
 from claudebench.ports import free_port
 from claudebench.processes import stop_processes
 from tests.history.checker import check
@@ -36,6 +36,9 @@ SERVER_ENV = {
     "CLAUDEBENCH_REDIS_TIMEOUT_S": "1",
     "CLAUDEBENCH_LOG_LEVEL": "WARNING",
     "CLAUDEBENCH_EVENT_RETENTION": "10000000",
+    # The lifecycle in the mix: a fast scheduler, and completed tasks removed after a second.
+    "CLAUDEBENCH_SCHEDULER_INTERVAL_S": "0.1",
+    "CLAUDEBENCH_COMPLETED_RETENTION_S": "1",
 }
 
 
@@ -53,7 +56,7 @@ class Report:
 
 def _final_state(client: redis.Redis, keys: Keyspace) -> dict[str, Any]:
     events = [fields for _, fields in cast(list[tuple[str, dict[str, str]]], client.xrange(keys.events))]
-    indexes = {s: set(cast(list[str], client.zrange(keys.status_index(s), 0, -1))) for s in TASK_STATUSES}
+    indexes = {s: set(cast(list[str], client.zrange(keys.status_index(s), 0, -1))) for s in ALL_TASK_STATUSES}
     ids = set().union(*indexes.values()) | {e["task_id"] for e in events}
     hashes = {task_id: cast(dict[str, str], client.hgetall(keys.task(task_id))) for task_id in ids}
     holders = {h for task in hashes.values() if (h := task.get("assignedTo"))}
@@ -105,8 +108,13 @@ def run(
         # Every worker has stopped: wait until recovery has handed back every task they held.
         client = redis.Redis(port=store.port, decode_responses=True)
         deadline = time.monotonic() + 30
-        while client.zcard(keys.status_index("in_progress")) and time.monotonic() < deadline:
+        while (
+            client.zcard(keys.status_index("in_progress")) or client.zcard(keys.status_index("scheduled"))
+        ) and time.monotonic() < deadline:
             time.sleep(0.2)
+        # Stopped before reading: retention and the scheduler would change the state mid-read.
+        stop_processes(servers, timeout_s=15)
+        servers = []
         state = _final_state(client, keys)
         client.close()
     finally:

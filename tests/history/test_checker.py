@@ -80,3 +80,50 @@ def test_a_wrong_counter_is_caught() -> None:
     case = consistent()
     case["completed_counter"] = 2
     assert any("completed counter 2" in v for v in check(**case))
+
+
+def lifecycle_case() -> dict[str, Any]:
+    """t4 created for later, promoted, claimed by w1, timed out and scheduled for a retry, promoted,
+    claimed by w2, cancelled; t5 created, claimed, failed by w1 (acknowledged), expired."""
+    json_of = '{{"status": "{}"}}'.format
+    return {
+        "history": [
+            {"op": "create", "worker": "w1", "task": "t4", "outcome": "ok"},
+            {"op": "create", "worker": "w1", "task": "t5", "outcome": "ok"},
+            {"op": "fail", "worker": "w1", "task": "t5", "outcome": "ok"},
+        ],
+        "events": [
+            {"type": "scheduled", "task_id": "t4", "instance_id": ""},
+            {"type": "updated", "task_id": "t4", "instance_id": "", "task": json_of("pending")},
+            {"type": "claimed", "task_id": "t4", "instance_id": "w1"},
+            {"type": "timed_out", "task_id": "t4", "instance_id": "w1", "task": json_of("scheduled")},
+            {"type": "scheduled", "task_id": "t4", "instance_id": "w1"},
+            {"type": "updated", "task_id": "t4", "instance_id": "", "task": json_of("pending")},
+            {"type": "claimed", "task_id": "t4", "instance_id": "w2"},
+            {"type": "progress", "task_id": "t4", "instance_id": "w2"},
+            {"type": "cancelled", "task_id": "t4", "instance_id": "w2"},
+            {"type": "created", "task_id": "t5", "instance_id": ""},
+            {"type": "claimed", "task_id": "t5", "instance_id": "w1"},
+            {"type": "failed", "task_id": "t5", "instance_id": "w1"},
+            {"type": "expired", "task_id": "t5", "instance_id": ""},
+        ],
+        "hashes": {"t4": {"status": "cancelled", "assignedTo": ""}},
+        "indexes": {"cancelled": {"t4"}, "failed": set(), "scheduled": set()},
+        "held_sets": {},
+        "completed_counter": 0,
+    }
+
+
+def test_a_consistent_lifecycle_history_passes() -> None:
+    assert check(**lifecycle_case()) == []
+
+
+def test_lifecycle_violations_are_caught() -> None:
+    case = lifecycle_case()
+    case["events"][8] = {"type": "cancelled", "task_id": "t4", "instance_id": "w1"}  # not the holder
+    case["events"].append({"type": "timed_out", "task_id": "t4", "instance_id": "w2"})  # not held
+    case["history"].append({"op": "fail", "worker": "w2", "task": "t4", "outcome": "ok"})
+    violations = check(**case)
+    assert "t4: 'cancelled' by w1, but the holder was w2" in violations
+    assert "t4: 'timed_out' while cancelled (held by nobody)" in violations
+    assert "t4: failure by w2 acknowledged, no FAILED/SCHEDULED" in violations

@@ -1,7 +1,8 @@
-"""A randomized worker for the history checks: registers, heartbeats, creates, claims, completes,
-releases, updates, and sometimes dies holding tasks. Every call and its outcome is appended to a
-JSON-lines history file; a call that failed with UNAVAILABLE/DEADLINE_EXCEEDED is "indeterminate"
-(it may or may not have happened, as after a Redis crash).
+"""A randomized worker for the history checks: registers, heartbeats, creates (some for later, some
+with a timeout or a retry policy), claims, completes (or fails), releases, updates, reports progress,
+cancels, hangs on a task until its lease runs out, and sometimes dies holding tasks. Every call and
+its outcome is appended to a JSON-lines history file; a call that failed with UNAVAILABLE or
+DEADLINE_EXCEEDED is "indeterminate" (it may or may not have happened, as after a Redis crash).
 
 Run as: python -m tests.history.worker ADDRESS WORKER_ID SECONDS SEED HISTORY_FILE
 """
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 import grpc
-from google.protobuf import struct_pb2
+from google.protobuf import duration_pb2, struct_pb2
 
 from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 
@@ -95,14 +96,30 @@ def main() -> None:
             for _ in range(rng.randint(0, 2)):
                 task_id = f"{worker}-{created}"
                 created += 1
+                request = tasks_pb2.CreateTaskRequest(text="h", task_id=task_id, priority=rng.randint(0, 100))
+                if rng.random() < 0.25:
+                    request.delay.FromMilliseconds(rng.randint(50, 300))
+                if rng.random() < 0.3:
+                    request.timeout.FromMilliseconds(rng.randint(400, 800))
+                if rng.random() < 0.3:
+                    request.retry.CopyFrom(
+                        tasks_pb2.RetryPolicy(
+                            max_attempts=3, initial_backoff=duration_pb2.Duration(nanos=50_000_000)
+                        )
+                    )
                 rec.call(
                     "create",
                     task_id,
-                    lambda task_id=task_id: tasks.CreateTask(  # type: ignore[misc]
-                        tasks_pb2.CreateTaskRequest(text="h", task_id=task_id, priority=rng.randint(0, 100)),
-                        timeout=2,
-                    ),
+                    lambda request=request: tasks.CreateTask(request, timeout=2),  # type: ignore[misc]
                 )
+                if rng.random() < 0.05:
+                    rec.call(
+                        "cancel",
+                        task_id,
+                        lambda task_id=task_id: tasks.CancelTask(  # type: ignore[misc]
+                            tasks_pb2.CancelTaskRequest(task_id=task_id, reason="changed my mind"), timeout=2
+                        ),
+                    )
             claimed = rec.call(
                 "claim",
                 "",
@@ -124,7 +141,31 @@ def main() -> None:
                 os._exit(0)  # dies holding tasks: recovery must hand them back
             for task_id in list(held):
                 roll = rng.random()
-                if roll < 0.65:
+                if roll < 0.03:
+                    held.remove(task_id)  # hangs on it (heartbeating): its lease, if any, runs out
+                elif roll < 0.1:
+                    let_go(
+                        "fail",
+                        task_id,
+                        lambda task_id=task_id: tasks.CompleteTask(  # type: ignore[misc]
+                            tasks_pb2.CompleteTaskRequest(task_id=task_id, worker_id=worker, error="flaky"),
+                            timeout=2,
+                        ),
+                    )
+                elif roll < 0.18:
+                    rec.call(
+                        "progress",
+                        task_id,
+                        lambda task_id=task_id: tasks.ReportProgress(  # type: ignore[misc]
+                            tasks_pb2.ReportProgressRequest(
+                                task_id=task_id,
+                                worker_id=worker,
+                                progress=struct_pb2.Struct(fields={"step": struct_pb2.Value(number_value=1)}),
+                            ),
+                            timeout=2,
+                        ),
+                    )
+                elif roll < 0.65:
                     let_go(
                         "complete",
                         task_id,

@@ -103,6 +103,7 @@ async def test_cancel_with_a_stale_holder_writes_nothing(
             "idx_cancelled": keys.status_index("cancelled"),
             "held": keys.held("w9"),
             "events": keys.events,
+            "finished_cancelled": keys.finished("cancelled"),
         },
         args={"task_id": "t-1", "expected_assignee": "w9", "now_ms": 1, "maxlen": 100, "reason": ""},
     )

@@ -154,7 +154,14 @@ async def test_metrics_health_and_state_from_counters(
     assert metrics["throughputPerSecond"] == pytest.approx(2 / 60)  # both within the last minute
     assert (metrics["liveInstances"], metrics["staleInstances"]) == (1, 1)
     assert health == {"live": 1, "stale": 1, "offline": 0, "partition": False}
-    assert state["counts"] == {"pending": 1, "in_progress": 1, "completed": 1, "failed": 1}
+    assert state["counts"] == {
+        "pending": 1,
+        "in_progress": 1,
+        "completed": 1,
+        "failed": 1,
+        "scheduled": 0,
+        "cancelled": 0,
+    }
     assert [(i["id"], i["held"], i["maxTasks"]) for i in state["instances"]] == [("w1", 1, 5), ("w2", 0, 5)]
     assert [entry[0] for entry in state["events"]] == [
         i for i, _ in reversed(await entries(redis_client, keys.events))

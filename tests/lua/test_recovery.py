@@ -12,6 +12,7 @@ from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.results import ResultCode
 from claudebench.store.errors import DomainError
 from claudebench.store.instances import InstanceStore
+from claudebench.store.lifecycle import RetryPolicy
 from claudebench.store.tasks import TaskStore
 from tests.invariants import assert_consistent, entries, members, stream_events, task_hash
 from tests.lua.conftest import TTL_MS, FakeClock
@@ -110,6 +111,9 @@ async def test_a_changed_held_set_is_stale(
         keys={
             **instances._departure_keys("w1"),
             "idx_failed": keys.status_index("failed"),
+            "finished_failed": keys.finished("failed"),
+            "due": keys.due,
+            "idx_scheduled": keys.status_index("scheduled"),
         },
         args={
             "instance_id": "w1",
@@ -119,6 +123,7 @@ async def test_a_changed_held_set_is_stale(
             "maxlen": 100,
             "system_maxlen": 100,
             "offline_retention_ms": 1000,
+            "retry_at": "{}",
         },
         extra_keys=[keys.task("t-0")],
         extra_args=["t-0"],
@@ -163,3 +168,33 @@ async def test_registering_again_after_going_offline(
     assert await redis_client.pttl(keys.instance("w1")) == -1
     assert await redis_client.zscore(keys.offline, "w1") is None
     assert await redis_client.zscore(keys.liveness, "w1") == clock()
+
+
+async def test_tasks_with_a_retry_policy_follow_it_when_their_holder_dies(
+    store: TaskStore, instances: InstanceStore, redis_client: aioredis.Redis, keys: Keyspace, clock: FakeClock
+) -> None:
+    policy = RetryPolicy(max_attempts=2, initial_backoff_ms=500, jitter=0)
+    await store.create("retry me", 50, {}, task_id="t-retry", retry=policy)
+    await store.create("last try", 40, {}, task_id="t-last", retry=RetryPolicy(max_attempts=2, jitter=0))
+    await store.create("plain", 30, {}, task_id="t-plain")
+    await instances.register("w1", ["worker"], 5, {})
+    await store.claim("w1", 3)
+    await redis_client.hset(keys.task("t-last"), "attempts", 2)  # its last attempt is the one dying
+    now = clock.advance(TTL_MS + 1)
+    outcome = await instances.recover("w1", TTL_MS)
+    assert (outcome.requeued, outcome.scheduled, outcome.failed) == (1, 1, 1)
+    retry = await task_hash(redis_client, keys.task("t-retry"))
+    assert (retry["status"], retry["runAt"], retry["error"]) == (
+        "scheduled",
+        str(now + 500),
+        "its holder w1 stopped responding",
+    )
+    last = await task_hash(redis_client, keys.task("t-last"))
+    assert (last["status"], last["error"]) == ("failed", "its holder w1 stopped responding; no attempt left")
+    plain = await task_hash(redis_client, keys.task("t-plain"))
+    assert (plain["status"], plain["deny"]) == ("pending", '["w1"]')
+    events = {
+        e["task_id"]: e["type"] for e in await stream_events(redis_client, keys) if e["instance_id"] == "w1"
+    }
+    assert events == {"t-retry": "scheduled", "t-last": "failed", "t-plain": "reassigned"}
+    await assert_consistent(redis_client, keys)

@@ -67,6 +67,7 @@ async def test_delete_unknown_and_stale(
             "all_tasks": keys.all_tasks,
             **{f"idx_{s}": keys.status_index(s) for s in ALL_TASK_STATUSES},
             "due": keys.due,
+            **{f"finished_{s}": keys.finished(s) for s in ("completed", "failed", "cancelled")},
             "held": keys.held("someone-else"),
             "events": keys.events,
         },

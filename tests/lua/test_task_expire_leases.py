@@ -184,6 +184,7 @@ async def test_stale_entries_are_dropped_and_live_ones_skipped(
             "idx_scheduled": keys.status_index("scheduled"),
             "idx_failed": keys.status_index("failed"),
             "events": keys.events,
+            "finished_failed": keys.finished("failed"),
         },
         args={"now_ms": clock(), "maxlen": 1000, "max_failovers": 3},
         extra_keys=[keys.task("t-done"), keys.held("w1"), keys.task("t-held"), keys.held("w9")],

@@ -130,6 +130,8 @@ async def test_stale_holder_is_reported_without_writing(
             "idx_scheduled": keys.status_index("scheduled"),
             "idx_cancelled": keys.status_index("cancelled"),
             "due": keys.due,
+            "finished_failed": keys.finished("failed"),
+            "finished_cancelled": keys.finished("cancelled"),
             "held": keys.held(""),
             "events": keys.events,
         },

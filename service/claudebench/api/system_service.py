@@ -14,7 +14,7 @@ from claudebench.api import validation as check
 from claudebench.api.codec import event_from_entry, task_from_snapshot
 from claudebench.api.guard import guarded
 from claudebench.api.lifecycle_checks import refuse_unsupported_register
-from claudebench.keys import KEY_SCHEMA_VERSION, TASK_STATUSES
+from claudebench.keys import ALL_TASK_STATUSES, KEY_SCHEMA_VERSION
 from claudebench.store.coordination import CoordinationStore
 from claudebench.store.instances import InstanceStore
 from claudebench.store.recovery import FleetRecovery
@@ -247,7 +247,7 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
                 )
                 for i in state["instances"]
             ],
-            task_counts={s: int(state["counts"][s]) for s in TASK_STATUSES},
+            task_counts={s: int(state["counts"][s]) for s in ALL_TASK_STATUSES},
             recent_events=[
                 event_from_entry(entry_id, dict(zip(flat[::2], flat[1::2], strict=True)))
                 for entry_id, flat in state["events"]
@@ -268,7 +268,7 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
         per_script = await self._coordination.script_metrics()
         instances = await self._instances.metrics_of_live(METRICS_INSTANCES)
         return pb.GetMetricsResponse(
-            task_counts={s: int(snapshot[s]) for s in TASK_STATUSES},
+            task_counts={s: int(snapshot[s]) for s in ALL_TASK_STATUSES},
             throughput_per_second=float(snapshot["throughputPerSecond"]),
             average_wait_ms=float(snapshot["averageWaitMs"]),
             scripts=_script_metrics(per_script),

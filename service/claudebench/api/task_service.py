@@ -118,11 +118,10 @@ class TaskService(LifecycleRpcs):
         check.in_range(len(request.tasks), "the number of tasks", 1, MAX_BATCH)
         items = [_new_task(item, f"tasks[{i}].") for i, item in enumerate(request.tasks)]
         for i, item in enumerate(request.tasks):
-            for field in ("run_at", "delay", "timeout", "retry", "idempotency_key"):
-                if item.HasField(field):
-                    raise lifecycle.not_supported(
-                        f"tasks[{i}].{field} in CreateTasks", " (CreateTask honours it)"
-                    )
+            if item.HasField("idempotency_key"):
+                raise lifecycle.not_supported(
+                    f"tasks[{i}].idempotency_key in CreateTasks", " (CreateTask honours it)"
+                )
         chosen = [item.task_id for item in items if item.task_id]
         if len(set(chosen)) != len(chosen):
             raise check.InvalidArgument("task ids in one batch must differ")

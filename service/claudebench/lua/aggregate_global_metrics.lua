@@ -13,6 +13,8 @@
 -- KEYS[8] offline          cb:instances:offline          ZSET    instances declared offline
 -- KEYS[9] events           cb:stream:tasks               STREAM  task events
 -- KEYS[10] snapshot        cb:metrics:global             HASH    the stored snapshot
+-- KEYS[11] idx_scheduled   cb:tasks:status:scheduled     ZSET    status index
+-- KEYS[12] idx_cancelled   cb:tasks:status:cancelled     ZSET    status index
 --
 -- ARGV[1] now_ms           integer  epoch milliseconds
 -- ARGV[2] ttl_ms           integer  liveness TTL
@@ -46,6 +48,8 @@ local snapshot = {
   in_progress = redis.call('ZCARD', KEYS[2]),
   completed = redis.call('ZCARD', KEYS[3]),
   failed = redis.call('ZCARD', KEYS[4]),
+  scheduled = redis.call('ZCARD', KEYS[11]),
+  cancelled = redis.call('ZCARD', KEYS[12]),
   completedTotal = tonumber(queues[3] or '0'),
   failedTotal = tonumber(queues[4] or '0'),
   throughputPerSecond = finished / window_s,

@@ -15,6 +15,7 @@
 -- KEYS[7] idx_cancelled    cb:tasks:status:cancelled       ZSET    status index
 -- KEYS[8] held             cb:queue:instance:{assignee}    ZSET    the expected holder's tasks
 -- KEYS[9] events           cb:stream:tasks                 STREAM  task events
+-- KEYS[10] finished_cancelled cb:tasks:finished:cancelled  ZSET    cancelled tasks by finish time
 --
 -- ARGV[1] task_id            string
 -- ARGV[2] expected_assignee  string   assignedTo as the caller read it ('' = none)
@@ -62,6 +63,7 @@ else
   redis.call('HSET', task_key, 'cancelledHolder', holder)
 end
 redis.call('ZADD', idx_cancelled, seq, task_id)
+redis.call('ZADD', KEYS[10], now_ms, task_id)
 redis.call('HDEL', task_key, 'runAt', 'leaseDeadline', 'assignedAt')
 redis.call('HSET', task_key, 'status', 'cancelled', 'assignedTo', '', 'cancelReason', reason,
   'completedAt', now_ms, 'updatedAt', now_ms)

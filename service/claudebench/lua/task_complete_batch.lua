@@ -11,7 +11,9 @@
 -- KEYS[6] throughput       cb:metrics:throughput         HASH    finishes per second
 -- KEYS[7] idx_scheduled    cb:tasks:status:scheduled     ZSET    status index
 -- KEYS[8] due              cb:queue:tasks:due            ZSET    scheduled tasks by run_at
--- KEYS[9..] items          cb:task:{id}, cb:queue:instance:{worker}, cb:instance:{worker}
+-- KEYS[9] finished_completed cb:tasks:finished:completed ZSET  completed tasks by finish time
+-- KEYS[10] finished_failed cb:tasks:finished:failed      ZSET    failed tasks by finish time
+-- KEYS[11..] items          cb:task:{id}, cb:queue:instance:{worker}, cb:instance:{worker}
 --                          triples, one per completion, in order
 --
 -- ARGV[1] now_ms           integer  epoch milliseconds
@@ -32,12 +34,12 @@
 
 local k = {idx_in_progress = KEYS[1], idx_completed = KEYS[2], idx_failed = KEYS[3],
   events = KEYS[4], queue_metrics = KEYS[5], throughput = KEYS[6], idx_scheduled = KEYS[7],
-  due = KEYS[8]}
+  due = KEYS[8], finished_completed = KEYS[9], finished_failed = KEYS[10]}
 local now_ms, maxlen = ARGV[1], ARGV[2]
 
 local items = {}
-for i = 9, #KEYS, 3 do
-  local a = 3 + 5 * (i - 9) / 3
+for i = 11, #KEYS, 3 do
+  local a = 3 + 5 * (i - 11) / 3
   local item = {task_key = KEYS[i], held_key = KEYS[i + 1], instance_key = KEYS[i + 2],
     id = ARGV[a], worker = ARGV[a + 1], outcome = ARGV[a + 2], value = ARGV[a + 3],
     retry_at = ARGV[a + 4]}

@@ -16,6 +16,9 @@
 -- KEYS[10] idx_scheduled   cb:tasks:status:scheduled       ZSET    status index
 -- KEYS[11] idx_cancelled   cb:tasks:status:cancelled       ZSET    status index
 -- KEYS[12] due             cb:queue:tasks:due              ZSET    scheduled tasks by run_at
+-- KEYS[13] finished_completed cb:tasks:finished:completed  ZSET    completed tasks by finish time
+-- KEYS[14] finished_failed cb:tasks:finished:failed        ZSET    failed tasks by finish time
+-- KEYS[15] finished_cancelled cb:tasks:finished:cancelled  ZSET    cancelled tasks by finish time
 --
 -- ARGV[1] task_id            string
 -- ARGV[2] expected_assignee  string   assignedTo as the caller read it ('' = none)
@@ -54,7 +57,7 @@ end
 
 redis.call('ZREM', pending_key, task_id)
 redis.call('ZREM', all_key, task_id)
-for _, i in ipairs({4, 5, 6, 7, 10, 11, 12}) do
+for _, i in ipairs({4, 5, 6, 7, 10, 11, 12, 13, 14, 15}) do
   redis.call('ZREM', KEYS[i], task_id)
 end
 redis.call('ZREM', held_key, task_id)

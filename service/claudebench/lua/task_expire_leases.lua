@@ -19,7 +19,8 @@
 -- KEYS[6] idx_scheduled    cb:tasks:status:scheduled     ZSET    status index
 -- KEYS[7] idx_failed       cb:tasks:status:failed        ZSET    status index
 -- KEYS[8] events           cb:stream:tasks               STREAM  task events
--- KEYS[9..] candidates     pairs                         HASH, ZSET  per candidate: cb:task:{id},
+-- KEYS[9] finished_failed  cb:tasks:finished:failed      ZSET    failed tasks by finish time
+-- KEYS[10..] candidates    pairs                         HASH, ZSET  per candidate: cb:task:{id},
 --                                                                then cb:queue:instance:{holder}
 --
 -- ARGV[1] now_ms           integer  epoch milliseconds
@@ -38,7 +39,8 @@
 -- include: lib/task.lua
 
 local k = {leases = KEYS[1], pending = KEYS[2], due = KEYS[3], idx_in_progress = KEYS[4],
-  idx_pending = KEYS[5], idx_scheduled = KEYS[6], idx_failed = KEYS[7], events = KEYS[8]}
+  idx_pending = KEYS[5], idx_scheduled = KEYS[6], idx_failed = KEYS[7], events = KEYS[8],
+  finished_failed = KEYS[9]}
 local now_ms, maxlen, max_failovers = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 
 local counts = {expired = 0, requeued = 0, scheduled = 0, failed = 0, dropped = 0, skipped = 0}
@@ -46,6 +48,7 @@ local counts = {expired = 0, requeued = 0, scheduled = 0, failed = 0, dropped = 
 local function fail(task_key, task_id, seq, holder, message)
   redis.call('ZREM', k.idx_in_progress, task_id)
   redis.call('ZADD', k.idx_failed, seq, task_id)
+  redis.call('ZADD', k.finished_failed, now_ms, task_id)
   redis.call('HSET', task_key, 'status', 'failed', 'completedAt', now_ms, 'updatedAt', now_ms,
     'error', message)
   append_event(k.events, maxlen, 'timed_out', task_id, holder, now_ms, task_snapshot(task_key))
@@ -53,9 +56,9 @@ local function fail(task_key, task_id, seq, holder, message)
   counts.failed = counts.failed + 1
 end
 
-for i = 9, #KEYS - 1, 2 do
+for i = 10, #KEYS - 1, 2 do
   local task_key, held_key = KEYS[i], KEYS[i + 1]
-  local n = (i - 9) / 2
+  local n = (i - 10) / 2
   local task_id, holder, retry_at = ARGV[4 + 3 * n], ARGV[5 + 3 * n], tonumber(ARGV[6 + 3 * n])
   local t = redis.call('HMGET', task_key, 'status', 'assignedTo', 'leaseDeadline', 'seq', 'failovers',
     'deny', 'timeoutMs')

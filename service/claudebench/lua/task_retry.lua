@@ -9,6 +9,8 @@
 -- KEYS[4] idx_failed       cb:tasks:status:failed        ZSET    status index
 -- KEYS[5] idx_cancelled    cb:tasks:status:cancelled     ZSET    status index
 -- KEYS[6] events           cb:stream:tasks               STREAM  task events
+-- KEYS[7] finished_failed  cb:tasks:finished:failed      ZSET    failed tasks by finish time
+-- KEYS[8] finished_cancelled cb:tasks:finished:cancelled ZSET    cancelled tasks by finish time
 --
 -- ARGV[1] task_id          string
 -- ARGV[2] now_ms           integer  epoch milliseconds
@@ -38,11 +40,12 @@ if status ~= 'failed' and status ~= 'cancelled' then
     '; only a FAILED or CANCELLED task can be retried'}
 end
 
-local index_key = k.idx_cancelled
+local index_key, finished_key = k.idx_cancelled, KEYS[8]
 if status == 'failed' then
-  index_key = k.idx_failed
+  index_key, finished_key = k.idx_failed, KEYS[7]
 end
 redis.call('ZREM', index_key, task_id)
+redis.call('ZREM', finished_key, task_id)
 redis.call('ZADD', k.idx_pending, seq, task_id)
 redis.call('ZADD', k.pending, pending_score(priority, seq), task_id)
 redis.call('HDEL', task_key, 'error', 'result', 'completedAt', 'assignedAt', 'leaseDeadline', 'deny',

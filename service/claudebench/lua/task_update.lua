@@ -21,6 +21,8 @@
 -- KEYS[9] idx_scheduled    cb:tasks:status:scheduled       ZSET    status index
 -- KEYS[10] idx_cancelled   cb:tasks:status:cancelled       ZSET    status index
 -- KEYS[11] due             cb:queue:tasks:due              ZSET    scheduled tasks by run_at
+-- KEYS[12] finished_failed cb:tasks:finished:failed        ZSET    failed tasks by finish time
+-- KEYS[13] finished_cancelled cb:tasks:finished:cancelled  ZSET    cancelled tasks by finish time
 --
 -- ARGV[1] task_id            string
 -- ARGV[2] now_ms             integer  epoch milliseconds
@@ -44,6 +46,7 @@ local task_key, pending_key, held_key, events_key = KEYS[1], KEYS[2], KEYS[7], K
 local index_key = {pending = KEYS[3], in_progress = KEYS[4], completed = KEYS[5], failed = KEYS[6],
   scheduled = KEYS[9], cancelled = KEYS[10]}
 local due_key = KEYS[11]
+local finished_key = {failed = KEYS[12], cancelled = KEYS[13]}
 local task_id, now_ms, maxlen, expected_assignee = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local new_text, new_priority, new_status = ARGV[5], ARGV[6], ARGV[7]
 
@@ -98,6 +101,8 @@ if new_status ~= '' and new_status ~= status then
     redis.call('ZREM', held_key, task_id)
   elseif status == 'scheduled' then
     redis.call('ZREM', due_key, task_id)
+  elseif finished_key[status] then
+    redis.call('ZREM', finished_key[status], task_id)
   end
   -- Back to pending (the only status UpdateTask may set).
   redis.call('ZADD', index_key.pending, seq, task_id)

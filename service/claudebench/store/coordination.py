@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, cast
 
-from claudebench.keys import TASK_STATUSES
+from claudebench.keys import ALL_TASK_STATUSES
 from claudebench.store.base import Store
 from claudebench.store.errors import ok_payload
 
@@ -128,7 +128,7 @@ class CoordinationStore(Store[CoordinationSettings]):
         result = await self._run(
             "AGGREGATE_GLOBAL_METRICS",
             keys={
-                **{f"idx_{s}": k.status_index(s) for s in TASK_STATUSES},
+                **{f"idx_{s}": k.status_index(s) for s in ALL_TASK_STATUSES},
                 "queue_metrics": k.queue_metrics,
                 "throughput": k.throughput,
                 "liveness": k.liveness,
@@ -159,7 +159,7 @@ class CoordinationStore(Store[CoordinationSettings]):
         result = await self._run(
             "GET_SYSTEM_STATE",
             keys={
-                **{f"idx_{s}": k.status_index(s) for s in TASK_STATUSES},
+                **{f"idx_{s}": k.status_index(s) for s in ALL_TASK_STATUSES},
                 "state": k.global_state,
                 "events": k.events,
             },

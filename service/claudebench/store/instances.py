@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -10,6 +11,7 @@ from typing import Any, cast
 from claudebench.scripts.results import ResultCode
 from claudebench.store.base import Store
 from claudebench.store.errors import DomainError, ok_payload
+from claudebench.store.lifecycle import retry_at
 
 # Retries of an unregister/recovery whose instance's held set changed between read and script.
 STALE_RETRIES = 5
@@ -35,6 +37,8 @@ class Recovery:
     reaped: bool
     requeued: int
     failed: int
+    # Tasks with a retry policy scheduled for a retry.
+    scheduled: int = 0
 
 
 class InstanceStore(Store[FleetSettings]):
@@ -155,6 +159,9 @@ class InstanceStore(Store[FleetSettings]):
                 keys={
                     **self._departure_keys(instance_id),
                     "idx_failed": self._keys.status_index("failed"),
+                    "finished_failed": self._keys.finished("failed"),
+                    "due": self._keys.due,
+                    "idx_scheduled": self._keys.status_index("scheduled"),
                 },
                 args={
                     "instance_id": instance_id,
@@ -164,14 +171,35 @@ class InstanceStore(Store[FleetSettings]):
                     "maxlen": self._settings.event_retention,
                     "system_maxlen": self._settings.system_event_retention,
                     "offline_retention_ms": self._settings.offline_retention_ms,
+                    "retry_at": json.dumps(await self._retry_times(held)),
                 },
                 extra_keys=[self._keys.task(t) for t in held],
                 extra_args=held,
             )
             if result.code is not ResultCode.STALE:
                 outcome = json.loads(ok_payload(result))
-                return Recovery(bool(outcome["reaped"]), int(outcome["requeued"]), int(outcome["failed"]))
+                return Recovery(
+                    bool(outcome["reaped"]),
+                    int(outcome["requeued"]),
+                    int(outcome["failed"]),
+                    int(outcome["scheduled"]),
+                )
         raise _contention(instance_id)
+
+    async def _retry_times(self, task_ids: list[str]) -> dict[str, int]:
+        """retry_at (see store/lifecycle.retry_at) of the held tasks that have a retry policy."""
+        if not task_ids:
+            return {}
+        async with self._client.pipeline(transaction=False) as pipe:
+            for task_id in task_ids:
+                pipe.hmget(self._keys.task(task_id), "retry", "attempts")
+            rows = cast(list[list[str | None]], await pipe.execute())
+        now = self._clock()
+        return {
+            task_id: retry_at(policy, int(attempts or 0), now, random.random())
+            for task_id, (policy, attempts) in zip(task_ids, rows, strict=True)
+            if policy
+        }
 
     async def silent_since(self, cutoff_ms: int, limit: int) -> list[str]:
         """Up to `limit` active instances last seen before cutoff_ms (a range read of the liveness

@@ -93,11 +93,15 @@ async def promote_due_batch(
     maxlen: int,
     limit: int = PROMOTE_BATCH,
 ) -> Promotion:
-    """One TASK_PROMOTE_DUE call over up to `limit` tasks due at now_ms (earliest first)."""
-    ids = cast(
-        list[str],
-        await client.zrange(keys.due, "-inf", now_ms, byscore=True, offset=0, num=limit),
-    )
+    """One TASK_PROMOTE_DUE call over up to `limit` tasks due at now_ms (earliest first); none when
+    nothing is due (then only the reads)."""
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.zrange(keys.due, "-inf", now_ms, byscore=True, offset=0, num=limit)
+        pipe.zrange(keys.due, 0, 0, withscores=True)
+        due, first = await pipe.execute()
+    ids = cast(list[str], due)
+    if not ids:
+        return Promotion(0, 0, int(first[0][1]) if first else None)
     result = await run(
         "TASK_PROMOTE_DUE",
         keys={
@@ -139,9 +143,27 @@ async def promote_due(
 
 
 @dataclass(frozen=True, slots=True)
+class Retention:
+    """How long finished tasks of one status are kept (ms; 0 = forever) and how many at most (0 =
+    no cap)."""
+
+    status: str
+    keep_ms: int
+    max_count: int = 0
+
+
+DEFAULT_RETENTION = (
+    Retention("completed", 24 * 3600 * 1000),
+    Retention("failed", 7 * 24 * 3600 * 1000),
+    Retention("cancelled", 7 * 24 * 3600 * 1000),
+)
+
+
+@dataclass(frozen=True, slots=True)
 class LifecycleSettings:
     event_retention: int = 100_000
     max_failovers: int = 3
+    retention: tuple[Retention, ...] = DEFAULT_RETENTION
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +186,60 @@ class LifecycleStore(Store[LifecycleSettings]):
         """Due SCHEDULED tasks to PENDING, up to MAX_BATCHES batches."""
         return await promote_due(self._run, self._client, self._keys, now_ms, self._settings.event_retention)
 
+    async def expire_finished(self, now_ms: int) -> int:
+        """Finished tasks past their retention or beyond their count cap, removed in bounded
+        batches (the oldest first). Returns how many were removed."""
+        removed = 0
+        for rule in self._settings.retention:
+            for _ in range(MAX_BATCHES):
+                expired, full = await self.expire_finished_batch(rule, now_ms)
+                removed += expired
+                if not full:
+                    break
+        return removed
+
+    async def expire_finished_batch(
+        self, rule: Retention, now_ms: int, limit: int = EXPIRE_BATCH
+    ) -> tuple[int, bool]:
+        """One TASK_EXPIRE_FINISHED call; (removed, whether more candidates may be waiting)."""
+        if not rule.keep_ms and not rule.max_count:
+            return 0, False
+        k = self._keys
+        index = k.finished(rule.status)
+        cutoff = now_ms - rule.keep_ms if rule.keep_ms else -1
+        ids: list[str] = []
+        if rule.keep_ms:
+            ids = cast(
+                list[str], await self._client.zrange(index, "-inf", cutoff, byscore=True, offset=0, num=limit)
+            )
+        if rule.max_count and len(ids) < limit:
+            excess = int(await self._client.zcard(index)) - rule.max_count
+            if excess > 0:
+                oldest = cast(list[str], await self._client.zrange(index, 0, min(excess, limit) - 1))
+                ids += [task_id for task_id in oldest if task_id not in set(ids)][: limit - len(ids)]
+        if not ids:
+            return 0, False
+        result = await self._run(
+            "TASK_EXPIRE_FINISHED",
+            keys={
+                "all_tasks": k.all_tasks,
+                "idx": k.status_index(rule.status),
+                "finished": index,
+                "events": k.events,
+            },
+            args={
+                "status": rule.status,
+                "now_ms": now_ms,
+                "maxlen": self._settings.event_retention,
+                "cutoff_ms": cutoff,
+                "keep": rule.max_count if rule.max_count else -1,
+            },
+            extra_keys=[k.task(task_id) for task_id in ids],
+            extra_args=ids,
+        )
+        reply = json.loads(ok_payload(result))
+        return int(reply["expired"]), len(ids) == limit
+
     async def expire_leases(self, now_ms: int) -> Expiry:
         """IN_PROGRESS tasks whose lease deadline passed: taken back (retried or FAILED), bounded."""
         total = Expiry(0, 0, 0, 0, 0, 0)
@@ -180,6 +256,8 @@ class LifecycleStore(Store[LifecycleSettings]):
             list[str],
             await self._client.zrange(k.leases, "-inf", f"({now_ms}", byscore=True, offset=0, num=limit),
         )
+        if not ids:
+            return Expiry(0, 0, 0, 0, 0, 0)
         async with self._client.pipeline(transaction=False) as pipe:
             for task_id in ids:
                 pipe.hmget(k.task(task_id), "assignedTo", "retry", "attempts")
@@ -200,6 +278,7 @@ class LifecycleStore(Store[LifecycleSettings]):
                 "idx_scheduled": k.status_index("scheduled"),
                 "idx_failed": k.status_index("failed"),
                 "events": k.events,
+                "finished_failed": k.finished("failed"),
             },
             args={
                 "now_ms": now_ms,

@@ -61,11 +61,12 @@ class FleetRecovery:
                 if outcome.reaped:
                     progressed = True
                     report.failed.append(instance_id)
-                    report.reassigned[instance_id] = outcome.requeued + outcome.failed
+                    report.reassigned[instance_id] = outcome.requeued + outcome.scheduled + outcome.failed
                     log.warning(
-                        "instance %s declared offline: %d tasks requeued, %d failed",
+                        "instance %s declared offline: %d tasks requeued, %d scheduled to retry, %d failed",
                         instance_id,
                         outcome.requeued,
+                        outcome.scheduled,
                         outcome.failed,
                     )
             if not progressed:

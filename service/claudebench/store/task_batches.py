@@ -3,6 +3,7 @@ a base class of TaskStore, so that store/tasks.py keeps the one-task operations.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Callable, Mapping
@@ -91,13 +92,33 @@ class TaskBatches(Store[TaskStoreSettings]):
             times[i] = max(0, retry_at(policy, int(attempts or 0), now, self._random()))
         return times
 
+    def _lifecycle_args(self, item: NewTask, now: int) -> dict[str, str | int]:
+        """The lifecycle ARGV of a new task: run_at (epoch ms, 0 = now), timeout_ms, max_attempts
+        and retry (policy JSON), with the server's defaults filled in."""
+        retry, default_attempts = item.retry, self._settings.default_max_attempts
+        if retry is None and default_attempts > 1:
+            retry = RetryPolicy(default_attempts)
+        elif retry is not None and retry.max_attempts == 0:
+            retry = dataclasses.replace(retry, max_attempts=default_attempts)
+        return {
+            "run_at": now + item.delay_ms if item.delay_ms is not None else (item.run_at_ms or 0),
+            "timeout_ms": self._settings.default_timeout_ms if item.timeout_ms is None else item.timeout_ms,
+            "max_attempts": retry.max_attempts if retry else 1,
+            "retry": retry.to_json() if retry and retry.max_attempts > 1 else "",
+        }
+
     async def create_many(self, items: list[NewTask]) -> list[TaskSnapshot]:
         """Create every task or none (TASK_CREATE_BATCH)."""
         k = self._keys
+        now = self._clock()
         ids = [item.task_id or new_task_id() for item in items]
         args: list[str | int] = []
+        run_ats: list[int] = []
         for task_id, item in zip(ids, items, strict=True):
-            args += [task_id, item.text, item.priority, len(item.metadata), *_pairs(item.metadata)]
+            lifecycle = self._lifecycle_args(item, now)
+            run_ats.append(int(lifecycle["run_at"]))
+            args += [task_id, item.text, item.priority, *lifecycle.values(), len(item.metadata)]
+            args += _pairs(item.metadata)
         result = await self._run(
             "TASK_CREATE_BATCH",
             keys={
@@ -106,12 +127,15 @@ class TaskBatches(Store[TaskStoreSettings]):
                 "idx_pending": k.status_index("pending"),
                 "events": k.events,
                 "seq": k.task_seq,
+                "due": k.due,
+                "idx_scheduled": k.status_index("scheduled"),
             },
-            args={"now_ms": self._clock(), "maxlen": self._settings.event_retention},
+            args={"now_ms": now, "maxlen": self._settings.event_retention},
             extra_keys=[k.task(task_id) for task_id in ids],
             extra_args=args,
         )
         snapshots: list[TaskSnapshot] = json.loads(ok_payload(result))
+        self._note_due(min((r for r in run_ats if r > now), default=0), now)
         return snapshots
 
     async def complete_many(self, items: list[Completion]) -> list[TaskSnapshot]:
@@ -134,6 +158,8 @@ class TaskBatches(Store[TaskStoreSettings]):
                 "throughput": k.throughput,
                 "idx_scheduled": k.status_index("scheduled"),
                 "due": k.due,
+                "finished_completed": k.finished("completed"),
+                "finished_failed": k.finished("failed"),
             },
             args={"now_ms": self._clock(), "maxlen": self._settings.event_retention},
             extra_keys=keys,

@@ -75,6 +75,7 @@ class TaskControl(TaskBatches):
                     "idx_cancelled": k.status_index("cancelled"),
                     "held": k.held(assignee),
                     "events": k.events,
+                    "finished_cancelled": k.finished("cancelled"),
                 },
                 args={
                     "task_id": task_id,
@@ -102,6 +103,8 @@ class TaskControl(TaskBatches):
                 "idx_failed": k.status_index("failed"),
                 "idx_cancelled": k.status_index("cancelled"),
                 "events": k.events,
+                "finished_failed": k.finished("failed"),
+                "finished_cancelled": k.finished("cancelled"),
             },
             args={
                 "task_id": task_id,

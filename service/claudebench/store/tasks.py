@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
-from claudebench.keys import ALL_TASK_STATUSES, Keyspace
+from claudebench.keys import ALL_TASK_STATUSES, FINISHED_STATUSES, Keyspace
 from claudebench.scripts.results import ResultCode
 from claudebench.store.errors import DomainError, ok_payload
 from claudebench.store.ids import new_task_id
@@ -62,12 +61,9 @@ class TaskStore(TaskControl):
         task_id = task_id or new_task_id()
         k = self._keys
         now = self._clock()
-        default_attempts = self._settings.default_max_attempts
-        if retry is None and default_attempts > 1:
-            retry = RetryPolicy(default_attempts)
-        elif retry is not None and retry.max_attempts == 0:
-            retry = dataclasses.replace(retry, max_attempts=default_attempts)
-        run_at = now + delay_ms if delay_ms is not None else (run_at_ms or 0)
+        new = NewTask(text, priority, metadata, task_id, run_at_ms, delay_ms, timeout_ms, retry)
+        lifecycle = self._lifecycle_args(new, now)
+        run_at = int(lifecycle["run_at"])
         keys = {
             "task": k.task(task_id),
             "pending": k.pending,
@@ -84,10 +80,7 @@ class TaskStore(TaskControl):
             "priority": priority,
             "now_ms": now,
             "maxlen": self._settings.event_retention,
-            "run_at": run_at,
-            "timeout_ms": self._settings.default_timeout_ms if timeout_ms is None else timeout_ms,
-            "max_attempts": retry.max_attempts if retry else 1,
-            "retry": retry.to_json() if retry and retry.max_attempts > 1 else "",
+            **lifecycle,
         }
         if idempotency_key is None:
             result = await self._run("TASK_CREATE", keys=keys, args=args, extra_args=_pairs(metadata))
@@ -270,7 +263,7 @@ class TaskStore(TaskControl):
                 keys={
                     "task": k.task(task_id),
                     "pending": k.pending,
-                    **_status_index_keys(k),
+                    **_status_index_keys(k, ("failed", "cancelled")),
                     "held": k.held(assignee),
                     "events": k.events,
                 },
@@ -315,6 +308,8 @@ class TaskStore(TaskControl):
                 "instance": k.instance(worker_id),
                 "idx_scheduled": k.status_index("scheduled"),
                 "due": k.due,
+                "finished_completed": k.finished("completed"),
+                "finished_failed": k.finished("failed"),
             },
             args={
                 "task_id": task_id,
@@ -362,7 +357,7 @@ class TaskStore(TaskControl):
                     "task": k.task(task_id),
                     "pending": k.pending,
                     "all_tasks": k.all_tasks,
-                    **_status_index_keys(k),
+                    **_status_index_keys(k, FINISHED_STATUSES),
                     "held": k.held(assignee),
                     "events": k.events,
                 },
@@ -384,8 +379,13 @@ class TaskStore(TaskControl):
         return cast(str | None, await self._client.hget(self._keys.task(task_id), "assignedTo")) or ""
 
 
-def _status_index_keys(k: Keyspace) -> dict[str, str]:
-    return {f"idx_{status}": k.status_index(status) for status in ALL_TASK_STATUSES} | {"due": k.due}
+def _status_index_keys(k: Keyspace, finished: Sequence[str]) -> dict[str, str]:
+    """Every status index, the due index and the finished indexes of `finished`."""
+    return (
+        {f"idx_{status}": k.status_index(status) for status in ALL_TASK_STATUSES}
+        | {"due": k.due}
+        | {f"finished_{status}": k.finished(status) for status in finished}
+    )
 
 
 def _snapshot(payload: str) -> TaskSnapshot:

@@ -55,7 +55,7 @@ end
 -- left, computed by the caller from the task's retry policy) schedules a retry instead: SCHEDULED at
 -- retry_at in the due index, event SCHEDULED. Returns its snapshot.
 -- k: idx_in_progress, idx_completed, idx_failed, idx_scheduled, due, events, queue_metrics,
--- throughput.
+-- throughput, finished_completed, finished_failed.
 local function finish_task(task_key, held_key, instance_key, task_id, worker_id, outcome, value,
                            now_ms, maxlen, k, retry_at)
   if outcome == 'error' and tonumber(retry_at or '0') > 0 then
@@ -73,9 +73,10 @@ local function finish_task(task_key, held_key, instance_key, task_id, worker_id,
     append_event(k.events, maxlen, 'scheduled', task_id, worker_id, now_ms, snapshot)
     return snapshot
   end
-  local final_status, idx_key, counter = 'completed', k.idx_completed, 'tasksCompleted'
+  local final_status, idx_key, counter, finished_key =
+    'completed', k.idx_completed, 'tasksCompleted', k.finished_completed
   if outcome == 'error' then
-    final_status, idx_key, counter = 'failed', k.idx_failed, 'tasksFailed'
+    final_status, idx_key, counter, finished_key = 'failed', k.idx_failed, 'tasksFailed', k.finished_failed
     redis.call('HSET', task_key, 'error', value)
   else
     redis.call('HSET', task_key, 'result', value)
@@ -84,6 +85,7 @@ local function finish_task(task_key, held_key, instance_key, task_id, worker_id,
   redis.call('ZREM', held_key, task_id)
   redis.call('ZREM', k.idx_in_progress, task_id)
   redis.call('ZADD', idx_key, redis.call('HGET', task_key, 'seq'), task_id)
+  redis.call('ZADD', finished_key, now_ms, task_id)
   redis.call('HINCRBY', k.queue_metrics, final_status, 1)
   count_finished(k.throughput, now_ms)
   if redis.call('EXISTS', instance_key) == 1 then  -- never recreate an unregistered instance
