@@ -236,3 +236,21 @@ async def test_progress_over_the_stream(tasks: Tasks, system: System) -> None:
     assert ack.code == 0
     assert ack.task.progress["step"] == 3
     stream.cancel()
+
+
+async def test_a_task_failed_by_the_unary_rpc_frees_its_place_on_the_stream(
+    tasks: Tasks, system: System
+) -> None:
+    stream = await Stream.open(tasks, system, "w1", capacity=1)
+    retry = tasks_pb2.RetryPolicy(max_attempts=3, initial_backoff=duration_pb2.Duration(seconds=60))
+    first = (await tasks.CreateTask(tasks_pb2.CreateTaskRequest(text="retried", retry=retry))).task
+    [second] = await create(tasks, 1)
+    await stream.wait_for(1)
+    # Failed outside the stream, with attempts left: SCHEDULED for a retry, no longer held.
+    failed = await tasks.CompleteTask(
+        tasks_pb2.CompleteTaskRequest(task_id=first.id, worker_id="w1", error="x")
+    )
+    assert failed.task.status == tasks_pb2.TASK_STATUS_SCHEDULED
+    await stream.wait_for(2)
+    assert stream.pushed[1].id == second
+    stream.cancel()

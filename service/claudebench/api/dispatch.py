@@ -28,8 +28,9 @@ from claudebench.events.hub import Entry, EventHub
 # recovered from a dead holder, taken back at its lease deadline, or UPDATED to PENDING (a due
 # delayed task promoted, RetryTask, UpdateTask).
 WAKING_TYPES = frozenset({"created", "released", "reassigned", "timed_out", "updated"})
-# Event types that cannot take a task away from its holder.
-KEEPING_TYPES = frozenset({"created", "claimed", "assigned", "progress", "scheduled"})
+# Event types that cannot take a task away from its holder (any other is checked: SCHEDULED, for
+# one, is a failed attempt waiting for its retry).
+KEEPING_TYPES = frozenset({"created", "claimed", "assigned", "progress"})
 
 
 class Waiter:
