@@ -30,48 +30,18 @@ from tenacity import (
 )
 
 from claudebench.client.async_client import AsyncClient, to_value
+from claudebench.client.retries import StreamEnded, retriable_call, transient
 from claudebench.v1 import tasks_pb2
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[tasks_pb2.Task], Awaitable[Any]]
 
-# Failures a deployment causes (restarts, failovers, blips): retried. Anything else is a
-# configuration or programming error and ends run().
-TRANSIENT = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-        grpc.StatusCode.CANCELLED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNKNOWN,
-        # Not registered / declared offline: register again, then reconnect.
-        grpc.StatusCode.FAILED_PRECONDITION,
-    }
-)
 _REFUSALS = {grpc.StatusCode.FAILED_PRECONDITION.value[0], grpc.StatusCode.NOT_FOUND.value[0]}
 # After closing its side on stop, how long a worker waits for the server to end the stream.
 CLOSE_WAIT_S = 2.0
 # A stream that lived this long before breaking starts a fresh backoff (reconnects at once).
 STABLE_AFTER_S = 2.0
-
-
-class StreamEnded(ConnectionError):
-    """The Work stream ended (the server closed it or the call broke)."""
-
-
-def _retriable_call(exc: BaseException) -> bool:
-    """For a unary call: transient, except a refusal (the task is no longer ours)."""
-    refused = isinstance(exc, grpc.aio.AioRpcError) and exc.code() == grpc.StatusCode.FAILED_PRECONDITION
-    return _transient(exc) and not refused
-
-
-def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, grpc.aio.AioRpcError):
-        return exc.code() in TRANSIENT
-    return isinstance(exc, ConnectionError | TimeoutError)
 
 
 async def _requests(
@@ -147,7 +117,7 @@ class Worker:
     # Connecting, with backoff.
     def _retrying(self, stop_after_s: float | None = None) -> AsyncRetrying:
         return AsyncRetrying(
-            retry=retry_if_exception(lambda exc: _transient(exc) and not self._stopping.is_set()),
+            retry=retry_if_exception(lambda exc: transient(exc) and not self._stopping.is_set()),
             wait=wait_random_exponential(multiplier=0.05, max=self.max_backoff_s),
             stop=stop_after_delay(stop_after_s) if stop_after_s is not None else (lambda _: False),
             sleep=self._sleep,
@@ -219,7 +189,7 @@ class Worker:
             self._unregistered_by(exc)
             if self._stopping.is_set():
                 return
-            if asyncio.get_running_loop().time() - started < STABLE_AFTER_S or not _transient(exc):
+            if asyncio.get_running_loop().time() - started < STABLE_AFTER_S or not transient(exc):
                 raise
             log.warning("%s: the Work stream broke (%s); reconnecting", self.worker_id, exc.details())
         finally:
@@ -377,7 +347,7 @@ class Worker:
 
     def _unary_retrying(self) -> AsyncRetrying:
         return AsyncRetrying(
-            retry=retry_if_exception(_retriable_call),
+            retry=retry_if_exception(retriable_call),
             wait=wait_random_exponential(multiplier=0.05, max=self.max_backoff_s),
             stop=stop_after_delay(self.finish_retry_s),
             reraise=True,
