@@ -112,6 +112,8 @@ class Worker:
                 await asyncio.wait(list(self._running.values()), timeout=self.shutdown_grace_s)
             for running in list(self._running.values()):
                 running.cancel()  # past the grace period: Unregister releases their tasks
+            if self._chores:  # releases of tasks pushed as it stopped, before Unregister
+                await asyncio.wait(list(self._chores), timeout=self.shutdown_grace_s)
             await self._unregister()
 
     # Connecting, with backoff.
@@ -240,12 +242,10 @@ class Worker:
             await asyncio.wait(list(self._running.values()), timeout=self.shutdown_grace_s)
         self._call = None  # later completions and releases: by the unary RPCs
         outgoing.put_nowait(None)
-        print("CLI", self.worker_id, "closed", round(__import__("time").perf_counter(), 3), flush=True)
         # The server answers the last acks and ends the stream; should its end not arrive, stop
         # waiting (the session was cancelled when it does arrive).
         await asyncio.sleep(CLOSE_WAIT_S)
         log.warning("%s: the server did not end the Work stream; closing it", self.worker_id)
-        print("CLI", self.worker_id, "forced", round(__import__("time").perf_counter(), 3), flush=True)
         call.cancel()
 
     async def _send(self, kind: str, request: Any) -> tasks_pb2.WorkAck:
