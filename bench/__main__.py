@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from google.protobuf import struct_pb2
 
 from bench import bare, fanout, load, peers, rpcs
+from bench import workers as python_workers
 from bench.report import write_report
 from bench.servers import claudebench_server, create_throughput, process
 from bench.tracing import tracing_overhead
@@ -297,6 +298,8 @@ async def run(seconds: float) -> dict[str, Any]:
                 results["rpcs"] = await rpcs.per_rpc(address, f"127.0.0.1:{ceiling_port}", seconds)
             results["lifecycle_unary"] = await lifecycle(address, seconds, workers=16)
             results["lifecycle_batched"] = await lifecycle_batched(address, seconds, workers=4)
+            # Python Workers on the Work stream (and long-polling) beside the unary scenario.
+            results["workers"] = await python_workers.measure(address, seconds)
             results["cost_growth"] = await cost_growth(address, redis_server.url, seconds)
     # The next scenarios each on a fresh Redis: the instances registered above go silent after
     # their TTL, and recovering them would run beside what is measured there.

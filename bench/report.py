@@ -33,6 +33,29 @@ def _peer_lines(peers: dict[str, Any], unary: float, batched: float) -> list[str
     return [*lines, ""]
 
 
+def _worker_lines(workers: dict[str, Any] | None) -> list[str]:
+    """The lifecycle through Python `Worker`s (bench/workers.py): Work stream vs long polls."""
+    if not workers:
+        return []
+    stream, poll = workers["lifecycle_stream"], workers["lifecycle_long_poll"]
+    lines = [
+        "Through Python `Worker`s as users write them (producers: one CreateTask per task; "
+        f"{stream['workers']} workers of capacity {stream['capacity']}, {stream['producers']} producers):",
+        "",
+        "| workers receive tasks by | tasks/s | pickup p50 ms | pickup p99 ms |",
+        "|---|---|---|---|",
+    ]
+    for life, pickup in ((stream, workers["pickup_stream"]), (poll, workers["pickup_long_poll"])):
+        lines.append(f"| {life['mode']} | {life['tasks_per_s']} | {pickup['p50_ms']} | {pickup['p99_ms']} |")
+    lines += [
+        "",
+        "Pickup: CreateTask returned -> handler started, one task at a time at low load "
+        "(target for the stream: p50 <= 5 ms, p99 <= 20 ms).",
+        "",
+    ]
+    return lines
+
+
 def _process_lines(processes: dict[str, Any] | None) -> list[str]:
     if not processes:
         return []
@@ -98,6 +121,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         f"Batched (CreateTasks, ClaimTask max_tasks={batched['batch']}, CompleteTasks): "
         f"{batched['tasks_per_s']} tasks/s with {batched['workers']} workers.",
         "",
+        *_worker_lines(results.get("workers")),
         *_peer_lines(results.get("peers", {}), life["tasks_per_s"], batched["tasks_per_s"]),
         *_process_lines(results.get("processes")),
         "## Cost growth",

@@ -26,7 +26,7 @@ async def test_worker_runs_completes_fails_and_releases_on_stop(server: Claudebe
             await asyncio.sleep(0.01)
             return {"n": task.metadata["n"]}
 
-        worker = Worker(client, "py-worker", handler, capacity=4, idle_poll_s=0.05)
+        worker = Worker(client, "py-worker", handler, capacity=4)
         running = asyncio.create_task(worker.run())
         for _ in range(200):
             if worker.completed + worker.failed == 31:

@@ -17,6 +17,7 @@ from opentelemetry.metrics import Observation
 from claudebench.api import validation
 from claudebench.api.auth import auth_interceptor, parse_tokens
 from claudebench.api.decoding import TolerantRegistrar
+from claudebench.api.dispatch import Dispatcher
 from claudebench.api.hook_service import HookService
 from claudebench.api.http.app import Dashboard
 from claudebench.api.queue_service import QueueService
@@ -128,6 +129,7 @@ class ClaudebenchServer:
         self.health = health.aio.HealthServicer()
         self._background: list[asyncio.Task[None]] = []
         self._server: grpc.aio.Server | None = None
+        self.dispatcher: Dispatcher | None = None
         meter = self.telemetry.meter("claudebench")
         meter.create_observable_gauge(
             "claudebench.watch.subscribers",
@@ -248,7 +250,10 @@ class ClaudebenchServer:
         schedules = ScheduleStore(
             self.executor, self.redis, keys, ScheduleSettings.for_scheduler(settings.scheduler_interval_s)
         )
-        task_service = TaskServiceWithSchedules(tasks, watcher, schedules=schedules)
+        self.dispatcher = Dispatcher(self.hub)
+        task_service = TaskServiceWithSchedules(
+            tasks, watcher, instances, self.dispatcher, schedules=schedules
+        )
         self.scheduler.register("schedules", task_service.fire_due_schedules)
         system_service = SystemService(
             instances,
@@ -425,6 +430,8 @@ class ClaudebenchServer:
         await self.health.enter_graceful_shutdown()
         # Streams end first, with UNAVAILABLE and their resume cursor, instead of hanging until
         # the grace period runs out.
+        if self.dispatcher is not None:
+            self.dispatcher.close()  # Work streams and long polls: UNAVAILABLE, reconnect
         await self.hub.close()
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_s if grace_s is None else grace_s)

@@ -49,6 +49,15 @@ async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 5.0)
     raise AssertionError("condition not reached in time")
 
 
+async def until(check: Callable[[], bool], seconds: float = 5.0) -> None:
+    """`eventually` for a plain (not awaitable) condition."""
+
+    async def holds() -> bool:
+        return check()
+
+    await eventually(holds, seconds)
+
+
 async def close_channel(channel: grpc.aio.Channel) -> None:
     """Close a client channel, bounded: grpc.aio's close can wait forever on the internal task of a
     streaming call the test already cancelled (a client-library issue, grpc/grpc#41875), which

@@ -20,6 +20,7 @@ from claudebench.v1 import system_pb2 as sys_pb
 from claudebench.v1 import system_pb2_grpc, tasks_pb2_grpc
 from claudebench.v1 import tasks_pb2 as pb
 from tests.api.helpers import eventually, rpc_error
+from tests.api.work_helpers import Stream
 from tests.invariants import assert_consistent, stream_events
 
 Tasks = tasks_pb2_grpc.TaskServiceStub
@@ -140,7 +141,10 @@ async def test_progress_refusals(tasks: Tasks, system: System) -> None:
     assert "extend must be positive" in await rpc_error(tasks.ReportProgress(zero), INVALID)
 
 
-async def test_the_worker_cancels_the_handler_of_a_cancelled_task(server: ClaudebenchServer) -> None:
+@pytest.mark.parametrize("stream", [True, False], ids=["work-stream", "long-poll"])
+async def test_the_worker_cancels_the_handler_of_a_cancelled_task(
+    server: ClaudebenchServer, stream: bool
+) -> None:
     started = asyncio.Event()
 
     async def handler(task: pb.Task) -> object:
@@ -150,7 +154,8 @@ async def test_the_worker_cancels_the_handler_of_a_cancelled_task(server: Claude
 
     async with AsyncClient(f"127.0.0.1:{server.port}") as client:
         task = await client.create_task("long")
-        worker = Worker(client, "py-worker", handler, capacity=1, idle_poll_s=0.05)
+        # On the stream the server sends a cancel message; long-polling, the heartbeat looks it up.
+        worker = Worker(client, "py-worker", handler, capacity=1, stream=stream)
         running = asyncio.create_task(worker.run())
         await asyncio.wait_for(started.wait(), 5)
         await client.cancel(task.id, "no longer needed")
@@ -163,3 +168,14 @@ async def test_the_worker_cancels_the_handler_of_a_cancelled_task(server: Claude
         await asyncio.wait_for(running, 10)
         assert (worker.completed, worker.failed) == (0, 0)
         assert (await client.get_task(task.id)).status == pb.TASK_STATUS_CANCELLED
+
+
+async def test_a_delayed_task_reaches_an_idle_streaming_worker_when_due(tasks: Tasks, system: System) -> None:
+    stream = await Stream.open(tasks, system, "streamer", capacity=1)
+    delay = duration_pb2.Duration(nanos=300_000_000)
+    created = (await tasks.CreateTask(pb.CreateTaskRequest(text="later", delay=delay))).task
+    assert created.status == pb.TASK_STATUS_SCHEDULED
+    # The promotion's UPDATED event (PENDING) wakes the idle stream, which claims it.
+    await stream.wait_for(1)
+    assert stream.pushed[0].id == created.id
+    stream.cancel()

@@ -8,7 +8,7 @@ import asyncio
 import dataclasses
 import hashlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -66,10 +66,25 @@ async def status_of(call: Awaitable[Any]) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
+async def work_hello(c: Client, instance: str) -> pb.WorkResponse:
+    """A Work stream's hello as `instance`: its first reply (the ack), then the stream ends."""
+    stream = c.tasks.Work(metadata=c.auth)
+    try:
+        await stream.write(pb.WorkRequest(hello=pb.WorkHello(worker_id=instance)))
+        reply: Any = await stream.read()
+        if reply is grpc.aio.EOF:
+            await stream.wait_for_connection()
+            raise AssertionError(f"Work ended: {await stream.code()} {await stream.details()}")
+        return cast(pb.WorkResponse, reply)
+    finally:
+        stream.cancel()
+
+
 def acting_calls(c: Client, instance: str, task_id: str) -> dict[str, Callable[[], Awaitable[Any]]]:
     """One call per RPC of ACTS_AS, acting as `instance`."""
     result = struct_pb2.Value(string_value="done")
     return {
+        "Work": lambda: work_hello(c, instance),
         "Register": lambda: c.register(instance, capacity=1000),
         "Heartbeat": lambda: c.system.Heartbeat(
             system_pb2.HeartbeatRequest(instance_id=instance), metadata=c.auth
@@ -142,6 +157,29 @@ async def test_every_acting_rpc_refuses_another_tokens_instance(
         code = await status_of(own[name]())
         assert code != grpc.StatusCode.PERMISSION_DENIED, name
         assert code == grpc.StatusCode.OK or name not in ("Register", "Heartbeat", "CompleteTask"), name
+
+
+async def test_a_work_stream_may_not_act_as_another_tokens_instance_later_either(
+    channel: grpc.aio.Channel,
+) -> None:
+    """The hello is checked, and so is every later message of the stream (a completion naming
+    another token's instance ends the stream with PERMISSION_DENIED, nothing written)."""
+    alice, bob = Client(channel, ALICE), Client(channel, BOB)
+    await alice.register("w-alice")
+    task_id = await alice.held_task("w-alice")
+    await bob.register("w-bob")
+    stream = bob.tasks.Work(metadata=bob.auth)
+    await stream.write(pb.WorkRequest(hello=pb.WorkHello(worker_id="w-bob")))
+    assert (await stream.read()).WhichOneof("kind") == "ack"
+    done = struct_pb2.Value(string_value="stolen")
+    complete = pb.CompleteTaskRequest(task_id=task_id, worker_id="w-alice", result=done)
+    await stream.write(pb.WorkRequest(complete=complete))
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stream.read()  # the stream ends at the completion (no ack for it)
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "belongs to the token that registered it" in str(info.value.details())
+    got = await alice.tasks.GetTask(pb.GetTaskRequest(task_id=task_id), metadata=alice.auth)
+    assert (got.task.status, got.task.assigned_to) == (pb.TASK_STATUS_IN_PROGRESS, "w-alice")
 
 
 async def test_admin_acts_for_every_instance_and_keeps_the_owner(channel: grpc.aio.Channel) -> None:

@@ -9,9 +9,8 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2
 
-from claudebench.v1 import system_pb2 as sys_pb
-from claudebench.v1 import system_pb2_grpc, tasks_pb2_grpc
 from claudebench.v1 import tasks_pb2 as pb
+from claudebench.v1 import tasks_pb2_grpc
 from tests.api.helpers import rpc_error
 
 Tasks = tasks_pb2_grpc.TaskServiceStub
@@ -42,10 +41,3 @@ async def test_default_queue_is_accepted(tasks: Tasks) -> None:
     assert [t.id for t in listed.tasks] == [created.task.id]
     assert (created.task.queue, created.task.max_attempts) == ("default", 1)
     assert not (await tasks.ListTasks(pb.ListTasksRequest(queue="gpu"))).tasks
-
-
-async def test_claim_refuses_long_polls(tasks: Tasks, system: system_pb2_grpc.SystemServiceStub) -> None:
-    await system.Register(sys_pb.RegisterRequest(instance_id="w1", roles=["claimer"], queues=["default"]))
-    claim = pb.ClaimTaskRequest(worker_id="w1", wait=SECOND)
-    assert "wait (long-poll claims) is not supported yet" in await rpc_error(tasks.ClaimTask(claim), INVALID)
-    assert not (await tasks.ClaimTask(pb.ClaimTaskRequest(worker_id="w1", queues=["default"]))).tasks

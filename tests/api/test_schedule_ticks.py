@@ -14,6 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 from google.protobuf import duration_pb2
 
+from claudebench.api.dispatch import Dispatcher
 from claudebench.api.http.rpc import HttpCallContext, RpcAbort
 from claudebench.api.schedule_rpcs import TaskServiceWithSchedules
 from claudebench.api.watch import TaskWatcher
@@ -22,6 +23,7 @@ from claudebench.keys import Keyspace
 from claudebench.redis_connect import close as close_redis
 from claudebench.redis_connect import connect
 from claudebench.scripts.executor import ScriptExecutor
+from claudebench.store.instances import FleetSettings, InstanceStore
 from claudebench.store.schedules import ScheduleSettings, ScheduleStore
 from claudebench.store.tasks import TaskStore, TaskStoreSettings
 from claudebench.v1 import tasks_pb2 as pb
@@ -55,7 +57,8 @@ def make_service(
     tasks = TaskStore(executor, client, keys, TaskStoreSettings(), clock)
     watcher = TaskWatcher(hub, client, keys.events, 100, 10, 1.0)
     schedules = ScheduleStore(executor, client, keys, ScheduleSettings(), clock)
-    return TaskServiceWithSchedules(tasks, watcher, schedules=schedules)
+    instances = InstanceStore(executor, client, keys, FleetSettings(), clock)
+    return TaskServiceWithSchedules(tasks, watcher, instances, Dispatcher(hub), schedules=schedules)
 
 
 @pytest.fixture

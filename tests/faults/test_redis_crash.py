@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
 import pytest
 
+from claudebench.client import AsyncClient, Worker
 from claudebench.config import Settings
 from claudebench.embedded_redis import EmbeddedRedis
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
-from tests.api.helpers import close_channel
+from tests.api.helpers import close_channel, until
 
 
 @pytest.fixture
@@ -79,4 +81,43 @@ async def test_kill_redis_under_load(durable_redis: EmbeddedRedis) -> None:
     finally:
         stop = True
         await close_channel(channel)
+        await app.stop(grace_s=0)
+
+
+@pytest.mark.timeout(90)
+async def test_a_streaming_worker_carries_on_after_redis_restarts(durable_redis: EmbeddedRedis) -> None:
+    settings = Settings(listen="127.0.0.1:0", redis_url=durable_redis.url, redis_timeout_s=1.0)
+    app = ClaudebenchServer(settings, durable_redis.url)
+    await app.start()
+    runs: Counter[str] = Counter()
+
+    async def handler(task: tasks_pb2.Task) -> str:
+        runs[task.id] += 1
+        return task.text
+
+    try:
+        async with AsyncClient(f"127.0.0.1:{app.port}", timeout=2) as client:
+            worker = Worker(client, "through-redis-restart", handler, capacity=2, max_backoff_s=0.3)
+            running = asyncio.create_task(worker.run())
+            before = [(await client.create_task(f"before {i}")).id for i in range(5)]
+            await until(lambda: worker.completed >= 5, 20)
+            durable_redis.kill()
+            await asyncio.sleep(1.0)
+            durable_redis.start()  # same port and data: the AOF is replayed
+            after = []
+            for i in range(5):
+                for _ in range(100):  # the server answers UNAVAILABLE until it reconnected
+                    try:
+                        after.append((await client.create_task(f"after {i}")).id)
+                        break
+                    except grpc.aio.AioRpcError:
+                        await asyncio.sleep(0.1)
+            await until(lambda: worker.completed >= 10, 30)
+            assert not running.done()
+            worker.stop()
+            await asyncio.wait_for(running, 15)
+            for task_id in before + after:
+                assert (await client.get_task(task_id)).status == tasks_pb2.TASK_STATUS_COMPLETED
+            assert max(runs.values()) == 1
+    finally:
         await app.stop(grace_s=0)

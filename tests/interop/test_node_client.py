@@ -89,3 +89,33 @@ async def test_node_client_decodes_the_deepest_accepted_task(
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()
     assert json.loads(out) == {"get": True, "list": True, "claim": True, "state": True, "watch": True}
+
+
+@pytest.mark.timeout(120)
+async def test_a_node_worker_over_the_work_stream(node_modules: Path, server: ClaudebenchServer) -> None:
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        str(HERE / "worker.mjs"),
+        f"127.0.0.1:{server.port}",
+        "node-streamer",
+        "3",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    assert (await asyncio.wait_for(process.stderr.readline(), 30)).strip() == b"ready"
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = tasks_pb2_grpc.TaskServiceStub(channel)
+        ids = [
+            (await stub.CreateTask(tasks_pb2.CreateTaskRequest(text=f"job {i}"))).task.id for i in range(3)
+        ]
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, err.decode()
+        report = json.loads(out)
+        assert report["hello"] == "accepted"
+        assert sorted(report["tasks"]) == sorted(ids)
+        assert sorted(a["task_id"] for a in report["acks"]) == sorted(ids)
+        assert {(a["code"], a["status"]) for a in report["acks"]} == {(0, "TASK_STATUS_COMPLETED")}
+        for i, task_id in enumerate(ids):
+            task = (await stub.GetTask(tasks_pb2.GetTaskRequest(task_id=task_id))).task
+            assert task.result.string_value == f"JOB {i}"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -33,7 +33,7 @@ READER_METHODS = {
 }  # fmt: skip
 WORKER_METHODS = READER_METHODS | {
     "CreateTask", "CreateTasks", "ClaimTask", "AssignTask", "UpdateTask", "CompleteTask", "CompleteTasks",
-    "ReleaseTask", "Register", "Heartbeat", "Unregister", "CoordinateBatch", "QuorumVote",
+    "ReleaseTask", "Work", "Register", "Heartbeat", "Unregister", "CoordinateBatch", "QuorumVote",
     "PreToolUse", "PostToolUse", "CancelTask", "RetryTask", "ReportProgress",
 }  # fmt: skip
 ROLES: Mapping[str, set[str] | None] = {"admin": None, "worker": WORKER_METHODS, "reader": READER_METHODS}
@@ -86,6 +86,14 @@ def _refusal(
         await context.abort(code, message)
         yield  # pragma: no cover (makes this an async generator)
 
+    async def abort_bidi(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await context.abort(code, message)
+        yield  # pragma: no cover (makes this an async generator)
+
+    if handler.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(
+            abort_bidi, handler.request_deserializer, handler.response_serializer
+        )
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(
             abort_stream, handler.request_deserializer, handler.response_serializer
@@ -147,6 +155,55 @@ def _acting(
     )
 
 
+def _acting_stream(
+    handler: grpc.RpcMethodHandler[Any, Any], method: str, caller: Caller, identities: Identities
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """`handler` (a bidirectional stream: Work) checking every request message before the servicer
+    reads it: its first (the hello) refused with PERMISSION_DENIED and nothing done, a later one
+    naming another instance ends the stream the same way."""
+    inner = cast(Any, handler.stream_stream)  # typed as sync; grpc.aio's is an async generator
+    assert inner is not None
+
+    async def behaviour(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        refused: list[str] = []
+
+        async def checked() -> AsyncIterator[Any]:
+            async for request in requests:
+                if not isinstance(request, Undecodable):
+                    refusal = await identities.refusal(caller, method, request)
+                    if refusal is not None:
+                        refused.append(refusal)
+                        return
+                yield request
+
+        iterator = checked()
+        try:
+            first = await anext(iterator)
+        except StopAsyncIteration:
+            first = None
+        except Exception as exc:  # Redis unreachable while reading the owners
+            await context.abort(*failure_status(exc, method))
+        if refused:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, refused[0])
+
+        async def replayed() -> AsyncIterator[Any]:
+            if first is not None:
+                yield first
+                async for request in iterator:
+                    yield request
+
+        async for response in inner(replayed(), cast(Any, context)):
+            if refused:
+                break
+            yield response
+        if refused:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, refused[0])
+
+    return grpc.stream_stream_rpc_method_handler(
+        behaviour, handler.request_deserializer, handler.response_serializer
+    )
+
+
 class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, tokens: Mapping[str, str], identities: Identities) -> None:
         self._tokens = dict(tokens)
@@ -183,6 +240,8 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
             )
         if method in ACTS_AS and handler.unary_unary is not None:
             return _acting(handler, method, self._identities.caller(token, role), self._identities)
+        if method in ACTS_AS and handler.stream_stream is not None:
+            return _acting_stream(handler, method, self._identities.caller(token, role), self._identities)
         return handler
 
 

@@ -34,6 +34,11 @@ def _each(repeated: str, name: str) -> InstanceIds:
     return lambda request: {getattr(item, name) for item in getattr(request, repeated)}
 
 
+def _work_message(request: Any) -> Iterable[str]:
+    kind = request.WhichOneof("kind")
+    return (getattr(request, kind).worker_id,) if kind else ()
+
+
 # RPC -> the instance ids its request acts as. AssignTask is not here: it names the instance that
 # gets a task (a supervisor's call), it does not act as it.
 ACTS_AS: Mapping[str, InstanceIds] = {
@@ -45,6 +50,8 @@ ACTS_AS: Mapping[str, InstanceIds] = {
     "CompleteTasks": _each("completions", "worker_id"),
     "ReleaseTask": _field("worker_id"),
     "ReportProgress": _field("worker_id"),
+    # Each message of the stream: the hello's worker, then each completion's, progress' or release's.
+    "Work": _work_message,
     "CoordinateBatch": _field("instance_id"),
     "QuorumVote": _field("instance_id"),
     "PreToolUse": _field("instance_id"),

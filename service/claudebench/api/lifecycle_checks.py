@@ -161,11 +161,6 @@ def create_queue(request: pb.CreateTaskRequest) -> str:
     return queue_name(request.queue) if request.HasField("queue") else DEFAULT_QUEUE
 
 
-def refuse_unsupported_claim(request: pb.ClaimTaskRequest) -> None:
-    if request.HasField("wait") and (request.wait.seconds or request.wait.nanos):
-        raise not_supported("wait (long-poll claims)")
-
-
 def register_queues(request: system_pb2.RegisterRequest) -> list[str]:
     """The queues a worker serves (default: the default queue)."""
     return queues(list(request.queues)) or [DEFAULT_QUEUE]

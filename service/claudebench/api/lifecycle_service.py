@@ -67,6 +67,10 @@ class LifecycleRpcs(tasks_pb2_grpc.TaskServiceServicer):
         request: pb.ReportProgressRequest,
         context: Ctx[pb.ReportProgressRequest, pb.ReportProgressResponse],
     ) -> pb.ReportProgressResponse:
+        return await self._report_progress(request)
+
+    async def _report_progress(self, request: pb.ReportProgressRequest) -> pb.ReportProgressResponse:
+        """ReportProgress's logic (also the answer to a Work stream's progress message)."""
         task_id = check.identifier(request.task_id, "task_id")
         worker_id = check.identifier(request.worker_id, "worker_id")
         progress = check.metadata(request.progress, "progress")

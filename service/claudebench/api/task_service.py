@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import grpc
 
@@ -11,9 +11,12 @@ from claudebench.api import lifecycle_checks as lifecycle
 from claudebench.api import validation as check
 from claudebench.api.budget import framed_size
 from claudebench.api.codec import STATUS_FROM_PROTO, task_from_snapshot, value_to_json
+from claudebench.api.dispatch import Dispatcher
 from claudebench.api.guard import guarded, guarded_stream
 from claudebench.api.lifecycle_service import LifecycleRpcs
 from claudebench.api.watch import TaskWatcher
+from claudebench.api.work import Answer, LongPoll, serve, wait_seconds
+from claudebench.store.instances import InstanceStore
 from claudebench.store.tasks import Completion, NewTask, TaskStore
 from claudebench.v1 import tasks_pb2 as pb
 
@@ -92,9 +95,20 @@ def _status(value: pb.TaskStatus, field: str = "status") -> str:
 class TaskService(LifecycleRpcs):
     """The TaskService of claudebench.v1 (see shared/API.md and the README)."""
 
-    def __init__(self, store: TaskStore, watcher: TaskWatcher) -> None:
+    def __init__(
+        self, store: TaskStore, watcher: TaskWatcher, instances: InstanceStore, dispatcher: Dispatcher
+    ) -> None:
         self._store = store
         self._watcher = watcher
+        self._instances = instances
+        self._dispatcher = dispatcher
+        self._long_poll = LongPoll(store, dispatcher, instances)
+        # What the Work stream answers its requests with: the unary RPCs' own logic.
+        self._answers: dict[str, Answer] = {
+            "complete": self._complete,
+            "release": self._release,
+            "progress": self._progress,
+        }
 
     @guarded
     async def CreateTask(
@@ -193,9 +207,12 @@ class TaskService(LifecycleRpcs):
     ) -> pb.ClaimTaskResponse:
         worker_id = check.identifier(request.worker_id, "worker_id")
         max_tasks = check.bounded_count(request.max_tasks, "max_tasks", 1, check.MAX_CLAIM)
-        lifecycle.refuse_unsupported_claim(request)
         queues = lifecycle.queues(list(request.queues))
-        claim = await self._store.claim_from(worker_id, max_tasks, queues)
+        wait_s = wait_seconds(request)
+        if wait_s > 0:
+            claim = await self._long_poll.claim(worker_id, max_tasks, queues, wait_s, context)
+        else:
+            claim = await self._store.claim_from(worker_id, max_tasks, queues)
         response = pb.ClaimTaskResponse(tasks=[task_from_snapshot(s) for s in claim.tasks])
         if claim.open_at_ms:
             response.rate_limit_reset_time.FromMilliseconds(claim.open_at_ms)
@@ -235,9 +252,12 @@ class TaskService(LifecycleRpcs):
         request: pb.CompleteTaskRequest,
         context: Ctx[pb.CompleteTaskRequest, pb.CompleteTaskResponse],
     ) -> pb.CompleteTaskResponse:
+        return pb.CompleteTaskResponse(task=await self._complete(request))
+
+    async def _complete(self, request: pb.CompleteTaskRequest) -> pb.Task:
         c = _completion(request)
         snapshot = await self._store.complete(c.task_id, c.worker_id, c.outcome, c.value, c.no_retry)
-        return pb.CompleteTaskResponse(task=task_from_snapshot(snapshot))
+        return task_from_snapshot(snapshot)
 
     @guarded
     async def CompleteTasks(
@@ -258,12 +278,18 @@ class TaskService(LifecycleRpcs):
         request: pb.ReleaseTaskRequest,
         context: Ctx[pb.ReleaseTaskRequest, pb.ReleaseTaskResponse],
     ) -> pb.ReleaseTaskResponse:
+        return pb.ReleaseTaskResponse(task=await self._release(request))
+
+    async def _progress(self, request: pb.ReportProgressRequest) -> pb.Task:
+        return (await self._report_progress(request)).task
+
+    async def _release(self, request: pb.ReleaseTaskRequest) -> pb.Task:
         snapshot = await self._store.release(
             check.identifier(request.task_id, "task_id"),
             check.identifier(request.worker_id, "worker_id"),
             check.reason(request.reason),
         )
-        return pb.ReleaseTaskResponse(task=task_from_snapshot(snapshot))
+        return task_from_snapshot(snapshot)
 
     @guarded
     async def DeleteTask(
@@ -279,4 +305,13 @@ class TaskService(LifecycleRpcs):
         self, request: pb.WatchTasksRequest, context: Ctx[pb.WatchTasksRequest, pb.WatchTasksResponse]
     ) -> AsyncGenerator[pb.WatchTasksResponse, None]:
         async for response in self._watcher.watch(request, context):
+            yield response
+
+    async def Work(
+        self, request_iterator: AsyncIterator[pb.WorkRequest], context: Ctx[pb.WorkRequest, pb.WorkResponse]
+    ) -> AsyncGenerator[pb.WorkResponse, None]:
+        responses = serve(
+            request_iterator, context, self._store, self._instances, self._dispatcher, self._answers
+        )
+        async for response in responses:
             yield response

@@ -29,4 +29,11 @@ SERVICE_CONFIG = json.dumps(
     }
 )
 
-OPTIONS = [("grpc.enable_retries", 1), ("grpc.service_config", SERVICE_CONFIG)]
+OPTIONS = [
+    ("grpc.enable_retries", 1),
+    ("grpc.service_config", SERVICE_CONFIG),
+    # After a server restart, try the address again within a few seconds (gRPC's default backoff
+    # grows to two minutes, which would keep a Worker idle long after the server is back).
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 3000),
+]

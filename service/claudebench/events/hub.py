@@ -13,7 +13,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Protocol, cast
 
 import grpc
 from redis import exceptions as redis_errors
@@ -61,6 +61,16 @@ class Entry:
 
 
 EntryFilter = Callable[[Fields], bool]
+
+
+class Listener(Protocol):
+    """Told of every entry the reader reads, synchronously and without a buffer (it must not block):
+    the dispatcher's wake-ups (api/dispatch.py)."""
+
+    def entries(self, entries: list[Entry]) -> None: ...
+
+    def gap(self) -> None:
+        """Entries may have been missed (a Redis outage that lost or trimmed some)."""
 
 
 @dataclass(eq=False)
@@ -112,6 +122,7 @@ class EventHub:
         self._block_ms = block_ms
         self._batch = batch
         self._subscriptions: set[Subscription] = set()
+        self._listeners: set[Listener] = set()
         self._position: StreamId = stream_ids.ZERO
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -157,7 +168,22 @@ class EventHub:
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)
-        if not self._subscriptions:
+        if not self._subscriptions and not self._listeners:
+            self._wanted.clear()
+
+    async def listen(self, listener: Listener) -> None:
+        """Tell `listener` of every entry appended from now on (until `unlisten`)."""
+        if self._closing:
+            raise ConnectionAbortedError("the server is shutting down")
+        if not self._subscriptions and not self._listeners:
+            # A paused reader may be behind: as in subscribe, live entries start after the newest.
+            self._position = max(self._position, await self._last_generated_id(self._query_client))
+        self._listeners.add(listener)
+        self._wanted.set()
+
+    def unlisten(self, listener: Listener) -> None:
+        self._listeners.discard(listener)
+        if not self._subscriptions and not self._listeners:
             self._wanted.clear()
 
     async def _last_generated_id(self, client: RedisClient | None = None) -> StreamId:
@@ -211,13 +237,18 @@ class EventHub:
                     "re-list with ListTasks and watch again",
                 )
             self._subscriptions.clear()
-            self._wanted.clear()
+            if not self._listeners:
+                self._wanted.clear()
             self._position = last
+            for listener in list(self._listeners):
+                listener.gap()
 
     def _fan_out(self, entries: list[Entry]) -> None:
         if not entries:
             return
         newest = entries[-1].key
+        for listener in list(self._listeners):
+            listener.entries(entries)
         for subscription in list(self._subscriptions):
             appended = False
             for entry in entries:

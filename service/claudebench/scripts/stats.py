@@ -27,6 +27,11 @@ class ScriptStats:
         totals.total_ms += elapsed_ms
         totals.errors += int(error)
 
+    def calls(self, name: str) -> int:
+        """Calls of the script since the last flush."""
+        totals = self._pending.get(name)
+        return totals.calls if totals else 0
+
     async def flush(self, client: RedisClient, key: str) -> None:
         """Add the pending totals to the hash (fields {script}:calls, :totalMs, :errors). On a Redis
         failure they are kept and added by the next flush."""

@@ -43,10 +43,14 @@ QUEUE_MEMORY = 10_000
 
 @dataclass(frozen=True, slots=True)
 class ClaimResult:
-    """Tasks handed over, and when a queue closed by its rate limit opens again (ms, 0 = none)."""
+    """Tasks handed over, and when a queue closed by its rate limit opens again (ms, 0 = none).
+    blocked: the last round took nothing though the queues hold pending tasks (a paused queue, one
+    at its concurrency cap or rate limit, tasks that deny the worker): they may become claimable
+    without a task event (a resume, a completion elsewhere)."""
 
     tasks: list[TaskSnapshot] = field(default_factory=list)
     open_at_ms: int = 0
+    blocked: bool = False
 
 
 class QueueMemory:
@@ -121,6 +125,7 @@ class ClaimStore(Store[Any]):
         promoted = await self._promote_if_due()
         claimed: list[TaskSnapshot] = []
         open_at = 0
+        blocked = False
         # The bytes the reply's tasks may still take: a round stops before a task that would not
         # fit (full), and the claim returns what it has.
         budget = self._settings.reply_budget
@@ -151,6 +156,7 @@ class ClaimStore(Store[Any]):
                 # a candidate only once its turn was taken (one per key and round).
                 idle_rounds = 0
             open_at = outcome["open_at"]
+            blocked = not outcome["tasks"] and outcome["pending"] > 0
             budget -= int(outcome["bytes"])
             if len(claimed) >= max_tasks or outcome["free"] == 0 or outcome["full"]:
                 break
@@ -173,7 +179,7 @@ class ClaimStore(Store[Any]):
                     for q in queues
                 }
         self._memory.remember(claimed)
-        return ClaimResult(claimed, int(open_at))
+        return ClaimResult(claimed, int(open_at), blocked)
 
     async def _promote_if_due(self) -> bool:
         """Promote one batch of due tasks if next_due has come; True when a batch ran."""

@@ -128,6 +128,29 @@ class InstanceStore(Store[FleetSettings]):
             "system_events": k.system_events,
         }
 
+    async def registered_queues(self, instance_id: str) -> list[str]:
+        """The queues an instance registered for (absent: the default queue)."""
+        registered = await self._client.hget(self._keys.instance(instance_id), "queues")
+        return cast(list[str], json.loads(registered)) if registered else [DEFAULT_QUEUE]
+
+    async def live_capacity(self, instance_id: str) -> int:
+        """The max_tasks of a registered, live instance (a read: the checks TASK_CLAIM makes)."""
+        status, last_seen, max_tasks = cast(
+            list[str | None],
+            await self._client.hmget(self._keys.instance(instance_id), ["status", "lastSeen", "maxTasks"]),
+        )
+        if status is None:
+            raise DomainError(
+                ResultCode.INSTANCE_NOT_REGISTERED,
+                f"Instance {instance_id} is not registered; call Register first",
+            )
+        if status != "active" or self._clock() - int(last_seen or 0) > self._settings.instance_ttl_ms:
+            raise DomainError(
+                ResultCode.INSTANCE_OFFLINE,
+                f"Instance {instance_id} is offline (no heartbeat within the liveness TTL); register again",
+            )
+        return int(max_tasks or 0)
+
     async def held_tasks(self, instance_id: str) -> list[str]:
         return cast(list[str], await self._client.zrange(self._keys.held(instance_id), 0, -1))
 

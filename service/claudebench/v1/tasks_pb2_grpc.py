@@ -140,6 +140,11 @@ class TaskServiceStub:
                 request_serializer=claudebench_dot_v1_dot_tasks__pb2.ResumeScheduleRequest.SerializeToString,
                 response_deserializer=claudebench_dot_v1_dot_tasks__pb2.ResumeScheduleResponse.FromString,
                 _registered_method=True)
+        self.Work = channel.stream_stream(
+                '/claudebench.v1.TaskService/Work',
+                request_serializer=claudebench_dot_v1_dot_tasks__pb2.WorkRequest.SerializeToString,
+                response_deserializer=claudebench_dot_v1_dot_tasks__pb2.WorkResponse.FromString,
+                _registered_method=True)
 
 
 class TaskServiceServicer:
@@ -278,6 +283,15 @@ class TaskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Work(self, request_iterator, context):
+        """Push dispatch: after a hello, the server pushes tasks (each the same atomic claim as ClaimTask)
+        as they become claimable, up to the worker's free capacity; the worker completes, reports
+        progress and releases on the same stream, each answered by an ack.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TaskServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -385,6 +399,11 @@ def add_TaskServiceServicer_to_server(servicer, server):
                     servicer.ResumeSchedule,
                     request_deserializer=claudebench_dot_v1_dot_tasks__pb2.ResumeScheduleRequest.FromString,
                     response_serializer=claudebench_dot_v1_dot_tasks__pb2.ResumeScheduleResponse.SerializeToString,
+            ),
+            'Work': grpc.stream_stream_rpc_method_handler(
+                    servicer.Work,
+                    request_deserializer=claudebench_dot_v1_dot_tasks__pb2.WorkRequest.FromString,
+                    response_serializer=claudebench_dot_v1_dot_tasks__pb2.WorkResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -955,6 +974,33 @@ class TaskService:
             '/claudebench.v1.TaskService/ResumeSchedule',
             claudebench_dot_v1_dot_tasks__pb2.ResumeScheduleRequest.SerializeToString,
             claudebench_dot_v1_dot_tasks__pb2.ResumeScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Work(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/claudebench.v1.TaskService/Work',
+            claudebench_dot_v1_dot_tasks__pb2.WorkRequest.SerializeToString,
+            claudebench_dot_v1_dot_tasks__pb2.WorkResponse.FromString,
             options,
             channel_credentials,
             insecure,
