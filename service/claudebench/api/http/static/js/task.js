@@ -1,0 +1,172 @@
+// One task: its fields, metadata, result or error, progress, its timeline (its events, live) and
+// the operator actions this server has and this token may use.
+
+import * as api from "./api.js";
+import { act, app } from "./state.js";
+import { $, ago, h, json, label, replace, statusBadge, throttle, time } from "./util.js";
+
+function duration(value) {
+  return value ? value : "";
+}
+
+export class TaskView {
+  constructor() {
+    this.id = null;
+    this.stream = null;
+    this.task = null;
+    this.reloadSoon = throttle(() => this.load(), 300);
+  }
+
+  init() {}
+
+  show(id) {
+    if (id === this.id && this.stream) return;
+    this.hide();
+    this.id = id;
+    this.task = null;
+    replace($("#task-title"), "Task ", h("code", {}, id));
+    replace($("#task-body"), h("p", { className: "muted" }, "Loading…"));
+    replace($("#task-actions"));
+    replace($("#timeline"));
+    this.load();
+    // The task's own events from the oldest retained one, then live (a filtered WatchTasks).
+    this.stream = new api.EventStream("/api/v1/events", {
+      query: { taskId: id },
+      after: "0",
+      onEvent: (event) => {
+        this.addToTimeline(event);
+        this.reloadSoon();
+      },
+      onReload: (stream) => {
+        replace($("#timeline"));
+        stream.lastId = "0";
+      },
+    }).start();
+  }
+
+  hide() {
+    if (this.stream) this.stream.stop();
+    this.stream = null;
+    this.id = null;
+  }
+
+  refresh() {
+    if (this.id) this.load();
+  }
+
+  async load() {
+    const id = this.id;
+    try {
+      const reply = await api.get(`/api/v1/tasks/${encodeURIComponent(id)}`);
+      if (id !== this.id) return;
+      this.task = reply.task;
+    } catch (error) {
+      if (id !== this.id) return;
+      this.task = null;
+      replace($("#task-body"), h("p", { className: "error" }, error.httpStatus === 404 ? "No such task (deleted, or expired by retention)." : error.message));
+      replace($("#task-actions"));
+      return;
+    }
+    this.render();
+  }
+
+  render() {
+    const task = this.task;
+    const rows = [
+      ["Status", statusBadge(task.status)],
+      ["Queue", task.queue],
+      ["Priority", task.priority],
+      ["Holder", task.assignedTo],
+      ["Attempts", task.maxAttempts ? `${task.attempts} of ${task.maxAttempts}` : task.attempts],
+      ["Created", time(task.createTime)],
+      ["Updated", time(task.updateTime)],
+      ["Assigned", time(task.assignTime)],
+      ["Finished", time(task.completeTime)],
+      ["Runs at", time(task.runAt)],
+      ["Lease until", task.leaseDeadline ? `${time(task.leaseDeadline)}` : ""],
+      ["Lease per attempt", duration(task.timeout)],
+      ["Idempotency key", task.idempotencyKey],
+    ].filter(([, value]) => value !== "" && value !== undefined && value !== null);
+    const blocks = [
+      ["Text", task.text],
+      ["Metadata", json(task.metadata)],
+      ["Progress", json(task.progress)],
+      ["Result", json(task.result)],
+      ["Error", task.error],
+    ].filter(([, value]) => value);
+    replace(
+      $("#task-body"),
+      h("dl", { className: "facts", id: "task-fields" }, rows.map(([name, value]) => [h("dt", {}, name), h("dd", { "data-field": name }, value)])),
+      blocks.map(([name, value]) =>
+        h("section", { className: "block" }, h("h2", {}, name), h("pre", { "data-block": name }, value)),
+      ),
+    );
+    this.renderActions();
+  }
+
+  renderActions() {
+    const task = this.task;
+    const id = encodeURIComponent(task.id);
+    const finished = ["TASK_STATUS_COMPLETED", "TASK_STATUS_FAILED", "TASK_STATUS_CANCELLED"].includes(task.status);
+    const buttons = [];
+    if (app.can("CancelTask") && !finished) {
+      buttons.push(
+        h("button", {
+          type: "button",
+          id: "action-cancel",
+          onclick: () => this.run(`Cancel task ${task.id}`, "POST", `/api/v1/tasks/${id}/cancel`, { reason: "cancelled from the dashboard" }),
+        }, "Cancel"),
+      );
+    }
+    if (app.can("RetryTask") && ["TASK_STATUS_FAILED", "TASK_STATUS_CANCELLED"].includes(task.status)) {
+      buttons.push(
+        h("button", { type: "button", id: "action-retry", onclick: () => this.run(`Retry task ${task.id}`, "POST", `/api/v1/tasks/${id}/retry`, {}) }, "Retry"),
+      );
+    }
+    if (app.can("DeleteTask")) {
+      const confirm = h("button", {
+        type: "button",
+        id: "action-delete-confirm",
+        className: "danger",
+        hidden: true,
+        onclick: () => this.run(`Delete task ${task.id}`, "DELETE", `/api/v1/tasks/${id}`),
+      }, "Really delete");
+      buttons.push(
+        h("button", {
+          type: "button",
+          id: "action-delete",
+          onclick: (event) => {
+            event.target.hidden = true;
+            confirm.hidden = false;
+            confirm.focus();
+          },
+        }, "Delete…"),
+        confirm,
+      );
+    }
+    replace($("#task-actions"), buttons);
+  }
+
+  async run(description, method, path, body) {
+    const reply = await act(description, method, path, body);
+    if (reply !== null) await this.load();
+  }
+
+  addToTimeline(event) {
+    const list = $("#timeline");
+    if (list.querySelector(`[data-event="${CSS.escape(event.eventId)}"]`)) return;
+    const details = [];
+    if (event.instanceId) details.push(`by ${event.instanceId}`);
+    if (event.task && event.task.error && event.type !== "TASK_EVENT_TYPE_UPDATED") details.push(event.task.error);
+    list.append(
+      h(
+        "li",
+        { "data-event": event.eventId, "data-type": event.type },
+        h("time", { datetime: event.time, title: ago(event.time) }, time(event.time)),
+        " ",
+        h("strong", {}, label(event.type)),
+        details.length ? ` — ${details.join(" · ")}` : "",
+      ),
+    );
+  }
+}
