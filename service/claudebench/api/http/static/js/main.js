@@ -79,10 +79,11 @@ function route() {
       link.removeAttribute("aria-current");
     }
   }
-  const changed = current !== name;
+  // After a navigation, keyboard and screen-reader users continue at the new view's content.
+  const moved = current !== null && current !== name;
   current = name;
   views[name].show(rest.join("/"));
-  if (changed) $("#main").focus({ preventScroll: true });
+  if (moved) $("#main").focus({ preventScroll: true });
 }
 
 async function start() {

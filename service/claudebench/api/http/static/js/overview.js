@@ -27,6 +27,7 @@ function camel(name) {
 export class Overview {
   constructor() {
     this.buckets = new Map(); // second -> [created, completed, failed]
+    this.opened = Math.floor(Date.now() / 1000);
     this.chart = null;
     this.timers = [];
     this.refreshCounts = throttle(() => this.loadCounts(), 500);
@@ -183,10 +184,13 @@ export class Overview {
   }
 
   series() {
+    // The last 5 minutes; a page opened more recently shows from a little before it opened (or
+    // its oldest event), so that a fresh page's chart is not a flat line with a spike at its end.
     const now = Math.floor(Date.now() / 1000);
+    const earliest = Math.min(this.opened - 20, ...this.buckets.keys());
     const xs = [];
     const ys = [[], [], []];
-    for (let second = now - WINDOW_S + 1; second <= now; second++) {
+    for (let second = Math.max(now - WINDOW_S + 1, earliest); second <= now; second++) {
       xs.push(second);
       const counts = this.buckets.get(second) || [0, 0, 0];
       for (let i = 0; i < 3; i++) ys[i].push(counts[i]);
@@ -209,9 +213,9 @@ export class Overview {
           ...this.size(),
           series: [
             {},
-            { label: "created", stroke: "#2563eb", width: 1.5 },
-            { label: "completed", stroke: "#16a34a", width: 1.5 },
-            { label: "failed", stroke: "#dc2626", width: 1.5 },
+            { label: "created", stroke: "#2563eb", width: 1.5, points: { show: false } },
+            { label: "completed", stroke: "#16a34a", width: 1.5, points: { show: false } },
+            { label: "failed", stroke: "#dc2626", width: 1.5, points: { show: false } },
           ],
           axes: [{}, { label: "per s", size: 50 }],
           scales: { y: { range: (_, min, max) => [0, Math.max(5, max)] } },

@@ -35,7 +35,8 @@ export class TaskView {
       after: "0",
       onEvent: (event) => {
         this.addToTimeline(event);
-        this.reloadSoon();
+        if (event.type === "TASK_EVENT_TYPE_DELETED" || event.type === "TASK_EVENT_TYPE_EXPIRED") this.gone(event);
+        else this.reloadSoon();
       },
       onReload: (stream) => {
         replace($("#timeline"));
@@ -56,6 +57,7 @@ export class TaskView {
 
   async load() {
     const id = this.id;
+    if (!this.task && $("#task-gone")) return;
     try {
       const reply = await api.get(`/api/v1/tasks/${encodeURIComponent(id)}`);
       if (id !== this.id) return;
@@ -149,7 +151,17 @@ export class TaskView {
 
   async run(description, method, path, body) {
     const reply = await act(description, method, path, body);
-    if (reply !== null) await this.load();
+    if (reply === null) return;
+    if (method === "DELETE") this.gone({ type: "TASK_EVENT_TYPE_DELETED" });
+    else await this.load();
+  }
+
+  // The task no longer exists: say so, offer nothing, keep the timeline.
+  gone(event) {
+    this.task = null;
+    const how = event.type === "TASK_EVENT_TYPE_EXPIRED" ? "removed by retention" : "deleted";
+    replace($("#task-body"), h("p", { className: "muted", id: "task-gone" }, `This task was ${how}.`));
+    replace($("#task-actions"));
   }
 
   addToTimeline(event) {
