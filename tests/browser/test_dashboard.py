@@ -324,3 +324,68 @@ async def test_the_overview_screenshot_in_docs(served: Served, open_page: Any, t
         shutil.copy(shot, DOCS / "dashboard.png")
     assert _png_size(DOCS / "dashboard.png") == (1280, 900)
     assert view.errors == []
+
+
+async def capabilities(page: Any, token: str | None = None) -> dict[str, Any]:
+    headers = f"{{Authorization: 'Bearer {token}'}}" if token else "{}"
+    caps: dict[str, Any] = await page.evaluate(
+        f"fetch('/api/v1/capabilities', {{headers: {headers}}}).then(r => r.json())"
+    )
+    return caps
+
+
+async def test_a_queue_paused_from_the_page_hands_out_nothing(served: Served, open_page: Any) -> None:
+    view = await open_page(served.base)
+    page = view.page
+    await page.goto(served.base)
+    await expect(page.locator("#connection")).to_have_text("live", timeout=LIVE_MS)
+    if "PauseQueue" not in (await capabilities(page))["rpcs"]:
+        # QueueService not built on this server: no Queues page is offered.
+        await expect(page.locator('nav a[data-view="queues"]')).to_be_hidden()
+        return
+    async with served.channel() as channel:
+        tasks = tasks_pb2_grpc.TaskServiceStub(channel)
+        system = system_pb2_grpc.SystemServiceStub(channel)
+        await system.Register(system_pb2.RegisterRequest(instance_id="w-q", queues=["mail"]))
+        task = (await tasks.CreateTask(tasks_pb2.CreateTaskRequest(text="send it", queue="mail"))).task
+        await page.click('nav a[data-view="queues"]')
+        row = page.locator('#queues tr[data-queue="mail"]')
+        await expect(row.locator("[data-state]")).to_have_text("running", timeout=LIVE_MS)
+        await row.locator('button[data-action="pause"]').click()
+        await expect(row.locator("[data-state]")).to_have_text("paused", timeout=LIVE_MS)
+        claim = tasks_pb2.ClaimTaskRequest(worker_id="w-q", queues=["mail"])
+        assert list((await tasks.ClaimTask(claim)).tasks) == []
+        await row.locator('button[data-action="resume"]').click()
+        await expect(row.locator("[data-state]")).to_have_text("running", timeout=LIVE_MS)
+        assert [t.id for t in (await tasks.ClaimTask(claim)).tasks] == [task.id]
+    assert "action PauseQueue {'queue': 'mail'} by anonymous" in served.log.read_text()
+    assert view.errors == []
+
+
+async def test_a_schedule_paused_and_resumed_from_the_page(served: Served, open_page: Any) -> None:
+    view = await open_page(served.base)
+    page = view.page
+    await page.goto(served.base)
+    await expect(page.locator("#connection")).to_have_text("live", timeout=LIVE_MS)
+    if "PauseSchedule" not in (await capabilities(page))["rpcs"]:
+        await expect(page.locator('nav a[data-view="schedules"]')).to_be_hidden()
+        return
+    async with served.channel() as channel:
+        tasks = tasks_pb2_grpc.TaskServiceStub(channel)
+        create_schedule = tasks_pb2.CreateScheduleRequest(
+            schedule_id="hourly", template=tasks_pb2.CreateTaskRequest(text="tick")
+        )
+        create_schedule.interval.seconds = 3600
+        await tasks.CreateSchedule(create_schedule)
+        await page.click('nav a[data-view="schedules"]')
+        row = page.locator('#schedules tr[data-schedule="hourly"]')
+        await expect(row.locator("[data-state]")).to_have_text("running", timeout=LIVE_MS)
+        await row.locator('button[data-action="pause"]').click()
+        await expect(row.locator("[data-state]")).to_have_text("paused", timeout=LIVE_MS)
+        got = await tasks.GetSchedule(tasks_pb2.GetScheduleRequest(schedule_id="hourly"))
+        assert got.schedule.paused
+        await row.locator('button[data-action="resume"]').click()
+        await expect(row.locator("[data-state]")).to_have_text("running", timeout=LIVE_MS)
+        got = await tasks.GetSchedule(tasks_pb2.GetScheduleRequest(schedule_id="hourly"))
+        assert not got.schedule.paused
+    assert view.errors == []
