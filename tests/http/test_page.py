@@ -63,3 +63,12 @@ async def test_the_page_and_each_of_its_files_are_served(http: str) -> None:
                 assert await r.read() == path.read_bytes()
                 if path.suffix == ".js":
                     assert r.content_type in ("application/javascript", "text/javascript"), url
+
+
+async def test_the_page_may_run_only_its_own_files(http: str) -> None:
+    async with aiohttp.ClientSession() as client, client.get(f"{http}/") as r:
+        policy = r.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy
+        assert "connect-src 'self'" in policy
+        assert "frame-ancestors 'none'" in policy
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
