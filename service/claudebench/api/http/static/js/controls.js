@@ -2,7 +2,7 @@
 
 import * as api from "./api.js";
 import { act, app } from "./state.js";
-import { $, h, replace, throttle, time } from "./util.js";
+import { $, duration, h, replace, throttle, time } from "./util.js";
 
 const QUEUE_COUNTS = ["pending", "scheduled", "inProgress", "completed", "failed", "cancelled"];
 
@@ -140,7 +140,7 @@ export class SchedulesView {
         "tr",
         { "data-schedule": schedule.scheduleId },
         h("th", { scope: "row" }, schedule.scheduleId),
-        h("td", {}, schedule.cron ? `${schedule.cron} (${schedule.timeZone || "UTC"})` : schedule.interval || ""),
+        h("td", {}, schedule.cron ? `${schedule.cron} (${schedule.timeZone || "UTC"})` : duration(schedule.interval)),
         h("td", { "data-state": schedule.paused ? "paused" : "running" }, schedule.paused ? "paused" : "running"),
         h("td", {}, time(schedule.nextRunTime)),
         h("td", {}, time(schedule.lastRunTime)),

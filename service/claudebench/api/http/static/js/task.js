@@ -3,11 +3,7 @@
 
 import * as api from "./api.js";
 import { act, app } from "./state.js";
-import { $, ago, h, json, label, replace, statusBadge, throttle, time } from "./util.js";
-
-function duration(value) {
-  return value ? value : "";
-}
+import { $, ago, duration, h, json, label, replace, statusBadge, throttle, time } from "./util.js";
 
 export class TaskView {
   constructor() {

@@ -52,6 +52,23 @@ export function ago(iso) {
   return `${Math.round(seconds / 3600)} h ago`;
 }
 
+// A protobuf Duration in JSON ("90s", "0.500s") for people: "1 min 30 s", "0.5 s".
+export function duration(value) {
+  if (!value) return "";
+  const total = Number(String(value).replace(/s$/, ""));
+  if (!Number.isFinite(total)) return String(value);
+  if (total < 60) return `${Number(total.toFixed(3))} s`;
+  const parts = [];
+  let rest = Math.round(total);
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["min", 60], ["s", 1]]) {
+    if (rest >= size) {
+      parts.push(`${Math.floor(rest / size)} ${unit}`);
+      rest %= size;
+    }
+  }
+  return parts.join(" ");
+}
+
 export function json(value) {
   if (value === undefined || value === null) return "";
   if (typeof value === "object" && !Array.isArray(value) && Object.keys(value).length === 0) return "";
