@@ -62,6 +62,7 @@ class Served:
     redis_url: str
     log_dir: Path
     tokens: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
     namespace: str = field(default_factory=lambda: f"b{uuid.uuid4().hex[:8]}")
     grpc_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
@@ -82,7 +83,7 @@ class Served:
             "--listen", f"127.0.0.1:{grpc_port or self.grpc_port}",
             "--http-listen", f"127.0.0.1:{self.http_port}",
         ]  # fmt: skip
-        env = {**os.environ, "CLAUDEBENCH_REDIS_URL": self.redis_url}
+        env = {**os.environ, **self.env, "CLAUDEBENCH_REDIS_URL": self.redis_url}
         env.pop("CLAUDEBENCH_AUTH_TOKENS", None)
         if self.tokens:
             env["CLAUDEBENCH_AUTH_TOKENS"] = self.tokens

@@ -190,6 +190,40 @@ async def test_a_restarted_server_is_reconnected_to_and_no_event_is_missed(
     assert view.external == []
 
 
+async def test_a_page_whose_place_in_the_stream_was_trimmed_is_told_and_goes_on_live(
+    redis_server_url: str, tmp_path: Path, open_page: Any
+) -> None:
+    """OUT_OF_RANGE over SSE: the page's last event left retention while it was away; on
+    reconnecting it is told (event: reload), says so, re-reads, and follows live again."""
+    retention = {"CLAUDEBENCH_EVENT_RETENTION": "10"}
+    served = Served(redis_server_url, tmp_path, env=retention)
+    served.start()
+    other = Served(redis_server_url, tmp_path, env=retention, namespace=served.namespace)
+    other.start()
+    try:
+        view = await open_page(served.base)
+        page = view.page
+        await page.goto(served.base + "#/feed")
+        await expect(page.locator("#connection")).to_have_text("live", timeout=LIVE_MS)
+        async with other.channel() as channel:
+            first = await create(channel, "first")
+            await expect(page.locator(f"#feed >> text={first.id}")).to_be_visible(timeout=LIVE_MS)
+            served.stop()
+            stub = tasks_pb2_grpc.TaskServiceStub(channel)
+            for batch in range(5):  # far past the retention: the page's cursor is trimmed away
+                more = [tasks_pb2.CreateTaskRequest(text=f"flood {batch}.{i}") for i in range(100)]
+                await stub.CreateTasks(tasks_pb2.CreateTasksRequest(tasks=more))
+            served.start()
+            message = page.locator("#status-message")
+            await expect(message).to_contain_text("no longer holds", timeout=LIVE_MS)
+            await expect(page.locator("#connection")).to_have_text("live", timeout=LIVE_MS)
+            after = await create(channel, "after")
+            await expect(page.locator(f"#feed >> text={after.id}")).to_be_visible(timeout=LIVE_MS)
+    finally:
+        served.stop()
+        other.stop()
+
+
 async def test_an_admin_signs_in_and_acts_and_each_action_is_logged(
     served_with_tokens: Served, open_page: Any
 ) -> None:
