@@ -130,6 +130,46 @@ async def test_a_task_shows_up_live_and_changes_status_without_reload(served: Se
     assert view.errors == []
 
 
+async def test_the_tasks_table_filters_pages_and_searches(served: Served, open_page: Any) -> None:
+    async with served.channel() as channel:
+        tasks = tasks_pb2_grpc.TaskServiceStub(channel)
+        texts = [f"job {i}" for i in range(29)] + ["the needle"]
+        await tasks.CreateTasks(
+            tasks_pb2.CreateTasksRequest(tasks=[tasks_pb2.CreateTaskRequest(text=t) for t in texts])
+        )
+        system = system_pb2_grpc.SystemServiceStub(channel)
+        await system.Register(system_pb2.RegisterRequest(instance_id="w-7", max_tasks=2))
+        await tasks.ClaimTask(tasks_pb2.ClaimTaskRequest(worker_id="w-7", max_tasks=2))
+    view = await open_page(served.base)
+    page = view.page
+    await page.goto(served.base + "#/tasks")
+    rows = page.locator("#tasks-table tbody tr[data-task]")
+    await page.select_option('#task-filters select[name="pageSize"]', "25")
+    await page.click("#task-filters button[type=submit]")
+    await expect(rows).to_have_count(25, timeout=LIVE_MS)
+    await expect(page.locator("#tasks-summary")).to_contain_text("of 30")
+    await page.click("#tasks-next")
+    await expect(rows).to_have_count(5)
+    await page.click("#tasks-prev")
+    await expect(rows).to_have_count(25)
+    await page.select_option('#task-filters select[name="status"]', "TASK_STATUS_IN_PROGRESS")
+    await page.click("#task-filters button[type=submit]")
+    await expect(rows).to_have_count(2)
+    await page.select_option('#task-filters select[name="status"]', "")
+    await page.fill('#task-filters input[name="assignedTo"]', "w-7")
+    await page.click("#task-filters button[type=submit]")
+    await expect(rows).to_have_count(2)
+    await expect(page.locator("#tasks-table tbody td:nth-child(6)")).to_have_text(["w-7", "w-7"])
+    await page.fill('#task-filters input[name="assignedTo"]', "")
+    await page.select_option('#task-filters select[name="pageSize"]', "50")
+    await page.click("#task-filters button[type=submit]")
+    await expect(rows).to_have_count(30)
+    await page.fill("#task-search", "NEEDLE")
+    await expect(rows).to_have_count(1)
+    await expect(rows.locator("td.text")).to_have_text("the needle")
+    assert view.errors == []
+
+
 async def test_the_feed_pauses_and_filters_by_type(served: Served, open_page: Any) -> None:
     view = await open_page(served.base)
     page = view.page
