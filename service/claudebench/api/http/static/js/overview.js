@@ -66,7 +66,10 @@ export class Overview {
 
   async loadHealth() {
     try {
-      const health = await api.get("/api/v1/health");
+      const [health, metrics] = await Promise.all([
+        api.get("/api/v1/health"),
+        app.can("GetMetrics") ? api.get("/api/v1/metrics") : Promise.resolve(null),
+      ]);
       const parts = [
         h("p", {}, statusBadge(health.status)),
         health.reason ? h("p", { className: "reason" }, health.reason) : null,
@@ -82,6 +85,14 @@ export class Overview {
           h("dt", {}, "Offline"),
           h("dd", {}, health.offlineInstances),
           health.partitionSuspected ? [h("dt", {}, "Partition"), h("dd", {}, "suspected")] : null,
+          metrics
+            ? [
+                h("dt", {}, "Finished / s"),
+                h("dd", { title: "completed or failed per second over the last minute" }, Number(metrics.throughputPerSecond || 0).toFixed(2)),
+                h("dt", {}, "Average wait"),
+                h("dd", { title: "from creation to first hand-over" }, `${Math.round(Number(metrics.averageWaitMs || 0))} ms`),
+              ]
+            : null,
         ),
       ];
       replace($("#health"), parts);
