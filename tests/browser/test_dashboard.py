@@ -333,6 +333,14 @@ async def test_a_reader_sees_no_controls_and_the_server_refuses_its_actions(
     await expect(page.locator("#who")).to_have_text("role: reader", timeout=LIVE_MS)
     await expect(page.locator('[data-field="Status"]')).to_have_text("pending", timeout=LIVE_MS)
     await expect(page.locator("#task-actions button")).to_have_count(0)
+    # Signing in anew (Change token) starts the stream again: the feed still shows each event once.
+    await page.click("#change-token")
+    await expect(page.locator("#view-login")).to_be_visible()
+    await page.fill("#token-input", "readtok")
+    await page.press("#token-input", "Enter")
+    await expect(page.locator("#who")).to_have_text("role: reader", timeout=LIVE_MS)
+    await page.click('nav a[data-view="feed"]')
+    await expect(page.locator(f"#feed >> text={task.id}")).to_have_count(1, timeout=LIVE_MS)
 
     # A page that believes otherwise (say the token's role changed while it was open) still cannot
     # act: the server refuses, the page shows the 403, nothing changes.
@@ -343,6 +351,7 @@ async def test_a_reader_sees_no_controls_and_the_server_refuses_its_actions(
         await route.fulfill(response=response, json=caps)
 
     await page.route("**/api/v1/capabilities", everything_allowed)
+    await page.goto(served.base + f"#/task/{task.id}")
     await page.reload()
     await expect(page.locator("#action-delete")).to_be_visible(timeout=LIVE_MS)
     await page.click("#action-delete")

@@ -23,7 +23,14 @@ export const app = {
     this.listeners.add(listener);
   },
 
+  // Ids of the newest events handed out: a stream started again (after signing in anew, say)
+  // seeds from recent events the page may have had already; each goes out once.
+  seen: new Set(),
+
   emit(event) {
+    if (this.seen.has(event.eventId)) return;
+    this.seen.add(event.eventId);
+    if (this.seen.size > 5000) this.seen.delete(this.seen.values().next().value);
     for (const listener of this.listeners) {
       try {
         listener(event);
