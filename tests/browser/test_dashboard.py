@@ -94,6 +94,8 @@ async def test_the_page_fits_the_screen_width(served: Served, open_page: Any, wi
 async def test_a_task_shows_up_live_and_changes_status_without_reload(served: Served, open_page: Any) -> None:
     view = await open_page(served.base)
     page = view.page
+    ended: list[str] = []  # streams the page closed (a fetch it aborts fails with ERR_ABORTED)
+    page.on("requestfailed", lambda request: ended.append(request.url))
     await page.goto(served.base + "#/feed")
     await expect(page.locator("#connection")).to_have_text("live", timeout=LIVE_MS)
     async with served.channel() as channel:
@@ -126,6 +128,8 @@ async def test_a_task_shows_up_live_and_changes_status_without_reload(served: Se
         "TASK_EVENT_TYPE_COMPLETED",
     ]
     assert await page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
+    # The task's own stream served its history only: the page's live stream carries the rest.
+    assert [url for url in ended if "taskId=" in url] == [f"{served.base}api/v1/events?taskId={task.id}"]
     assert view.external == []
     assert view.errors == []
 

@@ -68,13 +68,14 @@ export const del = (path) => call("DELETE", path);
 // last event or bookmark it saw; `event: reload` (the cursor fell out of retention) is handed to
 // onReload, which decides where to start again.
 export class EventStream {
-  constructor(path, { query = {}, after = "", onEvent, onStatus = () => {}, onReload } = {}) {
+  constructor(path, { query = {}, after = "", onEvent, onStatus = () => {}, onReload, onCursor = () => {} } = {}) {
     this.path = path;
     this.query = query;
     this.lastId = after;
     this.onEvent = onEvent;
     this.onStatus = onStatus;
     this.onReload = onReload;
+    this.onCursor = onCursor;
     this.retryMs = 1000;
     this.controller = null;
     this.stopped = false;
@@ -158,6 +159,14 @@ export class EventStream {
     if (event === "error") return "stop";
     if (id !== null) this.lastId = id;
     if (event === "task") this.onEvent(JSON.parse(data.join("\n")), id);
+    if (id !== null) this.onCursor(id);
     return null;
   }
+}
+
+// Stream entry ids ("1733140800000-3") in stream order: negative, 0 or positive.
+export function compareIds(a, b) {
+  const [am, as] = String(a).split("-").map(Number);
+  const [bm, bs] = String(b).split("-").map(Number);
+  return am !== bm ? am - bm : (as || 0) - (bs || 0);
 }

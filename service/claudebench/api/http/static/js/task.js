@@ -13,10 +13,21 @@ export class TaskView {
     this.reloadSoon = throttle(() => this.load(), 300);
   }
 
-  init() {}
+  init() {
+    // After its history, a task's events come from the page's one live stream.
+    app.onEvent((event) => {
+      if (this.id && event.taskId === this.id) this.onTaskEvent(event);
+    });
+  }
+
+  onTaskEvent(event) {
+    this.addToTimeline(event);
+    if (event.type === "TASK_EVENT_TYPE_DELETED" || event.type === "TASK_EVENT_TYPE_EXPIRED") this.gone(event);
+    else this.reloadSoon();
+  }
 
   show(id) {
-    if (id === this.id && this.stream) return;
+    if (id === this.id) return;
     this.hide();
     this.id = id;
     this.task = null;
@@ -25,14 +36,20 @@ export class TaskView {
     replace($("#task-actions"));
     replace($("#timeline"));
     this.load();
-    // The task's own events from the oldest retained one, then live (a filtered WatchTasks).
+    // The task's history: its events from the oldest retained one (a filtered WatchTasks), until
+    // this stream reaches where the page's live stream was when it opened; from there on the live
+    // stream has them. So a tab holds a second connection only briefly (browsers allow a host
+    // six HTTP/1.1 connections, over all tabs).
+    const until = (app.stream && app.stream.lastId) || "0";
     this.stream = new api.EventStream("/api/v1/events", {
       query: { taskId: id },
       after: "0",
-      onEvent: (event) => {
-        this.addToTimeline(event);
-        if (event.type === "TASK_EVENT_TYPE_DELETED" || event.type === "TASK_EVENT_TYPE_EXPIRED") this.gone(event);
-        else this.reloadSoon();
+      onEvent: (event) => this.onTaskEvent(event),
+      onCursor: (cursor) => {
+        if (api.compareIds(cursor, until) >= 0 && this.stream) {
+          this.stream.stop();
+          this.stream = null;
+        }
       },
       onReload: (stream) => {
         replace($("#timeline"));
@@ -163,10 +180,12 @@ export class TaskView {
   addToTimeline(event) {
     const list = $("#timeline");
     if (list.querySelector(`[data-event="${CSS.escape(event.eventId)}"]`)) return;
+    // In stream order, whichever stream brought it first.
+    const later = [...list.children].find((item) => api.compareIds(item.dataset.event, event.eventId) > 0);
     const details = [];
     if (event.instanceId) details.push(`by ${event.instanceId}`);
     if (event.task && event.task.error && event.type !== "TASK_EVENT_TYPE_UPDATED") details.push(event.task.error);
-    list.append(
+    list.insertBefore(
       h(
         "li",
         { "data-event": event.eventId, "data-type": event.type },
@@ -175,6 +194,7 @@ export class TaskView {
         h("strong", {}, label(event.type)),
         details.length ? ` — ${details.join(" · ")}` : "",
       ),
+      later || null,
     );
   }
 }
