@@ -277,6 +277,8 @@ async def test_an_admin_signs_in_and_acts_and_each_action_is_logged(
     await page.goto(served.base)
     # No token: the page asks for one, and a wrong one is refused.
     await expect(page.locator("#view-login")).to_be_visible(timeout=LIVE_MS)
+    await expect(page.locator("#connection")).to_have_text("signed out")
+    await expect(page.locator("#token-input")).to_be_focused()
     await page.fill("#token-input", "not-a-token")
     await page.press("#token-input", "Enter")
     await expect(page.locator("#login-error")).to_have_text("The server refused this token.")

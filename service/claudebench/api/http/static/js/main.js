@@ -29,6 +29,7 @@ function setConnection(state) {
 function showLogin(message = "") {
   if (app.stream) app.stream.stop();
   app.stream = null;
+  setConnection("signed out");
   if (current) views[current].hide();
   current = null;
   for (const section of document.querySelectorAll("main > section")) section.hidden = true;
