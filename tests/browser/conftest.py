@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 import pytest
@@ -34,7 +34,7 @@ def chromium_path() -> str | None:
     return found if found and Path(found).exists() else None
 
 
-def _unavailable(why: str) -> None:
+def _unavailable(why: str) -> NoReturn:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{why}; CI must install it: {INSTALL}", pytrace=False)
     pytest.skip(f"{why}: {INSTALL}")
