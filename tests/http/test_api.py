@@ -15,6 +15,7 @@ import pytest
 from google.protobuf import struct_pb2
 
 from claudebench.api.http.app import STATIC_DIR, DashboardServer
+from claudebench.api.http.events import EncodedEvents
 from claudebench.config import Settings
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
@@ -158,3 +159,15 @@ async def test_an_sse_client_that_stops_reading_is_cut_off_by_the_subscriber_byt
         finally:
             writer.close()
             await dashboard.stop()
+
+
+def test_an_event_is_encoded_once_for_every_stream_and_the_cache_is_bounded() -> None:
+    encoded = EncodedEvents(size=2)
+    events = [tasks_pb2.TaskEvent(event_id=f"1-{i}", task_id=f"t{i}") for i in range(3)]
+    first = encoded.task(events[0])
+    assert first.startswith(b"id: 1-0\nevent: task\ndata: ")
+    assert json.loads(first.split(b"data: ", 1)[1]) == {"eventId": "1-0", "taskId": "t0"}
+    assert encoded.task(events[0]) is first  # the same bytes for the next stream
+    encoded.task(events[1])
+    encoded.task(events[2])  # the oldest goes
+    assert encoded.task(events[0]) is not first

@@ -18,7 +18,7 @@ import grpc
 from aiohttp import web
 
 from claudebench.api.auth import READER_METHODS, may_call, role_for_header
-from claudebench.api.http.events import stream_events
+from claudebench.api.http.events import EncodedEvents, stream_events
 from claudebench.api.http.rpc import (
     HTTP_STATUS,
     BadRequest,
@@ -115,6 +115,7 @@ class Dashboard:
                     self.rpcs[route.rpc] = Rpc(name, route.rpc, servicer)
         watch = services.get("TaskService")
         self._watch = Rpc("TaskService", _EVENTS_RPC, watch) if watch is not None else None
+        self._encoded = EncodedEvents()
 
     def application(self) -> web.Application:
         app = web.Application(middlewares=[self._errors])
@@ -125,8 +126,9 @@ class Dashboard:
         app.router.add_get("/api/v1/capabilities", self._guard(_CAPABILITIES_RPC, self._capabilities))
         app.router.add_get("/api/v1/leader", self._guard(_LEADER_RPC, self._leader_handler))
         if self._watch is not None:
-            watch = self._watch
-            app.router.add_get("/api/v1/events", self._guard(_EVENTS_RPC, lambda r: stream_events(r, watch)))
+            watch, encoded = self._watch, self._encoded
+            events = self._guard(_EVENTS_RPC, lambda r: stream_events(r, watch, encoded))
+            app.router.add_get("/api/v1/events", events)
         app.router.add_get("/", self._index)
         app.router.add_static("/static", STATIC_DIR, append_version=False)
         return app
