@@ -34,6 +34,7 @@ export class TaskView {
     replace($("#task-title"), "Task ", h("code", {}, id));
     replace($("#task-body"), h("p", { className: "muted" }, "Loading…"));
     replace($("#task-actions"));
+    this.actionsKey = null;
     replace($("#timeline"));
     this.load();
     // The task's history: its events from the oldest retained one (a filtered WatchTasks), until
@@ -123,6 +124,11 @@ export class TaskView {
     const task = this.task;
     const id = encodeURIComponent(task.id);
     const finished = ["TASK_STATUS_COMPLETED", "TASK_STATUS_FAILED", "TASK_STATUS_CANCELLED"].includes(task.status);
+    // The same controls as shown already: keep them (and a delete waiting for its confirmation)
+    // rather than replace them under the operator's pointer as events come in.
+    const key = `${task.id} ${task.status}`;
+    if (key === this.actionsKey && $("#task-actions").children.length) return;
+    this.actionsKey = key;
     const buttons = [];
     if (app.can("CancelTask") && !finished) {
       buttons.push(
@@ -172,6 +178,7 @@ export class TaskView {
   // The task no longer exists: say so, offer nothing, keep the timeline.
   gone(event) {
     this.task = null;
+    this.actionsKey = null;
     const how = event.type === "TASK_EVENT_TYPE_EXPIRED" ? "removed by retention" : "deleted";
     replace($("#task-body"), h("p", { className: "muted", id: "task-gone" }, `This task was ${how}.`));
     replace($("#task-actions"));
