@@ -80,10 +80,10 @@ async def test_the_overview_loads_offline_without_console_errors_and_is_keyboard
 @pytest.mark.parametrize("width", [1280, 390])
 async def test_the_page_fits_the_screen_width(served: Served, open_page: Any, width: int) -> None:
     async with served.channel() as channel:
-        await create(channel, "a task with a long text " * 20)
+        task = await create(channel, "a task with a long text " * 20)
     view = await open_page(served.base, width=width, height=800)
     page = view.page
-    for route in ("#/", "#/tasks", "#/feed"):
+    for route in ("#/", "#/tasks", "#/feed", f"#/task/{task.id}"):
         await page.goto(served.base + route)
         await expect(page.locator("#connection")).to_have_text("live", timeout=LIVE_MS)
         await page.wait_for_timeout(300)
