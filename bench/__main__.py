@@ -20,7 +20,7 @@ import grpc
 import redis.asyncio as aioredis
 from google.protobuf import struct_pb2
 
-from bench import bare, fanout, load, peers, rpcs
+from bench import bare, fanout, load, peers, rpcs, sse
 from bench import workers as python_workers
 from bench.report import write_report
 from bench.servers import claudebench_server, create_throughput, process
@@ -309,6 +309,8 @@ async def run(seconds: float) -> dict[str, Any]:
         port = free_port()
         with claudebench_server(redis_server.url, port):
             results["events"] = await events(f"127.0.0.1:{port}", redis_server.url, seconds)
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp), persistent=False) as redis_server:
+        results["sse"] = {**await sse.sse_vs_watch(redis_server.url, seconds), "seconds": seconds}
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp), persistent=False) as redis_server:
         results["processes"] = await processes_gain(redis_server.url, seconds)
         results["scale_out"] = await scale_out(redis_server.url, seconds)

@@ -159,6 +159,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         )
     backlog = ev["one_subscriber_backlog_events_per_s"]
     lines += _fan_out_lines(ev.get("subscribers_100_by_rate"), results["ceilings"].get("fan_out_100"))
+    lines += _sse_lines(results.get("sse"))
     lines += [
         "",
         f"One subscriber reading a backlog: {backlog} events/s = {_ratio(backlog, stream['msgs_per_s'])} "
@@ -199,6 +200,42 @@ def write_report(results: dict[str, Any], path: Path) -> None:
             "",
         ]
     path.write_text("\n".join(lines))
+
+
+def _sse_lines(sse: dict[str, Any] | None) -> list[str]:
+    """The dashboard's Server-Sent Events beside WatchTasks, on one server in the same run."""
+    if not sse:
+        return []
+    rows = []
+    for name, key in (("WatchTasks (gRPC)", "watch_tasks"), ("/api/v1/events (SSE)", "sse")):
+        e = sse[key]
+        rows.append(
+            f"| {name} | {e['events_per_s_offered']} | {e['p50_ms']} | {e['p99_ms']} | {e['deliveries']} | "
+            f"{e.get('server_cpu_us_per_delivery', 'n/a')} |"
+        )
+    return [
+        "",
+        f"The dashboard's Server-Sent Events beside WatchTasks: {sse['subscribers']} subscribers on "
+        f"one server process at {sse['events_per_s']:g} events/s, {sse.get('seconds', '')} s each, "
+        "the same server (`python -m bench.sse`"
+        + (f", run on its own on {sse['date']}" if "date" in sse else "")
+        + "). Server CPU from /proc, all threads, over the whole "
+        "measurement (the CreateTasks calls that publish included) divided by the deliveries:",
+        "",
+        "| transport | events/s offered | p50 ms | p99 ms | deliveries | server CPU µs / delivery |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        *(
+            [
+                "",
+                "An offered rate below the target means the publisher, sharing the bench process "
+                "with the 100 readers, fell behind: the readers (Python, one process) are the "
+                "bottleneck there, and the latencies include that process's own backlog.",
+            ]
+            if any(sse[k]["events_per_s_offered"] < 0.9 * sse["events_per_s"] for k in ("watch_tasks", "sse"))
+            else []
+        ),
+    ]
 
 
 def _tracing_cost_lines(tr: dict[str, Any]) -> list[str]:

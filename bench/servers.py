@@ -53,10 +53,15 @@ def process(args: list[str], env: dict[str, str] | None = None, ready: str = "re
 
 @contextmanager
 def claudebench_server(
-    redis_url: str, port: int, env: dict[str, str] | None = None, namespace: str | None = None
+    redis_url: str,
+    port: int,
+    env: dict[str, str] | None = None,
+    namespace: str | None = None,
+    http_port: int | None = None,
 ) -> Iterator[int]:
     args = ["-m", "claudebench", "serve", "--listen", f"127.0.0.1:{port}", "--redis-url", redis_url]
-    args.append("--no-http")  # several servers at once: none takes the dashboard's port
+    # Several servers at once: none takes the dashboard's default port; a free one when asked for.
+    args += ["--no-http"] if http_port is None else ["--http-listen", f"127.0.0.1:{http_port}"]
     if namespace is not None:
         args += ["--namespace", namespace]
     with process(

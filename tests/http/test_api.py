@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -11,8 +12,10 @@ from pathlib import Path
 import aiohttp
 import grpc
 import pytest
+from google.protobuf import struct_pb2
 
 from claudebench.api.http.app import STATIC_DIR, DashboardServer
+from claudebench.api.http.events import EncodedEvents
 from claudebench.config import Settings
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import tasks_pb2, tasks_pb2_grpc
@@ -133,3 +136,54 @@ def test_vendored_chart_library_matches_the_pinned_npm_package() -> None:
     for name, digest in pinned["files"].items():
         assert hashlib.sha256((vendor / name).read_bytes()).hexdigest() == digest, name
     assert f"(v{pinned['version']})" in Path(vendor / "uPlot.iife.min.js").read_text()[:100]
+
+
+async def test_an_sse_client_that_stops_reading_is_cut_off_by_the_subscriber_byte_bound(
+    settings: Settings, redis_client: object
+) -> None:
+    """The SSE stream is the WatchTasks code path: a subscriber that falls behind by more than the
+    per-subscriber byte bound (16 MiB) is ended and unsubscribed; the server does not hold every
+    event for it (60 MB are published here)."""
+    async with serving(settings) as (app, channel):
+        dashboard = DashboardServer(app.dashboard())
+        port = await dashboard.start("127.0.0.1:0")
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+            for _ in range(100):
+                if app.hub.subscriber_count == 1:
+                    break
+                await asyncio.sleep(0.02)
+            assert app.hub.subscriber_count == 1
+            tasks = tasks_pb2_grpc.TaskServiceStub(channel)
+            big = struct_pb2.Struct()
+            big.update({"pad": "x" * 20_000})
+            # Far more than the socket buffers hold: the stream's writes block, the hub's buffer
+            # for this subscriber fills, and the subscriber is ended.
+            for batch in range(60):
+                requests = [tasks_pb2.CreateTaskRequest(text=f"{batch}.{i}", metadata=big) for i in range(50)]
+                await tasks.CreateTasks(tasks_pb2.CreateTasksRequest(tasks=requests))
+                if app.hub.subscriber_count == 0:
+                    break
+            for _ in range(250):
+                if app.hub.subscriber_count == 0:
+                    break
+                await asyncio.sleep(0.02)
+            assert app.hub.subscriber_count == 0  # while the client is still connected, not reading
+        finally:
+            writer.close()
+            await dashboard.stop()
+
+
+def test_an_event_is_encoded_once_for_every_stream_and_the_cache_is_bounded() -> None:
+    encoded = EncodedEvents(size=2)
+    events = [tasks_pb2.TaskEvent(event_id=f"1-{i}", task_id=f"t{i}") for i in range(3)]
+    first = encoded.task(events[0])
+    assert first.startswith(b"id: 1-0\nevent: task\ndata: ")
+    assert json.loads(first.split(b"data: ", 1)[1]) == {"eventId": "1-0", "taskId": "t0"}
+    assert encoded.task(events[0]) is first  # the same bytes for the next stream
+    encoded.task(events[1])
+    encoded.task(events[2])  # the oldest goes
+    assert encoded.task(events[0]) is not first

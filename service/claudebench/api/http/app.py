@@ -18,7 +18,7 @@ import grpc
 from aiohttp import web
 
 from claudebench.api.auth import READER_METHODS, may_call, role_for_header
-from claudebench.api.http.events import stream_events
+from claudebench.api.http.events import EncodedEvents, stream_events
 from claudebench.api.http.rpc import (
     HTTP_STATUS,
     BadRequest,
@@ -70,6 +70,18 @@ _CAPABILITIES_RPC = "GetHealth"
 
 ROLE = web.RequestKey("role", str)
 
+# Every response: the page runs only its own files and talks only to this server (no inline
+# script, nothing from elsewhere, not framed), so injected markup could neither run nor send a
+# token away.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -103,17 +115,20 @@ class Dashboard:
                     self.rpcs[route.rpc] = Rpc(name, route.rpc, servicer)
         watch = services.get("TaskService")
         self._watch = Rpc("TaskService", _EVENTS_RPC, watch) if watch is not None else None
+        self._encoded = EncodedEvents()
 
     def application(self) -> web.Application:
         app = web.Application(middlewares=[self._errors])
+        app.on_response_prepare.append(_secure)
         for route in ROUTES:
             if route.rpc in self.rpcs:
                 app.router.add_route(route.method, route.path, self._transcoded(self.rpcs[route.rpc]))
         app.router.add_get("/api/v1/capabilities", self._guard(_CAPABILITIES_RPC, self._capabilities))
         app.router.add_get("/api/v1/leader", self._guard(_LEADER_RPC, self._leader_handler))
         if self._watch is not None:
-            watch = self._watch
-            app.router.add_get("/api/v1/events", self._guard(_EVENTS_RPC, lambda r: stream_events(r, watch)))
+            watch, encoded = self._watch, self._encoded
+            events = self._guard(_EVENTS_RPC, lambda r: stream_events(r, watch, encoded))
+            app.router.add_get("/api/v1/events", events)
         app.router.add_get("/", self._index)
         app.router.add_static("/static", STATIC_DIR, append_version=False)
         return app
@@ -194,6 +209,10 @@ class Dashboard:
 
     async def _index(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def _secure(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
 
 
 def _error(code: grpc.StatusCode, message: str) -> web.Response:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from typing import Any, cast
 
 import grpc
@@ -31,6 +32,26 @@ log = logging.getLogger(__name__)
 RETRY_MS = 1000
 
 
+class EncodedEvents:
+    """Each event's SSE bytes, encoded once for all the streams of one server (one event stream):
+    with 100 subscribers an event is delivered 100 times but turned into JSON once. Keyed by the
+    stream entry id; the newest `size` are kept."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._encoded: OrderedDict[str, bytes] = OrderedDict()
+
+    def task(self, event: tasks_pb2.TaskEvent) -> bytes:
+        key = event.event_id
+        encoded = self._encoded.get(key)
+        if encoded is None:
+            encoded = _sse("task", json_format.MessageToDict(event), key)
+            self._encoded[key] = encoded
+            if len(self._encoded) > self._size:
+                self._encoded.popitem(last=False)
+        return encoded
+
+
 def _sse(event: str, data: object, event_id: str | None = None) -> bytes:
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
@@ -47,7 +68,7 @@ def watch_request(request: web.Request) -> tasks_pb2.WatchTasksRequest:
     return watch
 
 
-async def stream_events(request: web.Request, watch_rpc: Rpc) -> web.StreamResponse:
+async def stream_events(request: web.Request, watch_rpc: Rpc, encoded: EncodedEvents) -> web.StreamResponse:
     """Serve one SSE stream until the client leaves or the stream ends."""
     try:
         watch = watch_request(request)
@@ -70,8 +91,7 @@ async def stream_events(request: web.Request, watch_rpc: Rpc) -> web.StreamRespo
             if event.type == tasks_pb2.TASK_EVENT_TYPE_BOOKMARK:
                 await response.write(_sse("bookmark", {}, event.event_id))
             else:
-                data = json_format.MessageToDict(event)
-                await response.write(_sse("task", data, event.event_id))
+                await response.write(encoded.task(event))
     except RpcAbort as abort:
         kind = "reload" if abort.code == grpc.StatusCode.OUT_OF_RANGE else "error"
         await response.write(_sse(kind, {"status": abort.code.name, "message": abort.details}))
