@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import tempfile
@@ -155,7 +156,9 @@ async def promotion(count: int, claimer: bool) -> dict[str, Any]:
                 async def poll() -> None:
                     """A worker claiming every 10 ms, as an idle fleet does: claims promote too."""
                     while True:
-                        await tasks.ClaimTask(tasks_pb2.ClaimTaskRequest(worker_id="poller", max_tasks=100))
+                        claim = tasks_pb2.ClaimTaskRequest(worker_id="poller", max_tasks=100)
+                        with contextlib.suppress(grpc.aio.AioRpcError):  # at capacity: it promoted first
+                            await tasks.ClaimTask(claim)
                         await asyncio.sleep(0.01)
 
                 poller = asyncio.create_task(poll()) if claimer else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import astuple, dataclass
 from typing import cast
@@ -73,6 +74,9 @@ def retry_at(policy_json: str | None, attempts: int, now_ms: int, unit_random: f
 
 # Due tasks promoted per script call, and per scheduler tick at most this many calls.
 PROMOTE_BATCH = 200
+# A scheduler tick promotes for at most this long (then the other jobs run), this many batches.
+PROMOTE_BUDGET_S = 0.5
+PROMOTE_MAX_BATCHES = 1000
 EXPIRE_BATCH = 100
 MAX_BATCHES = 10
 
@@ -148,11 +152,16 @@ async def promote_due(
     now_ms: int,
     maxlen: int,
     max_batches: int = MAX_BATCHES,
+    budget_s: float | None = None,
 ) -> Promotion:
-    """Promote what is due at now_ms, batch after batch while batches come back full (bounded)."""
+    """Promote what is due at now_ms, batch after batch while batches come back full: at most
+    max_batches, and (given a budget) for at most budget_s seconds."""
     promoted = skipped = 0
     outcome = Promotion(0, 0, None)
+    deadline = None if budget_s is None else time.monotonic() + budget_s
     for _ in range(max_batches):
+        if deadline is not None and promoted and time.monotonic() > deadline:
+            break
         outcome = await promote_due_batch(run, client, keys, now_ms, maxlen)
         promoted += outcome.promoted
         skipped += outcome.skipped
@@ -202,8 +211,17 @@ class LifecycleStore(Store[LifecycleSettings]):
     _random: Callable[[], float] = staticmethod(random.random)
 
     async def promote_due(self, now_ms: int) -> Promotion:
-        """Due SCHEDULED tasks to PENDING, up to MAX_BATCHES batches."""
-        return await promote_due(self._run, self._client, self._keys, now_ms, self._settings.event_retention)
+        """Due SCHEDULED tasks to PENDING, batch after batch for up to PROMOTE_BUDGET_S (a burst of
+        tasks due at once is promoted at the pace Redis allows, not at one bounded batch a tick)."""
+        return await promote_due(
+            self._run,
+            self._client,
+            self._keys,
+            now_ms,
+            self._settings.event_retention,
+            max_batches=PROMOTE_MAX_BATCHES,
+            budget_s=PROMOTE_BUDGET_S,
+        )
 
     async def expire_finished(self, now_ms: int) -> int:
         """Finished tasks past their retention or beyond their count cap, removed in bounded
