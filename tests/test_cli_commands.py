@@ -165,3 +165,35 @@ async def test_state_prints_recent_events(
     assert {e.split()[1] for e in events} == {"created", "updated"}
     code, out, _ = await run_command("state", *_at(server))
     assert "ev-1" not in out
+
+
+async def test_queue_list_get_configure_pause_resume(
+    server: ClaudebenchServer, tasks: tasks_pb2_grpc.TaskServiceStub
+) -> None:
+    at = _at(server)
+    await tasks.CreateTask(tasks_pb2.CreateTaskRequest(text="render", queue="gpu"))
+    code, out, err = await run_command(
+        "queue",
+        "configure",
+        "gpu",
+        "--concurrency-limit",
+        "2",
+        "--rate-limit",
+        "10",
+        "--rate-window",
+        "1.5",
+        *at,
+    )
+    assert (code, err) == (0, "")
+    code, out, _ = await run_command("queue", "pause", "gpu", *at)
+    assert out.splitlines()[1].split()[:3] == ["gpu", "yes", "1"]
+    code, out, _ = await run_command("queue", "list", *at)
+    header, default, gpu = out.splitlines()
+    assert header.split()[:3] == ["QUEUE", "PAUSED", "PENDING"]
+    assert default.split()[:2] == ["default", "no"]
+    assert gpu.split()[-4:] == ["concurrency", "2,", "rate", "10/1.5s"]
+    code, out, _ = await run_command("queue", "resume", "gpu", "--json", *at)
+    assert json.loads(out)["queue"]["concurrencyLimit"] == 2
+    assert "paused" not in json.loads(out)["queue"]
+    code, out, err = await run_command("queue", "get", "nope", *at)
+    assert (code, err.strip()) == (1, "error: NOT_FOUND: Queue nope does not exist")

@@ -76,9 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     from claudebench.commands.tasks import add_parsers
 
     add_parsers(commands)
-    from claudebench.commands import hook, instances
+    from claudebench.commands import hook, instances, queues
 
     instances.add_parser(commands)
+    queues.add_parser(commands)
 
     hook.add_parser(commands)
     scripts = commands.add_parser("scripts", help="list, load or verify the Lua scripts")
@@ -152,6 +153,10 @@ def _main(argv: list[str] | None) -> None:
         from claudebench.commands.instances import run as run_instance
 
         sys.exit(run_instance(args))
+    if args.command == "queue":
+        from claudebench.commands.queues import run as run_queue
+
+        sys.exit(run_queue(args))
     if args.command == "hook":
         from claudebench.commands.hook import run as run_hook
 

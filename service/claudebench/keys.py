@@ -9,8 +9,16 @@ id can address another record's key (batch ``b:lock`` is ``cb:batch:b%3Alock``, 
 | key                               | type   | holds                                                 |
 |-----------------------------------|--------|-------------------------------------------------------|
 | cb:task:{id}                      | HASH   | one task (fields below)                               |
-| cb:queue:tasks:pending            | ZSET   | pending tasks, score (100-priority)*1e13 + seq        |
-| cb:queue:tasks:due                | ZSET   | SCHEDULED tasks, score run_at (ms)                    |
+| cb:queue:tasks:pending            | ZSET   | default queue's pending tasks, (100-priority)*1e13 + seq |
+| cb:queue:{name}:pending           | ZSET   | pending tasks of queue {name} (same score)            |
+| cb:queue:{q}:backlog              | ZSET   | fairness: pending tasks waiting behind their key's turn (lex) |
+| cb:queue:{q}:fair                 | HASH   | fairness key -> its tasks in the pending ZSET (turns) |
+| cb:queue:{q}:config               | HASH   | paused, concurrencyLimit, rateLimit, rateWindowMs, ... |
+| cb:queue:{q}:rate                 | ZSET   | claims in the sliding rate window, score = time (ms)  |
+| cb:queue:{q}:all                  | ZSET   | every task of the queue, score seq (ListTasks.queue)  |
+| cb:queues                         | ZSET   | queue names, score = when first used or configured    |
+| cb:queues:counts                  | HASH   | "{queue}|{status}" -> tasks in_progress/completed/failed |
+| cb:queue:tasks:due                | ZSET   | SCHEDULED tasks of every queue, score run_at (ms)     |
 | cb:queue:tasks:leases             | ZSET   | IN_PROGRESS tasks with a timeout, score lease deadline |
 | cb:queue:instance:{id}            | ZSET   | tasks an instance holds (IN_PROGRESS), score seq      |
 | cb:tasks:all                      | ZSET   | every task, score seq (ListTasks without filter)      |
@@ -42,7 +50,16 @@ id can address another record's key (batch ``b:lock`` is ``cb:batch:b%3Alock``, 
 | cb:hook:log:{tool}                | LIST   | last 100 results, newest first (TTL 24 h)             |
 | cb:hook:stats:{tool}              | HASH   | validated, rateLimited, circuitDenied, executions, errors |
 
-Task hash fields: id, seq, text, priority, status (pending|in_progress|completed|failed|scheduled|
+Queues: the default queue's keys are ``cb:queue:tasks:{part}`` (its pending queue keeps the seed's
+key, so existing data and tools keep working); queue {name}'s are ``cb:queue:{name}:{part}``. Queue
+names are 1..64 of ``[A-Za-z0-9._-]`` (no ``:``, ``{`` or ``}``), and ``tasks`` and ``instance`` are
+reserved (they would alias the default queue's and the held sets' keys). Everything stays under the
+prefix, so a namespace's queues share its hash slot on Redis Cluster. The due and leases indexes
+are one for all queues (promotion and lease expiry do not depend on the queue; each task goes back
+to its own queue's keys).
+
+Task hash fields: id, seq, queue (absent = default), fairKey (the JSON text of metadata.fairness_key,
+when set at creation), text, priority, status (pending|in_progress|completed|failed|scheduled|
 cancelled), runAt (while scheduled), assignedTo,
 attempts, createdAt, updatedAt, assignedAt, completedAt (all times epoch ms), result (JSON text),
 error, releaseReason, deny (JSON array of instance ids), failovers, and one ``m:{key}`` field per
@@ -70,6 +87,11 @@ KEY_SCHEMA_VERSION = 1
 
 
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+QUEUE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+DEFAULT_QUEUE = "default"
+# Names whose keys would alias other keys: cb:queue:tasks:* is the default queue's, and
+# cb:queue:instance:{id} an instance's held set.
+RESERVED_QUEUE_NAMES = frozenset({"tasks", "instance"})
 
 
 # What an id may not carry into a key as it is: ':' separates a key's parts (an id "b:lock" would
@@ -115,6 +137,22 @@ class Keyspace:
     @property
     def pending(self) -> str:
         return f"{self.prefix}:queue:tasks:pending"
+
+    def queue(self, name: str, part: str) -> str:
+        """A key of queue `name` (pending, backlog, fair, config, rate, all). The name must be
+        valid (``QUEUE_NAME``, not reserved): it is used as it is."""
+        if not QUEUE_NAME.fullmatch(name) or name in RESERVED_QUEUE_NAMES:
+            raise ValueError(f"invalid queue name {name!r}")
+        base = "tasks" if name == DEFAULT_QUEUE else name
+        return f"{self.prefix}:queue:{base}:{part}"
+
+    @property
+    def queues(self) -> str:
+        return f"{self.prefix}:queues"
+
+    @property
+    def queue_counts(self) -> str:
+        return f"{self.prefix}:queues:counts"
 
     def finished(self, status: str) -> str:
         """COMPLETED / FAILED / CANCELLED tasks by finish time (ms): retention reads the oldest."""

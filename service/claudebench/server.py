@@ -18,6 +18,7 @@ from claudebench.api.decoding import TolerantRegistrar
 from claudebench.api.dispatch import Dispatcher
 from claudebench.api.hook_service import HookService
 from claudebench.api.http.app import Dashboard
+from claudebench.api.queue_service import QueueService
 from claudebench.api.rpc_metrics import RpcMetricsInterceptor
 from claudebench.api.system_service import SystemService
 from claudebench.api.task_service import TaskService
@@ -40,6 +41,7 @@ from claudebench.store.coordination import CoordinationSettings, CoordinationSto
 from claudebench.store.hooks import HookSettings, HookStore
 from claudebench.store.instances import FleetSettings, InstanceStore
 from claudebench.store.lifecycle import LifecycleStore
+from claudebench.store.queues import QueueSettings, QueueStore
 from claudebench.store.recovery import FleetRecovery
 from claudebench.store.tasks import TaskStore, TaskStoreSettings
 from claudebench.tasks_util import cancel_and_wait
@@ -48,6 +50,8 @@ from claudebench.tls import server_credentials
 from claudebench.v1 import (
     hooks_pb2,
     hooks_pb2_grpc,
+    queues_pb2,
+    queues_pb2_grpc,
     system_pb2,
     system_pb2_grpc,
     tasks_pb2,
@@ -71,6 +75,7 @@ SERVICE_NAMES = (
     tasks_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name,
     system_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
     hooks_pb2.DESCRIPTOR.services_by_name["HookService"].full_name,
+    queues_pb2.DESCRIPTOR.services_by_name["QueueService"].full_name,
 )
 
 
@@ -250,8 +255,17 @@ class ClaudebenchServer:
         registrar = cast(grpc.aio.Server, TolerantRegistrar(server))
         tasks_pb2_grpc.add_TaskServiceServicer_to_server(task_service, registrar)
         system_pb2_grpc.add_SystemServiceServicer_to_server(system_service, registrar)
+        queue_service = QueueService(
+            QueueStore(self.executor, self.redis, keys, QueueSettings(settings.system_event_retention)),
+            self.dispatcher,
+        )
+        queues_pb2_grpc.add_QueueServiceServicer_to_server(queue_service, registrar)
         # The servicers the dashboard's HTTP API calls in-process (see api/http/app.py).
-        self.services: dict[str, object] = {"TaskService": task_service, "SystemService": system_service}
+        self.services: dict[str, object] = {
+            "TaskService": task_service,
+            "SystemService": system_service,
+            "QueueService": queue_service,
+        }
         self.instances = instances
         hooks = HookStore(
             self.executor,

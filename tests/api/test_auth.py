@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from claudebench.api.auth import parse_tokens
 from claudebench.config import Settings
-from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2_grpc
+from claudebench.v1 import queues_pb2, queues_pb2_grpc, system_pb2, system_pb2_grpc, tasks_pb2_grpc
 from claudebench.v1 import tasks_pb2 as pb
 from tests.api.helpers import rpc_error
 
@@ -108,3 +108,22 @@ async def test_work_is_a_worker_rpc(channel: grpc.aio.Channel) -> None:
     await accepted.write(hello)
     assert (await accepted.read()).WhichOneof("kind") == "ack"
     accepted.cancel()
+
+
+async def test_queue_service_roles(channel: grpc.aio.Channel) -> None:
+    """Readers and workers see queues; pausing, resuming and configuring them is admin only."""
+    queues = queues_pb2_grpc.QueueServiceStub(channel)
+    for token in (READER, WORKER):
+        listed = await queues.ListQueues(queues_pb2.ListQueuesRequest(), metadata=bearer(token))
+        assert [q.name for q in listed.queues] == ["default"]
+        await queues.GetQueue(queues_pb2.GetQueueRequest(queue="default"), metadata=bearer(token))
+        for call in (
+            queues.PauseQueue(queues_pb2.PauseQueueRequest(queue="default"), metadata=bearer(token)),
+            queues.ResumeQueue(queues_pb2.ResumeQueueRequest(queue="default"), metadata=bearer(token)),
+            queues.ConfigureQueue(
+                queues_pb2.ConfigureQueueRequest(queue="default", concurrency_limit=1), metadata=bearer(token)
+            ),
+        ):
+            await rpc_error(call, grpc.StatusCode.PERMISSION_DENIED)
+    paused = await queues.PauseQueue(queues_pb2.PauseQueueRequest(queue="default"), metadata=bearer(ADMIN))
+    assert paused.queue.paused

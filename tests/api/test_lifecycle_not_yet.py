@@ -9,9 +9,8 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2
 
-from claudebench.v1 import system_pb2 as sys_pb
-from claudebench.v1 import system_pb2_grpc, tasks_pb2_grpc
 from claudebench.v1 import tasks_pb2 as pb
+from claudebench.v1 import tasks_pb2_grpc
 from tests.api.helpers import rpc_error
 
 Tasks = tasks_pb2_grpc.TaskServiceStub
@@ -22,7 +21,7 @@ SECOND = duration_pb2.Duration(seconds=1)
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"queue": "gpu"}, "queue 'gpu' is not supported yet (only the 'default' queue exists)"),
+        ({"queue": "tasks"}, "queue 'tasks' is reserved"),
         ({"queue": "a b"}, "queue 'a b' must be 1 to 64 letters, digits, '.', '_' or '-'"),
     ],
 )
@@ -41,18 +40,7 @@ async def test_default_queue_is_accepted(tasks: Tasks) -> None:
     listed = await tasks.ListTasks(pb.ListTasksRequest(queue="default"))
     assert [t.id for t in listed.tasks] == [created.task.id]
     assert (created.task.queue, created.task.max_attempts) == ("default", 1)
-    await rpc_error(tasks.ListTasks(pb.ListTasksRequest(queue="gpu")), INVALID)
-
-
-async def test_claim_and_register_refuse_other_queues(
-    tasks: Tasks, system: system_pb2_grpc.SystemServiceStub
-) -> None:
-    register = sys_pb.RegisterRequest(instance_id="w1", roles=["claimer"], queues=["gpu"])
-    assert "queues[0] 'gpu' is not supported yet" in await rpc_error(system.Register(register), INVALID)
-    await system.Register(sys_pb.RegisterRequest(instance_id="w1", roles=["claimer"], queues=["default"]))
-    claim = pb.ClaimTaskRequest(worker_id="w1", queues=["gpu"])
-    assert "queues[0] 'gpu' is not supported yet" in await rpc_error(tasks.ClaimTask(claim), INVALID)
-    assert not (await tasks.ClaimTask(pb.ClaimTaskRequest(worker_id="w1", queues=["default"]))).tasks
+    assert not (await tasks.ListTasks(pb.ListTasksRequest(queue="gpu"))).tasks
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf import duration_pb2
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
@@ -22,7 +23,16 @@ from claudebench.keys import Keyspace
 from claudebench.redis_connect import close as close_redis
 from claudebench.redis_connect import connect
 from claudebench.server import ClaudebenchServer
-from claudebench.v1 import hooks_pb2, hooks_pb2_grpc, system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
+from claudebench.v1 import (
+    hooks_pb2,
+    hooks_pb2_grpc,
+    queues_pb2,
+    queues_pb2_grpc,
+    system_pb2,
+    system_pb2_grpc,
+    tasks_pb2,
+    tasks_pb2_grpc,
+)
 from tests.api.helpers import create, serving
 from tests.concurrency.claimer import race
 from tests.invariants import assert_consistent, stream_events
@@ -91,10 +101,27 @@ async def test_a_namespace_lives_in_one_slot_and_namespaces_spread(
             system_pb2.QuorumVoteRequest(instance_id="w:1", decision_id="q", value="yes", total_instances=1)
         )
         await system.GetMetrics(system_pb2.GetMetricsRequest())
+        # Named queues: every per-queue key (pending, backlog, fair, config, rate, all).
+        queues = queues_pb2_grpc.QueueServiceStub(channel)
+        await queues.ConfigureQueue(
+            queues_pb2.ConfigureQueueRequest(
+                queue="gpu", rate_limit=5, rate_window=duration_pb2.Duration(seconds=60)
+            )
+        )
+        for _ in range(3):  # one claimed, one its key's next turn, one in the backlog
+            await tasks.CreateTask(
+                tasks_pb2.CreateTaskRequest(text="x", queue="gpu", metadata={"fairness_key": "a"})
+            )
+        await system.Register(system_pb2.RegisterRequest(instance_id="g:1", queues=["gpu"]))
+        await tasks.ClaimTask(tasks_pb2.ClaimTaskRequest(worker_id="g:1"))
+        await queues.PauseQueue(queues_pb2.PauseQueueRequest(queue="gpu"))
         await hooks.PreToolUse(hooks_pb2.PreToolUseRequest(instance_id="w:1", tool="bash"))
     await replicas[0].stop(grace_s=0)  # flushes the per-script metrics hash as well
     found = all_keys(cluster)
     assert len(found) > 15
+    assert {
+        f"cb:{{orders}}:queue:gpu:{part}" for part in ("pending", "backlog", "fair", "config", "rate", "all")
+    } <= set(found)
     # User input ("w:1", "b:2") comes after the namespace's hash tag and cannot move a key.
     assert {key_slot(k.encode()) for k in found} == {key_slot(b"orders")}
     assert all(k.startswith("cb:{orders}:") for k in found)

@@ -67,7 +67,7 @@ async def test_capabilities_list_only_implemented_rpcs(http: str) -> None:
     async with aiohttp.ClientSession() as client, client.get(f"{http}/api/v1/capabilities") as r:
         capabilities = await r.json()
     assert {"ListTasks", "GetTask", "DeleteTask", "GetHealth", "GetState"} <= set(capabilities["rpcs"])
-    assert "ListQueues" not in capabilities["rpcs"]
+    assert {"ListQueues", "GetQueue", "PauseQueue", "ResumeQueue"} <= set(capabilities["rpcs"])
     assert {"CancelTask", "RetryTask"} <= set(capabilities["rpcs"])
     assert "ListSchedules" not in capabilities["rpcs"]  # answered UNIMPLEMENTED until it is built
     assert capabilities["auth"] is False

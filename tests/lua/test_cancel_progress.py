@@ -104,8 +104,19 @@ async def test_cancel_with_a_stale_holder_writes_nothing(
             "held": keys.held("w9"),
             "events": keys.events,
             "finished_cancelled": keys.finished("cancelled"),
+            "backlog": keys.queue("default", "backlog"),
+            "fair": keys.queue("default", "fair"),
+            "seq": keys.task_seq,
+            "counts": keys.queue_counts,
         },
-        args={"task_id": "t-1", "expected_assignee": "w9", "now_ms": 1, "maxlen": 100, "reason": ""},
+        args={
+            "task_id": "t-1",
+            "expected_assignee": "w9",
+            "now_ms": 1,
+            "maxlen": 100,
+            "reason": "",
+            "queue": "default",
+        },
     )
     assert result.code is ResultCode.STALE
     assert await redis_client.hget(keys.task("t-1"), "status") == "in_progress"

@@ -84,14 +84,18 @@ async def test_promote_due_moves_only_due_scheduled_tasks_to_their_fifo_place(
         "TASK_PROMOTE_DUE",
         keys={
             "due": keys.due,
-            "pending": keys.pending,
+            "counts": keys.queue_counts,
             "idx_scheduled": keys.status_index("scheduled"),
             "idx_pending": keys.status_index("pending"),
             "events": keys.events,
         },
         args={"now_ms": clock(), "maxlen": 1000},
-        extra_keys=[keys.task("t-early"), keys.task("t-late"), keys.task("t-gone")],
-        extra_args=["t-early", "t-late", "t-gone"],
+        extra_keys=[
+            key
+            for t in ("t-early", "t-late", "t-gone")
+            for key in (keys.task(t), *(keys.queue("default", p) for p in ("pending", "backlog", "fair")))
+        ],
+        extra_args=["t-early", "default", "t-late", "default", "t-gone", "default"],
     )
     assert result.ok
     assert json.loads(result.payload) == {"promoted": 0, "skipped": 3, "next_due": START_MS + 60_000}

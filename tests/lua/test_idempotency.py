@@ -73,6 +73,12 @@ async def test_a_changed_record_is_stale(
             "idx_scheduled": keys.status_index("scheduled"),
             "idempotency": keys.idempotency("k"),
             "existing": keys.task("t-new"),
+            "backlog": keys.queue("default", "backlog"),
+            "fair": keys.queue("default", "fair"),
+            "queue_all": keys.queue("default", "all"),
+            "queues": keys.queues,
+            "counts": keys.queue_counts,
+            "config": keys.queue("default", "config"),
         },
         args={
             "task_id": "t-new",
@@ -87,6 +93,10 @@ async def test_a_changed_record_is_stale(
             "idempotency_key": "k",
             "window_ms": 1000,
             "expected_existing": "",  # read before the first create
+            "queue": "default",
+            "default_timeout_ms": 0,
+            "default_max_attempts": 1,
+            "default_retry": "",
         },
     )
     assert result.code is ResultCode.STALE

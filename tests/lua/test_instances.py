@@ -28,6 +28,7 @@ async def test_register_records_instance_liveness_and_leader(
         "roles": '["worker"]',
         "maxTasks": "4",
         "metadata": '{"zone":"a"}',
+        "queues": '["default"]',
         "status": "active",
         "lastSeen": str(START_MS),
         "registeredAt": str(START_MS),

@@ -116,10 +116,16 @@ async def test_candidates_within_the_limits_are_skipped(
             "idx": keys.status_index("completed"),
             "finished": keys.finished("completed"),
             "events": keys.events,
+            "counts": keys.queue_counts,
         },
         args={"status": "completed", "now_ms": clock(), "maxlen": 100, "cutoff_ms": clock() - 1, "keep": 1},
-        extra_keys=[keys.task("t-1"), keys.task("t-gone")],
-        extra_args=["t-1", "t-gone"],
+        extra_keys=[
+            keys.task("t-1"),
+            keys.queue("default", "all"),
+            keys.task("t-gone"),
+            keys.queue("default", "all"),
+        ],
+        extra_args=["t-1", "default", "t-gone", "default"],
     )
     assert result.ok
     assert json.loads(result.payload) == {"expired": 0, "skipped": 2}

@@ -22,20 +22,28 @@ def claim_keys(keys: Keyspace, worker: str) -> dict[str, str]:
     return {
         "instance": keys.instance(worker),
         "held": keys.held(worker),
-        "pending": keys.pending,
         "idx_pending": keys.status_index("pending"),
         "idx_in_progress": keys.status_index("in_progress"),
         "events": keys.events,
         "queue_metrics": keys.queue_metrics,
+        "seq": keys.task_seq,
+        "counts": keys.queue_counts,
         "due": keys.due,
         "leases": keys.leases,
     }
 
 
 async def claim_from(
-    executor: ScriptExecutor, keys: Keyspace, now_ms: int, worker: str, max_tasks: int, candidates: list[str]
+    executor: ScriptExecutor,
+    keys: Keyspace,
+    now_ms: int,
+    worker: str,
+    max_tasks: int,
+    candidates: list[str],
+    queue: str = "default",
+    explicit: bool = False,
 ) -> ScriptResult:
-    """TASK_CLAIM called directly with the candidates a caller read earlier."""
+    """TASK_CLAIM called directly with the candidates (of one queue) a caller read earlier."""
     return await executor.run(
         "TASK_CLAIM",
         keys=claim_keys(keys, worker),
@@ -46,9 +54,13 @@ async def claim_from(
             "max_tasks": max_tasks,
             "maxlen": 1000,
             "event_type": "claimed",
+            "explicit": int(explicit),
+            "head_size": 64,
+            "nqueues": 1,
         },
-        extra_keys=[keys.task(c) for c in candidates],
-        extra_args=candidates,
+        extra_keys=[keys.queue(queue, p) for p in ("pending", "backlog", "fair", "config", "rate")]
+        + [keys.task(c) for c in candidates],
+        extra_args=[queue, len(candidates), *candidates],
     )
 
 
@@ -186,7 +198,7 @@ async def test_a_pending_task_ahead_of_the_candidates_stops_the_script(
     outcome = json.loads(result.payload)
     assert outcome["tasks"] == []
     assert outcome["behind"] is True
-    assert outcome["head"] == ["t-urgent", "t-old"]
+    assert outcome["heads"] == {"default": ["t-urgent", "t-old"]}
     assert outcome["pending"] == 2
 
 

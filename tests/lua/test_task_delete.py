@@ -70,6 +70,11 @@ async def test_delete_unknown_and_stale(
             **{f"finished_{s}": keys.finished(s) for s in ("completed", "failed", "cancelled")},
             "held": keys.held("someone-else"),
             "events": keys.events,
+            "backlog": keys.queue("default", "backlog"),
+            "fair": keys.queue("default", "fair"),
+            "seq": keys.task_seq,
+            "counts": keys.queue_counts,
+            "queue_all": keys.queue("default", "all"),
         },
         args={
             "task_id": "t-1",
@@ -77,6 +82,7 @@ async def test_delete_unknown_and_stale(
             "now_ms": 1,
             "maxlen": 100,
             "force": 1,
+            "queue": "default",
         },
     )
     assert result.code is ResultCode.STALE

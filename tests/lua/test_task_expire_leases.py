@@ -177,7 +177,7 @@ async def test_stale_entries_are_dropped_and_live_ones_skipped(
         "TASK_EXPIRE_LEASES",
         keys={
             "leases": keys.leases,
-            "pending": keys.pending,
+            "counts": keys.queue_counts,
             "due": keys.due,
             "idx_in_progress": keys.status_index("in_progress"),
             "idx_pending": keys.status_index("pending"),
@@ -187,8 +187,16 @@ async def test_stale_entries_are_dropped_and_live_ones_skipped(
             "finished_failed": keys.finished("failed"),
         },
         args={"now_ms": clock(), "maxlen": 1000, "max_failovers": 3},
-        extra_keys=[keys.task("t-done"), keys.held("w1"), keys.task("t-held"), keys.held("w9")],
-        extra_args=["t-done", "w1", 0, "t-held", "w9", 0],
+        extra_keys=[
+            key
+            for t, holder in (("t-done", "w1"), ("t-held", "w9"))
+            for key in (
+                keys.task(t),
+                keys.held(holder),
+                *(keys.queue("default", p) for p in ("pending", "backlog", "fair")),
+            )
+        ],
+        extra_args=["t-done", "w1", 0, "default", "t-held", "w9", 0, "default"],
     )
     assert result.ok
     assert json.loads(result.payload) == {

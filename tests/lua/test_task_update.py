@@ -134,6 +134,10 @@ async def test_stale_holder_is_reported_without_writing(
             "finished_cancelled": keys.finished("cancelled"),
             "held": keys.held(""),
             "events": keys.events,
+            "backlog": keys.queue("default", "backlog"),
+            "fair": keys.queue("default", "fair"),
+            "seq": keys.task_seq,
+            "counts": keys.queue_counts,
         },
         args={
             "task_id": "t-1",
@@ -143,6 +147,7 @@ async def test_stale_holder_is_reported_without_writing(
             "text": "",
             "priority": "",
             "status": "pending",
+            "queue": "default",
         },
     )
 

@@ -16,8 +16,10 @@ from typing import Any
 import grpc
 
 # method name -> roles allowed (admin may call everything).
+# QueueService: ListQueues/GetQueue read; PauseQueue, ResumeQueue and ConfigureQueue change how the
+# whole fleet is served, so only admin may call them.
 READER_METHODS = {
-    "GetTask", "ListTasks", "WatchTasks", "GetHealth", "GetState", "GetMetrics",
+    "GetTask", "ListTasks", "WatchTasks", "GetHealth", "GetState", "GetMetrics", "ListQueues", "GetQueue",
 }  # fmt: skip
 WORKER_METHODS = READER_METHODS | {
     "CreateTask", "CreateTasks", "ClaimTask", "AssignTask", "UpdateTask", "CompleteTask", "CompleteTasks",

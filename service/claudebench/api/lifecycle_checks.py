@@ -7,19 +7,19 @@ a client relying on it must learn at once that it has no effect here.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from claudebench.api.codec import DEFAULT_QUEUE
 from claudebench.api.validation import InvalidArgument, duration_ms
+from claudebench.keys import DEFAULT_QUEUE, QUEUE_NAME, RESERVED_QUEUE_NAMES
 from claudebench.store.clock import wall_clock_ms
 from claudebench.store.lifecycle import RetryPolicy
 from claudebench.v1 import system_pb2
 from claudebench.v1 import tasks_pb2 as pb
 
-_QUEUE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# The most queues one worker serves (and one claim spans).
+MAX_QUEUES = 100
 
 
 def not_supported(field: str, detail: str = "") -> InvalidArgument:
@@ -27,16 +27,24 @@ def not_supported(field: str, detail: str = "") -> InvalidArgument:
 
 
 def queue_name(value: str, field: str = "queue") -> str:
-    """A valid queue name; only the default queue exists until named queues are built."""
-    if not _QUEUE.fullmatch(value):
+    """A valid queue name: 1..64 of [A-Za-z0-9._-], not one of the reserved names."""
+    if not QUEUE_NAME.fullmatch(value):
         raise InvalidArgument(f"{field} {value[:80]!r} must be 1 to 64 letters, digits, '.', '_' or '-'")
-    if value != DEFAULT_QUEUE:
-        raise not_supported(f"{field} {value!r}", f" (only the {DEFAULT_QUEUE!r} queue exists)")
+    if value in RESERVED_QUEUE_NAMES:
+        raise InvalidArgument(
+            f"{field} {value!r} is reserved (its keys would alias others); choose another name"
+        )
     return value
 
 
 def queues(values: list[str], field: str = "queues") -> list[str]:
-    return [queue_name(value, f"{field}[{i}]") for i, value in enumerate(values)]
+    """Valid, distinct queue names, at most MAX_QUEUES."""
+    if len(values) > MAX_QUEUES:
+        raise InvalidArgument(f"{field} names {len(values)} queues; at most {MAX_QUEUES}")
+    names = [queue_name(value, f"{field}[{i}]") for i, value in enumerate(values)]
+    if len(set(names)) != len(names):
+        raise InvalidArgument(f"{field} names a queue twice")
+    return names
 
 
 # run_at and delay reach at most this far ahead.
@@ -109,48 +117,50 @@ def retry_policy(request: pb.CreateTaskRequest) -> RetryPolicy | None:
     left 0 for the store); None when unset."""
     if not request.HasField("retry"):
         return None
-    r = request.retry
+    return policy_from_proto(request.retry, "retry")
+
+
+def policy_from_proto(r: pb.RetryPolicy, field: str) -> RetryPolicy:
+    """A validated RetryPolicy message (`field` names it in messages), defaults filled in."""
     if not 0 <= r.max_attempts <= MAX_ATTEMPTS:
         raise InvalidArgument(
-            f"retry.max_attempts must be 1..{MAX_ATTEMPTS} (0: the default), not {r.max_attempts}"
+            f"{field}.max_attempts must be 1..{MAX_ATTEMPTS} (0: the default), not {r.max_attempts}"
         )
     defaults = RetryPolicy()
     initial = (
-        positive_duration_ms(r.initial_backoff, "retry.initial_backoff", MAX_AHEAD_MS)
+        positive_duration_ms(r.initial_backoff, f"{field}.initial_backoff", MAX_AHEAD_MS)
         if r.HasField("initial_backoff")
         else defaults.initial_backoff_ms
     )
     maximum = (
-        positive_duration_ms(r.max_backoff, "retry.max_backoff", MAX_AHEAD_MS)
+        positive_duration_ms(r.max_backoff, f"{field}.max_backoff", MAX_AHEAD_MS)
         if r.HasField("max_backoff")
         else max(defaults.max_backoff_ms, initial)
     )
     if maximum < initial:
         raise InvalidArgument(
-            f"retry.max_backoff ({maximum} ms) must not be shorter than retry.initial_backoff ({initial} ms)"
+            f"{field}.max_backoff ({maximum} ms) must not be shorter than "
+            f"{field}.initial_backoff ({initial} ms)"
         )
     multiplier = r.backoff_multiplier if r.HasField("backoff_multiplier") else defaults.multiplier
     if not (math.isfinite(multiplier) and 1 <= multiplier <= 1000):
         raise InvalidArgument(
-            f"retry.backoff_multiplier must be at least 1 (and at most 1000), not {multiplier}"
+            f"{field}.backoff_multiplier must be at least 1 (and at most 1000), not {multiplier}"
         )
     jitter = r.jitter if r.HasField("jitter") else defaults.jitter
     if not 0 <= jitter <= 1:  # also refuses NaN
-        raise InvalidArgument(f"retry.jitter must be within 0..1, not {jitter}")
+        raise InvalidArgument(f"{field}.jitter must be within 0..1, not {jitter}")
     return RetryPolicy(r.max_attempts, initial, maximum, multiplier, jitter)
 
 
 def refuse_unsupported_create(request: pb.CreateTaskRequest) -> None:
     """CreateTaskRequest fields of the lifecycle additions that this server does not honour yet."""
-    if request.HasField("queue"):
-        queue_name(request.queue)
 
 
-def list_queue(request: pb.ListTasksRequest) -> None:
-    """ListTasks.queue: every task is in the default queue, so filtering by it changes nothing."""
-    if request.HasField("queue"):
-        queue_name(request.queue)
+def create_queue(request: pb.CreateTaskRequest) -> str:
+    return queue_name(request.queue) if request.HasField("queue") else DEFAULT_QUEUE
 
 
-def refuse_unsupported_register(request: system_pb2.RegisterRequest) -> None:
-    queues(list(request.queues))
+def register_queues(request: system_pb2.RegisterRequest) -> list[str]:
+    """The queues a worker serves (default: the default queue)."""
+    return queues(list(request.queues)) or [DEFAULT_QUEUE]

@@ -23,4 +23,10 @@ STATUS_FOR_CODE: dict[ResultCode, grpc.StatusCode] = {
     # statuses apply only where a caller raises them.
     ResultCode.CIRCUIT_OPEN: grpc.StatusCode.UNAVAILABLE,
     ResultCode.RATE_LIMITED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ResultCode.NOT_SUBSCRIBED: grpc.StatusCode.FAILED_PRECONDITION,
+    ResultCode.INVALID_CONFIG: grpc.StatusCode.INVALID_ARGUMENT,
+    # The stores retry these with the keys the script named; they reach a client only when the
+    # task or worker kept changing queues, which a call again resolves.
+    ResultCode.QUEUES_CHANGED: grpc.StatusCode.ABORTED,
+    ResultCode.WRONG_QUEUE: grpc.StatusCode.ABORTED,
 }

@@ -13,7 +13,7 @@ from redis import exceptions as redis_errors
 from claudebench.api import validation as check
 from claudebench.api.codec import event_from_entry, task_from_snapshot
 from claudebench.api.guard import guarded
-from claudebench.api.lifecycle_checks import refuse_unsupported_register
+from claudebench.api.lifecycle_checks import register_queues
 from claudebench.keys import ALL_TASK_STATUSES, KEY_SCHEMA_VERSION
 from claudebench.store.coordination import CoordinationStore
 from claudebench.store.instances import InstanceStore
@@ -96,11 +96,11 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
             else check.DEFAULT_INSTANCE_CAPACITY
         )
         check.metadata(request.metadata)  # same limits as task metadata
-        refuse_unsupported_register(request)
+        queues = register_queues(request)
         leadership = await self._instances.register(
-            instance_id, roles, max_tasks, json_format.MessageToDict(request.metadata)
+            instance_id, roles, max_tasks, json_format.MessageToDict(request.metadata), queues
         )
-        assigned = await self._tasks.auto_assign(instance_id) if "worker" in roles else []
+        assigned = await self._tasks.auto_assign(instance_id, queues) if "worker" in roles else []
         await self._instances.gossip(instance_id, "healthy")
         await self._coordination.sync_global_state(
             {"action": "instance_registered", "instanceId": instance_id, "roles": roles}

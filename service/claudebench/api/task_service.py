@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator, AsyncIterator
 
 import grpc
@@ -13,7 +14,7 @@ from claudebench.api.dispatch import Dispatcher
 from claudebench.api.guard import guarded, guarded_stream
 from claudebench.api.lifecycle_service import LifecycleRpcs
 from claudebench.api.watch import TaskWatcher
-from claudebench.api.work import Answer, LongPoll, claim_queues, serve, wait_seconds
+from claudebench.api.work import Answer, LongPoll, serve, wait_seconds
 from claudebench.store.instances import InstanceStore
 from claudebench.store.tasks import Completion, NewTask, TaskStore
 from claudebench.v1 import tasks_pb2 as pb
@@ -30,11 +31,12 @@ def _new_task(request: pb.CreateTaskRequest, where: str = "") -> NewTask:
         lifecycle.refuse_unsupported_create(request)
         when = lifecycle.start(request)
         return NewTask(
+            queue=lifecycle.create_queue(request),
             text=check.task_text(request.text),
             priority=(
                 check.priority(request.priority) if request.HasField("priority") else check.DEFAULT_PRIORITY
             ),
-            metadata=check.metadata(request.metadata),
+            metadata=_fair_metadata(check.metadata(request.metadata)),
             task_id=check.identifier(request.task_id, "task_id") if request.HasField("task_id") else None,
             run_at_ms=when.run_at_ms,
             delay_ms=when.delay_ms,
@@ -44,6 +46,22 @@ def _new_task(request: pb.CreateTaskRequest, where: str = "") -> NewTask:
         )
     except check.InvalidArgument as exc:
         raise check.InvalidArgument(f"{where}{exc}") from None
+
+
+# The metadata key whose value picks a task's turn in fair dispatch.
+FAIRNESS_KEY = "fairness_key"
+MAX_FAIRNESS_KEY_CHARS = 256
+
+
+def _fair_metadata(metadata: dict[str, str]) -> dict[str, str]:
+    """Task metadata, with fairness_key (when present) checked: a string of 1..256 characters."""
+    if FAIRNESS_KEY in metadata:
+        value = json.loads(metadata[FAIRNESS_KEY])
+        if not isinstance(value, str) or not 1 <= len(value) <= MAX_FAIRNESS_KEY_CHARS:
+            raise check.InvalidArgument(
+                f"metadata.{FAIRNESS_KEY} must be a string of 1 to {MAX_FAIRNESS_KEY_CHARS} characters"
+            )
+    return metadata
 
 
 def _completion(request: pb.CompleteTaskRequest, where: str = "") -> Completion:
@@ -83,7 +101,7 @@ class TaskService(LifecycleRpcs):
         self._watcher = watcher
         self._instances = instances
         self._dispatcher = dispatcher
-        self._long_poll = LongPoll(store, dispatcher)
+        self._long_poll = LongPoll(store, instances, dispatcher)
         # What the Work stream answers its requests with: the unary RPCs' own logic.
         self._answers: dict[str, Answer] = {
             "complete": self._complete,
@@ -103,6 +121,7 @@ class TaskService(LifecycleRpcs):
             new.priority,
             new.metadata,
             new.task_id,
+            new.queue,
             new.run_at_ms,
             new.delay_ms,
             new.timeout_ms,
@@ -140,10 +159,12 @@ class TaskService(LifecycleRpcs):
         self, request: pb.ListTasksRequest, context: Ctx[pb.ListTasksRequest, pb.ListTasksResponse]
     ) -> pb.ListTasksResponse:
         status = _status(request.status) if request.HasField("status") else None
-        lifecycle.list_queue(request)
+        queue = lifecycle.queue_name(request.queue) if request.HasField("queue") else None
         assigned_to = (
             check.identifier(request.assigned_to, "assigned_to") if request.HasField("assigned_to") else None
         )
+        if queue is not None and (status is not None or assigned_to is not None):
+            raise lifecycle.not_supported("queue combined with status or assigned_to")
         if assigned_to is not None and status not in (None, "in_progress"):
             raise check.InvalidArgument(
                 "assigned_to lists the tasks an instance holds, which are all IN_PROGRESS; "
@@ -152,9 +173,9 @@ class TaskService(LifecycleRpcs):
         page_size = check.bounded_count(
             request.page_size, "page_size", check.DEFAULT_PAGE_SIZE, check.MAX_PAGE_SIZE
         )
-        filter_key = f"{status or ''}|{assigned_to or ''}"
+        filter_key = f"{status or ''}|{assigned_to or ''}" + (f"|{queue}" if queue is not None else "")
         after = check.decode_page_token(request.page_token, filter_key)
-        page = await self._store.list_page(status, assigned_to, page_size, after)
+        page = await self._store.list_page(status, assigned_to, page_size, after, queue)
         return pb.ListTasksResponse(
             tasks=[task_from_snapshot(s) for s in page.tasks],
             next_page_token=(
@@ -171,13 +192,16 @@ class TaskService(LifecycleRpcs):
     ) -> pb.ClaimTaskResponse:
         worker_id = check.identifier(request.worker_id, "worker_id")
         max_tasks = check.bounded_count(request.max_tasks, "max_tasks", 1, check.MAX_CLAIM)
-        queues = claim_queues(list(request.queues))
+        queues = lifecycle.queues(list(request.queues))
         wait_s = wait_seconds(request)
         if wait_s > 0:
-            snapshots = await self._long_poll.claim(worker_id, max_tasks, queues, wait_s, context)
+            claim = await self._long_poll.claim(worker_id, max_tasks, queues, wait_s, context)
         else:
-            snapshots = await self._store.claim(worker_id, max_tasks)
-        return pb.ClaimTaskResponse(tasks=[task_from_snapshot(s) for s in snapshots])
+            claim = await self._store.claim_from(worker_id, max_tasks, queues)
+        response = pb.ClaimTaskResponse(tasks=[task_from_snapshot(s) for s in claim.tasks])
+        if claim.open_at_ms:
+            response.rate_limit_reset_time.FromMilliseconds(claim.open_at_ms)
+        return response
 
     @guarded
     async def AssignTask(

@@ -18,11 +18,12 @@ import grpc
 
 from claudebench.api import lifecycle_checks as lifecycle
 from claudebench.api import validation as check
-from claudebench.api.codec import DEFAULT_QUEUE, task_from_snapshot
+from claudebench.api.codec import task_from_snapshot
 from claudebench.api.dispatch import Dispatcher, Waiter
 from claudebench.api.guard import failure_status
 from claudebench.api.validation import InvalidArgument
 from claudebench.scripts.results import ResultCode
+from claudebench.store.claims import ClaimResult
 from claudebench.store.errors import DomainError
 from claudebench.store.instances import InstanceStore
 from claudebench.store.tasks import TaskSnapshot, TaskStore
@@ -53,8 +54,37 @@ def wait_seconds(request: pb.ClaimTaskRequest) -> float:
     return seconds
 
 
-def claim_queues(values: list[str]) -> frozenset[str]:
-    return frozenset(lifecycle.queues(values) or [DEFAULT_QUEUE])
+async def worker_queues(
+    instances: InstanceStore, worker_id: str, named: list[str]
+) -> tuple[int, frozenset[str]]:
+    """A live worker's max_tasks and the queues it waits on: `named` (each one it registered for,
+    else the error ClaimTask gives), or its registered queues when `named` is empty."""
+    max_tasks, registered = await instances.live_worker(worker_id)
+    for queue in named:
+        if queue not in registered:
+            raise DomainError(
+                ResultCode.NOT_SUBSCRIBED,
+                f"Worker {worker_id} is not registered for queue {queue}; register with it in queues",
+            )
+    return max_tasks, frozenset(named or registered)
+
+
+def reopens_in(claim: ClaimResult, store: TaskStore) -> float | None:
+    """Seconds until a queue the claim found closed by its rate limit takes claims again (None:
+    no such queue; wait for a wake-up)."""
+    if not claim.open_at_ms:
+        return None
+    return max(claim.open_at_ms - store.now_ms(), 1) / 1000
+
+
+async def woken(waiter: Waiter, seconds: float | None) -> bool:
+    """Sleep until the waiter is woken (True) or `seconds` pass (False)."""
+    try:
+        await asyncio.wait_for(waiter.woken.wait(), seconds)
+    except TimeoutError:
+        return False
+    waiter.woken.clear()
+    return True
 
 
 class _End(Exception):
@@ -67,37 +97,41 @@ class _End(Exception):
 
 
 class LongPoll:
-    """ClaimTask(wait): claim; if nothing, sleep until woken or the wait ends; claim again."""
+    """ClaimTask(wait): claim; if nothing, sleep until woken, a rate limit's window reopens or the
+    wait ends; claim again."""
 
-    def __init__(self, store: TaskStore, dispatcher: Dispatcher) -> None:
+    def __init__(self, store: TaskStore, instances: InstanceStore, dispatcher: Dispatcher) -> None:
         self._store = store
+        self._instances = instances
         self._dispatcher = dispatcher
 
     async def claim(
-        self, worker_id: str, max_tasks: int, queues: frozenset[str], wait_s: float, context: Ctx
-    ) -> list[TaskSnapshot]:
+        self, worker_id: str, max_tasks: int, named: list[str], wait_s: float, context: Ctx
+    ) -> ClaimResult:
         loop = asyncio.get_running_loop()
         remaining = context.time_remaining()
         if remaining is not None:
             wait_s = min(wait_s, remaining - DEADLINE_MARGIN_S)
         deadline = loop.time() + wait_s
+        _, queues = await worker_queues(self._instances, worker_id, named)
         waiter = Waiter(queues, max_tasks)
+        dispatcher = self._dispatcher
         try:
-            async with self._dispatcher.session(waiter):
+            async with dispatcher.session(waiter):
                 while True:
-                    self._dispatcher.arm(waiter, max_tasks)
-                    claimed = await self._store.claim(worker_id, max_tasks)
-                    if claimed:
-                        return claimed
+                    dispatcher.arm(waiter, max_tasks)
+                    claim = await self._store.claim_from(worker_id, max_tasks, named)
+                    dispatcher.claimed(waiter, len(claim.tasks), claim.pending)
                     timeout = deadline - loop.time()
-                    if timeout <= 0:
-                        return []
-                    try:
-                        await asyncio.wait_for(waiter.woken.wait(), timeout)
-                    except TimeoutError:
-                        return []
-                    waiter.woken.clear()
-                    if self._dispatcher.closing:
+                    if claim.tasks or timeout <= 0:
+                        return claim
+                    reopens = reopens_in(claim, self._store)
+                    if reopens is not None and reopens >= timeout:
+                        reopens = None  # the wait ends first
+                    was_woken = await woken(waiter, timeout if reopens is None else reopens)
+                    if not was_woken and reopens is None:
+                        return claim
+                    if dispatcher.closing:
                         break
         except ConnectionAbortedError:
             pass
@@ -114,10 +148,12 @@ class WorkSession:
         dispatcher: Dispatcher,
         answers: dict[str, Answer],
         worker_id: str,
+        named: list[str],
         queues: frozenset[str],
         capacity: int,
     ) -> None:
         self._store = store
+        self._named = named  # the hello's queues ([] = the registered ones, as ClaimTask)
         self._dispatcher = dispatcher
         self._answers = answers
         self.worker_id = worker_id
@@ -199,16 +235,19 @@ class WorkSession:
             else:
                 dispatcher.arm(waiter, free)
                 try:
-                    claimed = await self._store.claim(self.worker_id, free)
+                    claim = await self._store.claim_from(self.worker_id, free, self._named)
                 except DomainError as exc:
                     if exc.code is not ResultCode.AT_CAPACITY:
                         raise
-                    claimed = []
+                    claim = ClaimResult()
                     await self._resync()  # it holds tasks this stream did not hand it
-                for snapshot in claimed:
+                dispatcher.claimed(waiter, len(claim.tasks), claim.pending)
+                for snapshot in claim.tasks:
                     self._outbox.put_nowait(self._keep(snapshot))
-                if claimed:
+                if claim.tasks:
                     continue  # the queue may hold more (a claim that lost races returns short)
+                await woken(waiter, reopens_in(claim, self._store))
+                continue
             await waiter.woken.wait()
             waiter.woken.clear()
         if not self.ended:
@@ -260,8 +299,8 @@ async def serve(
 ) -> AsyncGenerator[pb.WorkResponse, None]:
     """The Work RPC: every failure ends the stream with the one status of api/guard.py."""
     try:
-        worker_id, queues, capacity = await _hello(requests, instances)
-        session = WorkSession(store, dispatcher, answers, worker_id, queues, capacity)
+        worker_id, named, queues, capacity = await _hello(requests, instances)
+        session = WorkSession(store, dispatcher, answers, worker_id, named, queues, capacity)
         async for response in session.run(requests):
             yield response
         return
@@ -276,7 +315,7 @@ async def serve(
 
 async def _hello(
     requests: AsyncIterator[pb.WorkRequest], instances: InstanceStore
-) -> tuple[str, frozenset[str], int]:
+) -> tuple[str, list[str], frozenset[str], int]:
     """The stream's first message, checked: worker id, queues, capacity (bounded by max_tasks)."""
     try:
         first = await anext(requests)
@@ -287,7 +326,7 @@ async def _hello(
     if first.WhichOneof("kind") != "hello":
         raise InvalidArgument("the first Work message must be a hello (worker_id, queues, capacity)")
     worker_id = check.identifier(first.hello.worker_id, "hello.worker_id")
-    queues = claim_queues(list(first.hello.queues))
+    named = lifecycle.queues(list(first.hello.queues))
     capacity = check.in_range(first.hello.capacity, "hello.capacity", 0, 1000)
-    registered = await instances.live_capacity(worker_id)
-    return worker_id, queues, min(capacity or registered, registered)
+    registered, queues = await worker_queues(instances, worker_id, named)
+    return worker_id, named, queues, min(capacity or registered, registered)

@@ -10,7 +10,7 @@ import grpc
 
 from claudebench.client.async_client import create_request, to_value
 from claudebench.client.channel import OPTIONS
-from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
+from claudebench.v1 import queues_pb2_grpc, system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 
 
 class Client:
@@ -20,6 +20,7 @@ class Client:
         self._channel = grpc.insecure_channel(address, options=OPTIONS)
         self.tasks = tasks_pb2_grpc.TaskServiceStub(self._channel)
         self.system = system_pb2_grpc.SystemServiceStub(self._channel)
+        self.queues = queues_pb2_grpc.QueueServiceStub(self._channel)
         self.timeout = timeout
 
     def __enter__(self) -> Client:

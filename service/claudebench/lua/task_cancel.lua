@@ -7,7 +7,7 @@
 -- set is a declared key; a changed holder returns STALE without writing and the caller retries.
 --
 -- KEYS[1] task             cb:task:{id}                    HASH    the task
--- KEYS[2] pending          cb:queue:tasks:pending          ZSET    pending queue
+-- KEYS[2] pending          cb:queue:{q}:pending            ZSET    the task's queue's pending tasks
 -- KEYS[3] due              cb:queue:tasks:due              ZSET    scheduled tasks by run_at
 -- KEYS[4] idx_pending      cb:tasks:status:pending         ZSET    status index
 -- KEYS[5] idx_scheduled    cb:tasks:status:scheduled       ZSET    status index
@@ -16,32 +16,44 @@
 -- KEYS[8] held             cb:queue:instance:{assignee}    ZSET    the expected holder's tasks
 -- KEYS[9] events           cb:stream:tasks                 STREAM  task events
 -- KEYS[10] finished_cancelled cb:tasks:finished:cancelled  ZSET    cancelled tasks by finish time
+-- KEYS[11] backlog         cb:queue:{q}:backlog            ZSET    fairness backlog of the queue
+-- KEYS[12] fair            cb:queue:{q}:fair               HASH    fairness turns of the queue
+-- KEYS[13] seq             cb:seq:tasks                    STRING  creation counter (fair turns)
+-- KEYS[14] counts          cb:queues:counts                HASH    per-queue status counters
 --
 -- ARGV[1] task_id            string
 -- ARGV[2] expected_assignee  string   assignedTo as the caller read it ('' = none)
 -- ARGV[3] now_ms             integer  epoch milliseconds
 -- ARGV[4] maxlen             integer  approximate retention of the event stream
 -- ARGV[5] reason             string   why (cancelReason), may be ''
+-- ARGV[6] queue            string   the task's queue as the caller believes it
 --
 -- Returns {code, payload}:
 --   OK                  payload = task snapshot (CANCELLED)
 --   NOT_FOUND           payload = message
+--   WRONG_QUEUE          payload = the task's queue: call again with its keys
 --   STALE               payload = message; assignedTo differs from expected_assignee, nothing written
 --   INVALID_TRANSITION  payload = message naming the current status (COMPLETED, FAILED or
 --                       CANCELLED); nothing written
 --
 -- Events: CANCELLED (instance_id = the holder of an IN_PROGRESS task, else '')
 -- include: lib/task.lua
+-- include: lib/queue.lua
 
 local task_key, pending_key, due_key, held_key, events_key = KEYS[1], KEYS[2], KEYS[3], KEYS[8], KEYS[9]
 local index_key = {pending = KEYS[4], scheduled = KEYS[5], in_progress = KEYS[6]}
 local idx_cancelled = KEYS[7]
 local task_id, expected_assignee, now_ms, maxlen, reason = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local q = {name = ARGV[6], pending = pending_key, backlog = KEYS[11], fair = KEYS[12]}
 
 local task = redis.call('HMGET', task_key, 'status', 'assignedTo', 'seq')
 local status, assigned_to, seq = task[1], task[2] or '', task[3]
 if not status then
   return {'NOT_FOUND', 'Task ' .. task_id .. ' does not exist'}
+end
+local wrong = wrong_queue(task_key, q.name)
+if wrong then
+  return wrong
 end
 if not index_key[status] then
   return {'INVALID_TRANSITION', 'Task ' .. task_id .. ' is ' .. status ..
@@ -53,8 +65,10 @@ end
 
 local holder = ''
 redis.call('ZREM', index_key[status], task_id)
+count_status(KEYS[14], q.name, status, -1)
+count_status(KEYS[14], q.name, 'cancelled', 1)
 if status == 'pending' then
-  redis.call('ZREM', pending_key, task_id)
+  dequeue(q, KEYS[13], task_key, task_id)
 elseif status == 'scheduled' then
   redis.call('ZREM', due_key, task_id)
 else

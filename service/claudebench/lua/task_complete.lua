@@ -16,6 +16,7 @@
 -- KEYS[11] due             cb:queue:tasks:due            ZSET    scheduled tasks by run_at
 -- KEYS[12] finished_completed cb:tasks:finished:completed ZSET  completed tasks by finish time
 -- KEYS[13] finished_failed cb:tasks:finished:failed      ZSET    failed tasks by finish time
+-- KEYS[14] counts          cb:queues:counts              HASH    per-queue status counters
 --
 -- ARGV[1] task_id          string
 -- ARGV[2] worker_id        string   must be the holder
@@ -36,13 +37,14 @@
 --
 -- Events: COMPLETED, FAILED, or SCHEDULED (an error with a retry)
 -- include: lib/task.lua
+-- include: lib/queue.lua
 -- include: lib/metrics.lua
 -- include: lib/completion.lua
 
 local task_key, held_key, instance_key = KEYS[1], KEYS[2], KEYS[9]
 local k = {idx_in_progress = KEYS[3], idx_completed = KEYS[4], idx_failed = KEYS[5],
   events = KEYS[6], queue_metrics = KEYS[7], throughput = KEYS[8], idx_scheduled = KEYS[10],
-  due = KEYS[11], finished_completed = KEYS[12], finished_failed = KEYS[13]}
+  due = KEYS[11], finished_completed = KEYS[12], finished_failed = KEYS[13], counts = KEYS[14]}
 local task_id, worker_id, now_ms, maxlen, outcome, value =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 

@@ -13,7 +13,8 @@
 -- KEYS[8] due              cb:queue:tasks:due            ZSET    scheduled tasks by run_at
 -- KEYS[9] finished_completed cb:tasks:finished:completed ZSET  completed tasks by finish time
 -- KEYS[10] finished_failed cb:tasks:finished:failed      ZSET    failed tasks by finish time
--- KEYS[11..] items          cb:task:{id}, cb:queue:instance:{worker}, cb:instance:{worker}
+-- KEYS[11] counts          cb:queues:counts              HASH    per-queue status counters
+-- KEYS[12..] items          cb:task:{id}, cb:queue:instance:{worker}, cb:instance:{worker}
 --                          triples, one per completion, in order
 --
 -- ARGV[1] now_ms           integer  epoch milliseconds
@@ -29,17 +30,18 @@
 --
 -- Events: COMPLETED, FAILED or SCHEDULED (a retry), one per task finished by this call
 -- include: lib/task.lua
+-- include: lib/queue.lua
 -- include: lib/metrics.lua
 -- include: lib/completion.lua
 
 local k = {idx_in_progress = KEYS[1], idx_completed = KEYS[2], idx_failed = KEYS[3],
   events = KEYS[4], queue_metrics = KEYS[5], throughput = KEYS[6], idx_scheduled = KEYS[7],
-  due = KEYS[8], finished_completed = KEYS[9], finished_failed = KEYS[10]}
+  due = KEYS[8], finished_completed = KEYS[9], finished_failed = KEYS[10], counts = KEYS[11]}
 local now_ms, maxlen = ARGV[1], ARGV[2]
 
 local items = {}
-for i = 11, #KEYS, 3 do
-  local a = 3 + 5 * (i - 11) / 3
+for i = 12, #KEYS, 3 do
+  local a = 3 + 5 * (i - 12) / 3
   local item = {task_key = KEYS[i], held_key = KEYS[i + 1], instance_key = KEYS[i + 2],
     id = ARGV[a], worker = ARGV[a + 1], outcome = ARGV[a + 2], value = ARGV[a + 3],
     retry_at = ARGV[a + 4]}

@@ -11,7 +11,7 @@
 -- STALE without writing and the caller retries.
 --
 -- KEYS[1] task             cb:task:{id}                    HASH    the task
--- KEYS[2] pending          cb:queue:tasks:pending          ZSET    pending queue
+-- KEYS[2] pending          cb:queue:{q}:pending            ZSET    the task's queue's pending tasks
 -- KEYS[3] idx_pending      cb:tasks:status:pending         ZSET    status index
 -- KEYS[4] idx_in_progress  cb:tasks:status:in_progress     ZSET    status index
 -- KEYS[5] idx_completed    cb:tasks:status:completed       ZSET    status index
@@ -23,6 +23,10 @@
 -- KEYS[11] due             cb:queue:tasks:due              ZSET    scheduled tasks by run_at
 -- KEYS[12] finished_failed cb:tasks:finished:failed        ZSET    failed tasks by finish time
 -- KEYS[13] finished_cancelled cb:tasks:finished:cancelled  ZSET    cancelled tasks by finish time
+-- KEYS[14] backlog         cb:queue:{q}:backlog            ZSET    fairness backlog of the queue
+-- KEYS[15] fair            cb:queue:{q}:fair               HASH    fairness turns of the queue
+-- KEYS[16] seq             cb:seq:tasks                    STRING  creation counter (fair turns)
+-- KEYS[17] counts          cb:queues:counts                HASH    per-queue status counters
 --
 -- ARGV[1] task_id            string
 -- ARGV[2] now_ms             integer  epoch milliseconds
@@ -31,16 +35,19 @@
 -- ARGV[5] text               string   new text, '' = unchanged
 -- ARGV[6] priority           string   new priority 0..100, '' = unchanged
 -- ARGV[7] status             string   a status ('pending' is the only one it may set), '' = unchanged
--- ARGV[8..] metadata         pairs    key, JSON-encoded value, ... merged into the metadata
+-- ARGV[8] queue              string   the task's queue as the caller believes it
+-- ARGV[9..] metadata         pairs    key, JSON-encoded value, ... merged into the metadata
 --
 -- Returns {code, payload}:
 --   OK                  payload = task snapshot
 --   NOT_FOUND           payload = message
 --   STALE               payload = message; assignedTo differs from expected_assignee, nothing written
 --   INVALID_TRANSITION  payload = message; nothing written
+--   WRONG_QUEUE         payload = the task's queue: call again with its keys
 --
 -- Events: UPDATED
 -- include: lib/task.lua
+-- include: lib/queue.lua
 
 local task_key, pending_key, held_key, events_key = KEYS[1], KEYS[2], KEYS[7], KEYS[8]
 local index_key = {pending = KEYS[3], in_progress = KEYS[4], completed = KEYS[5], failed = KEYS[6],
@@ -49,11 +56,17 @@ local due_key = KEYS[11]
 local finished_key = {failed = KEYS[12], cancelled = KEYS[13]}
 local task_id, now_ms, maxlen, expected_assignee = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local new_text, new_priority, new_status = ARGV[5], ARGV[6], ARGV[7]
+local q = {name = ARGV[8], pending = pending_key, backlog = KEYS[14], fair = KEYS[15]}
+local seq_key, counts_key = KEYS[16], KEYS[17]
 
 local task = redis.call('HMGET', task_key, 'status', 'assignedTo', 'seq', 'priority')
 local status, assigned_to, seq, priority = task[1], task[2] or '', task[3], task[4]
 if not status then
   return {'NOT_FOUND', 'Task ' .. task_id .. ' does not exist'}
+end
+local wrong = wrong_queue(task_key, q.name)
+if wrong then
+  return wrong
 end
 if assigned_to ~= expected_assignee then
   return {'STALE', 'Task ' .. task_id .. ' changed holder while being updated'}
@@ -87,23 +100,23 @@ if new_priority ~= '' then
   fields[#fields + 1] = 'priority'
   fields[#fields + 1] = new_priority
 end
-for i = 8, #ARGV - 1, 2 do
+for i = 9, #ARGV - 1, 2 do
   fields[#fields + 1] = 'm:' .. ARGV[i]
   fields[#fields + 1] = ARGV[i + 1]
 end
 
+local requeue_it = status == 'pending' and new_priority ~= '' and new_priority ~= task[4]
 if new_status ~= '' and new_status ~= status then
   -- Leave the old place.
   redis.call('ZREM', index_key[status], task_id)
-  if status == 'pending' then
-    redis.call('ZREM', pending_key, task_id)
-  elseif status == 'in_progress' then
+  if status == 'in_progress' then
     redis.call('ZREM', held_key, task_id)
   elseif status == 'scheduled' then
     redis.call('ZREM', due_key, task_id)
   elseif finished_key[status] then
     redis.call('ZREM', finished_key[status], task_id)
   end
+  count_status(counts_key, q.name, status, -1)
   -- Back to pending (the only status UpdateTask may set).
   redis.call('ZADD', index_key.pending, seq, task_id)
   redis.call('HDEL', task_key, 'assignedAt', 'completedAt', 'error', 'result', 'runAt')
@@ -112,10 +125,12 @@ if new_status ~= '' and new_status ~= status then
   fields[#fields + 1] = 'assignedTo'
   fields[#fields + 1] = ''
   status = new_status
+  requeue_it = true
 end
-if status == 'pending' then
-  -- Adds the task when it came back to pending, re-scores it when its priority changed.
-  redis.call('ZADD', pending_key, pending_score(priority, seq), task_id)
+if requeue_it then
+  -- Into its queue when it came back to pending, at its new place when its priority changed.
+  dequeue(q, seq_key, task_key, task_id)
+  enqueue(q, task_key, task_id, priority, seq, true)
 end
 redis.call('HSET', task_key, unpack(fields))
 

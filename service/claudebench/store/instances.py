@@ -8,10 +8,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from claudebench.keys import DEFAULT_QUEUE
 from claudebench.scripts.results import ResultCode
 from claudebench.store.base import Store
 from claudebench.store.errors import DomainError, ok_payload
-from claudebench.store.lifecycle import retry_at
+from claudebench.store.lifecycle import queue_keys, queues_of, retry_at
 
 # Retries of an unregister/recovery whose instance's held set changed between read and script.
 STALE_RETRIES = 5
@@ -54,10 +55,15 @@ class InstanceStore(Store[FleetSettings]):
         roles: Sequence[str],
         max_tasks: int,
         metadata: Mapping[str, Any],
+        queues: Sequence[str] = (DEFAULT_QUEUE,),
     ) -> Leadership:
         result = await self._run(
             "INSTANCE_REGISTER",
-            keys={**self._instance_keys(instance_id), "offline": self._keys.offline},
+            keys={
+                **self._instance_keys(instance_id),
+                "offline": self._keys.offline,
+                "queues": self._keys.queues,
+            },
             args={
                 "instance_id": instance_id,
                 "now_ms": self._clock(),
@@ -65,6 +71,7 @@ class InstanceStore(Store[FleetSettings]):
                 "max_tasks": max_tasks,
                 "roles": json.dumps(list(roles)),
                 "metadata": json.dumps(dict(metadata), separators=(",", ":")),
+                "queues": json.dumps(list(queues)),
             },
         )
         return _leadership(ok_payload(result))
@@ -97,7 +104,7 @@ class InstanceStore(Store[FleetSettings]):
             "liveness": k.liveness,
             "offline": k.offline,
             "held": k.held(instance_id),
-            "pending": k.pending,
+            "counts": k.queue_counts,
             "idx_pending": k.status_index("pending"),
             "idx_in_progress": k.status_index("in_progress"),
             "events": k.events,
@@ -107,11 +114,14 @@ class InstanceStore(Store[FleetSettings]):
             "system_events": k.system_events,
         }
 
-    async def live_capacity(self, instance_id: str) -> int:
-        """The max_tasks of a registered, live instance (a read: the checks TASK_CLAIM makes)."""
-        status, last_seen, max_tasks = cast(
+    async def live_worker(self, instance_id: str) -> tuple[int, list[str]]:
+        """The max_tasks and registered queues of a registered, live instance (a read: the checks
+        TASK_CLAIM makes)."""
+        status, last_seen, max_tasks, queues = cast(
             list[str | None],
-            await self._client.hmget(self._keys.instance(instance_id), ["status", "lastSeen", "maxTasks"]),
+            await self._client.hmget(
+                self._keys.instance(instance_id), ["status", "lastSeen", "maxTasks", "queues"]
+            ),
         )
         if status is None:
             raise DomainError(
@@ -123,15 +133,26 @@ class InstanceStore(Store[FleetSettings]):
                 ResultCode.INSTANCE_OFFLINE,
                 f"Instance {instance_id} is offline (no heartbeat within the liveness TTL); register again",
             )
-        return int(max_tasks or 0)
+        return int(max_tasks or 0), json.loads(queues) if queues else [DEFAULT_QUEUE]
 
     async def held_tasks(self, instance_id: str) -> list[str]:
         return cast(list[str], await self._client.zrange(self._keys.held(instance_id), 0, -1))
+
+    async def _held_with_queues(self, held: list[str]) -> tuple[list[str], list[str | int]]:
+        """The held tasks as a departure script takes them: per task its key and its queue's
+        pending, backlog and fair keys; and its id and queue name."""
+        keys: list[str] = []
+        args: list[str | int] = []
+        for task_id, queue in zip(held, await queues_of(self._client, self._keys, held), strict=True):
+            keys += [self._keys.task(task_id), *queue_keys(self._keys, queue)]
+            args += [task_id, queue]
+        return keys, args
 
     async def unregister(self, instance_id: str) -> int:
         """Release every task the instance holds and remove it. Returns how many were released."""
         for _ in range(STALE_RETRIES):
             held = await self.held_tasks(instance_id)
+            held_keys, held_args = await self._held_with_queues(held)
             result = await self._run(
                 "INSTANCE_UNREGISTER",
                 keys=self._departure_keys(instance_id),
@@ -141,8 +162,8 @@ class InstanceStore(Store[FleetSettings]):
                     "maxlen": self._settings.event_retention,
                     "system_maxlen": self._settings.system_event_retention,
                 },
-                extra_keys=[self._keys.task(t) for t in held],
-                extra_args=held,
+                extra_keys=held_keys,
+                extra_args=held_args,
             )
             if result.code is not ResultCode.STALE:
                 released: int = json.loads(ok_payload(result))["released"]
@@ -154,6 +175,7 @@ class InstanceStore(Store[FleetSettings]):
         its tasks back in the queue (REASSIGN_FAILED_TASKS)."""
         for _ in range(STALE_RETRIES):
             held = await self.held_tasks(instance_id)
+            held_keys, held_args = await self._held_with_queues(held)
             result = await self._run(
                 "REASSIGN_FAILED_TASKS",
                 keys={
@@ -173,8 +195,8 @@ class InstanceStore(Store[FleetSettings]):
                     "offline_retention_ms": self._settings.offline_retention_ms,
                     "retry_at": json.dumps(await self._retry_times(held)),
                 },
-                extra_keys=[self._keys.task(t) for t in held],
-                extra_args=held,
+                extra_keys=held_keys,
+                extra_args=held_args,
             )
             if result.code is not ResultCode.STALE:
                 outcome = json.loads(ok_payload(result))

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import astuple, dataclass
 from typing import cast
 
-from claudebench.keys import Keyspace
+from claudebench.keys import DEFAULT_QUEUE, Keyspace
 from claudebench.redis_connect import RedisClient
 from claudebench.scripts.results import ScriptResult
 from claudebench.store.base import Store
@@ -77,6 +77,19 @@ EXPIRE_BATCH = 100
 MAX_BATCHES = 10
 
 
+def queue_keys(keys: Keyspace, queue: str) -> list[str]:
+    """The keys of a queue that taking a task into it touches: pending, backlog, fair."""
+    return [keys.queue(queue, part) for part in ("pending", "backlog", "fair")]
+
+
+async def queues_of(client: RedisClient, keys: Keyspace, ids: list[str]) -> list[str]:
+    """The queue of each task (one pipelined read; a missing task reads as the default queue)."""
+    async with client.pipeline(transaction=False) as pipe:
+        for task_id in ids:
+            pipe.hget(keys.task(task_id), "queue")
+        return [q or DEFAULT_QUEUE for q in await pipe.execute()]
+
+
 @dataclass(frozen=True, slots=True)
 class Promotion:
     promoted: int
@@ -102,18 +115,24 @@ async def promote_due_batch(
     ids = cast(list[str], due)
     if not ids:
         return Promotion(0, 0, int(first[0][1]) if first else None)
+    queues = await queues_of(client, keys, ids)
+    task_keys: list[str] = []
+    task_args: list[str | int] = []
+    for task_id, queue in zip(ids, queues, strict=True):
+        task_keys += [keys.task(task_id), *queue_keys(keys, queue)]
+        task_args += [task_id, queue]
     result = await run(
         "TASK_PROMOTE_DUE",
         keys={
             "due": keys.due,
-            "pending": keys.pending,
+            "counts": keys.queue_counts,
             "idx_scheduled": keys.status_index("scheduled"),
             "idx_pending": keys.status_index("pending"),
             "events": keys.events,
         },
         args={"now_ms": now_ms, "maxlen": maxlen},
-        extra_keys=[keys.task(task_id) for task_id in ids],
-        extra_args=ids,
+        extra_keys=task_keys,
+        extra_args=task_args,
     )
     reply = json.loads(ok_payload(result))
     next_due = reply["next_due"]
@@ -219,6 +238,7 @@ class LifecycleStore(Store[LifecycleSettings]):
                 ids += [task_id for task_id in oldest if task_id not in set(ids)][: limit - len(ids)]
         if not ids:
             return 0, False
+        queues = await queues_of(self._client, k, ids)
         result = await self._run(
             "TASK_EXPIRE_FINISHED",
             keys={
@@ -226,6 +246,7 @@ class LifecycleStore(Store[LifecycleSettings]):
                 "idx": k.status_index(rule.status),
                 "finished": index,
                 "events": k.events,
+                "counts": k.queue_counts,
             },
             args={
                 "status": rule.status,
@@ -234,8 +255,12 @@ class LifecycleStore(Store[LifecycleSettings]):
                 "cutoff_ms": cutoff,
                 "keep": rule.max_count if rule.max_count else -1,
             },
-            extra_keys=[k.task(task_id) for task_id in ids],
-            extra_args=ids,
+            extra_keys=[
+                key
+                for task_id, queue in zip(ids, queues, strict=True)
+                for key in (k.task(task_id), k.queue(queue, "all"))
+            ],
+            extra_args=[item for pair in zip(ids, queues, strict=True) for item in pair],
         )
         reply = json.loads(ok_payload(result))
         return int(reply["expired"]), len(ids) == limit
@@ -260,18 +285,24 @@ class LifecycleStore(Store[LifecycleSettings]):
             return Expiry(0, 0, 0, 0, 0, 0)
         async with self._client.pipeline(transaction=False) as pipe:
             for task_id in ids:
-                pipe.hmget(k.task(task_id), "assignedTo", "retry", "attempts")
+                pipe.hmget(k.task(task_id), "assignedTo", "retry", "attempts", "queue")
             rows = cast(list[list[str | None]], await pipe.execute())
         keys: list[str] = []
         args: list[str | int] = []
-        for task_id, (holder, policy, attempts) in zip(ids, rows, strict=True):
-            keys += [k.task(task_id), k.held(holder or "")]
-            args += [task_id, holder or "", retry_at(policy, int(attempts or 0), now_ms, self._random())]
+        for task_id, (holder, policy, attempts, queue) in zip(ids, rows, strict=True):
+            queue = queue or DEFAULT_QUEUE
+            keys += [k.task(task_id), k.held(holder or ""), *queue_keys(k, queue)]
+            args += [
+                task_id,
+                holder or "",
+                retry_at(policy, int(attempts or 0), now_ms, self._random()),
+                queue,
+            ]
         result = await self._run(
             "TASK_EXPIRE_LEASES",
             keys={
                 "leases": k.leases,
-                "pending": k.pending,
+                "counts": k.queue_counts,
                 "due": k.due,
                 "idx_in_progress": k.status_index("in_progress"),
                 "idx_pending": k.status_index("pending"),

@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from claudebench.store.base import Store
+from claudebench.keys import DEFAULT_QUEUE
+from claudebench.store.claims import ClaimStore
 from claudebench.store.errors import ok_payload
 from claudebench.store.ids import new_task_id
 from claudebench.store.lifecycle import RetryPolicy, retry_at
@@ -42,6 +43,7 @@ class NewTask:
     delay_ms: int | None = None
     timeout_ms: int | None = None
     retry: RetryPolicy | None = None
+    queue: str = DEFAULT_QUEUE
     idempotency_key: str | None = None
 
 
@@ -62,9 +64,10 @@ class TaskPage:
     total: int
 
 
-class TaskBatches(Store[TaskStoreSettings]):
+class TaskBatches(ClaimStore):
     """Creates and completes many tasks in one script call each."""
 
+    _settings: TaskStoreSettings
     # Jitter's randomness (tests pin it).
     _random: Callable[[], float] = staticmethod(random.random)
     # The earliest run_at of a scheduled task as the latest claim or creation saw it (epoch ms;
@@ -94,17 +97,25 @@ class TaskBatches(Store[TaskStoreSettings]):
 
     def _lifecycle_args(self, item: NewTask, now: int) -> dict[str, str | int]:
         """The lifecycle ARGV of a new task: run_at (epoch ms, 0 = now), timeout_ms, max_attempts
-        and retry (policy JSON), with the server's defaults filled in."""
-        retry, default_attempts = item.retry, self._settings.default_max_attempts
-        if retry is None and default_attempts > 1:
-            retry = RetryPolicy(default_attempts)
-        elif retry is not None and retry.max_attempts == 0:
-            retry = dataclasses.replace(retry, max_attempts=default_attempts)
+        and retry (policy JSON). An unset timeout or retry policy is -1 (max_attempts with retry
+        ''): the script gives the task its queue's default, else the server's (_server_defaults)."""
+        retry = item.retry
+        if retry is not None and retry.max_attempts == 0:
+            retry = dataclasses.replace(retry, max_attempts=self._settings.default_max_attempts)
         return {
             "run_at": now + item.delay_ms if item.delay_ms is not None else (item.run_at_ms or 0),
-            "timeout_ms": self._settings.default_timeout_ms if item.timeout_ms is None else item.timeout_ms,
-            "max_attempts": retry.max_attempts if retry else 1,
+            "timeout_ms": -1 if item.timeout_ms is None else item.timeout_ms,
+            "max_attempts": retry.max_attempts if retry else -1,
             "retry": retry.to_json() if retry and retry.max_attempts > 1 else "",
+        }
+
+    def _server_defaults(self) -> dict[str, str | int]:
+        """The server's lease and retry policy for tasks that set neither and whose queue has none."""
+        attempts = self._settings.default_max_attempts
+        return {
+            "default_timeout_ms": self._settings.default_timeout_ms,
+            "default_max_attempts": attempts,
+            "default_retry": RetryPolicy(attempts).to_json() if attempts > 1 else "",
         }
 
     async def create_many(self, items: list[NewTask]) -> list[TaskSnapshot]:
@@ -113,28 +124,33 @@ class TaskBatches(Store[TaskStoreSettings]):
         now = self._clock()
         ids = [item.task_id or new_task_id() for item in items]
         args: list[str | int] = []
+        keys: list[str] = []
         run_ats: list[int] = []
         for task_id, item in zip(ids, items, strict=True):
             lifecycle = self._lifecycle_args(item, now)
             run_ats.append(int(lifecycle["run_at"]))
-            args += [task_id, item.text, item.priority, *lifecycle.values(), len(item.metadata)]
+            args += [task_id, item.text, item.priority, item.queue, *lifecycle.values(), len(item.metadata)]
             args += _pairs(item.metadata)
+            keys.append(k.task(task_id))
+            keys += [k.queue(item.queue, part) for part in ("pending", "backlog", "fair", "all", "config")]
         result = await self._run(
             "TASK_CREATE_BATCH",
             keys={
-                "pending": k.pending,
                 "all_tasks": k.all_tasks,
                 "idx_pending": k.status_index("pending"),
                 "events": k.events,
                 "seq": k.task_seq,
+                "queues": k.queues,
                 "due": k.due,
                 "idx_scheduled": k.status_index("scheduled"),
+                "counts": k.queue_counts,
             },
-            args={"now_ms": now, "maxlen": self._settings.event_retention},
-            extra_keys=[k.task(task_id) for task_id in ids],
+            args={"now_ms": now, "maxlen": self._settings.event_retention, **self._server_defaults()},
+            extra_keys=keys,
             extra_args=args,
         )
         snapshots: list[TaskSnapshot] = json.loads(ok_payload(result))
+        self._memory.remember(snapshots)
         self._note_due(min((r for r in run_ats if r > now), default=0), now)
         return snapshots
 
@@ -156,6 +172,7 @@ class TaskBatches(Store[TaskStoreSettings]):
                 "events": k.events,
                 "queue_metrics": k.queue_metrics,
                 "throughput": k.throughput,
+                "counts": k.queue_counts,
                 "idx_scheduled": k.status_index("scheduled"),
                 "due": k.due,
                 "finished_completed": k.finished("completed"),

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 
-from claudebench.scripts.results import ResultCode
+from claudebench.scripts.results import ResultCode, ScriptResult
 from claudebench.store.errors import DomainError, ok_payload
 from claudebench.store.task_batches import TaskBatches, TaskSnapshot, _pairs
 
@@ -63,28 +63,37 @@ class TaskControl(TaskBatches):
         k = self._keys
         for _ in range(STALE_RETRIES):
             assignee = cast(str | None, await self._client.hget(k.task(task_id), "assignedTo")) or ""
-            result = await self._run(
-                "TASK_CANCEL",
-                keys={
-                    "task": k.task(task_id),
-                    "pending": k.pending,
-                    "due": k.due,
-                    "idx_pending": k.status_index("pending"),
-                    "idx_scheduled": k.status_index("scheduled"),
-                    "idx_in_progress": k.status_index("in_progress"),
-                    "idx_cancelled": k.status_index("cancelled"),
-                    "held": k.held(assignee),
-                    "events": k.events,
-                    "finished_cancelled": k.finished("cancelled"),
-                },
-                args={
-                    "task_id": task_id,
-                    "expected_assignee": assignee,
-                    "now_ms": self._clock(),
-                    "maxlen": self._settings.event_retention,
-                    "reason": reason,
-                },
-            )
+
+            async def call(queue: str, assignee: str = assignee) -> ScriptResult:
+                return await self._run(
+                    "TASK_CANCEL",
+                    keys={
+                        "task": k.task(task_id),
+                        "pending": k.queue(queue, "pending"),
+                        "due": k.due,
+                        "idx_pending": k.status_index("pending"),
+                        "idx_scheduled": k.status_index("scheduled"),
+                        "idx_in_progress": k.status_index("in_progress"),
+                        "idx_cancelled": k.status_index("cancelled"),
+                        "held": k.held(assignee),
+                        "events": k.events,
+                        "finished_cancelled": k.finished("cancelled"),
+                        "backlog": k.queue(queue, "backlog"),
+                        "fair": k.queue(queue, "fair"),
+                        "seq": k.task_seq,
+                        "counts": k.queue_counts,
+                    },
+                    args={
+                        "task_id": task_id,
+                        "expected_assignee": assignee,
+                        "now_ms": self._clock(),
+                        "maxlen": self._settings.event_retention,
+                        "reason": reason,
+                        "queue": queue,
+                    },
+                )
+
+            result = await self._with_queue(task_id, call)
             if result.code is not ResultCode.STALE:
                 snapshot: TaskSnapshot = json.loads(ok_payload(result))
                 return snapshot
@@ -94,26 +103,33 @@ class TaskControl(TaskBatches):
 
     async def retry(self, task_id: str, reset_attempts: bool) -> TaskSnapshot:
         k = self._keys
-        result = await self._run(
-            "TASK_RETRY",
-            keys={
-                "task": k.task(task_id),
-                "pending": k.pending,
-                "idx_pending": k.status_index("pending"),
-                "idx_failed": k.status_index("failed"),
-                "idx_cancelled": k.status_index("cancelled"),
-                "events": k.events,
-                "finished_failed": k.finished("failed"),
-                "finished_cancelled": k.finished("cancelled"),
-            },
-            args={
-                "task_id": task_id,
-                "now_ms": self._clock(),
-                "maxlen": self._settings.event_retention,
-                "reset_attempts": int(reset_attempts),
-            },
-        )
-        snapshot: TaskSnapshot = json.loads(ok_payload(result))
+
+        async def call(queue: str) -> ScriptResult:
+            return await self._run(
+                "TASK_RETRY",
+                keys={
+                    "task": k.task(task_id),
+                    "pending": k.queue(queue, "pending"),
+                    "idx_pending": k.status_index("pending"),
+                    "idx_failed": k.status_index("failed"),
+                    "idx_cancelled": k.status_index("cancelled"),
+                    "events": k.events,
+                    "finished_failed": k.finished("failed"),
+                    "finished_cancelled": k.finished("cancelled"),
+                    "backlog": k.queue(queue, "backlog"),
+                    "fair": k.queue(queue, "fair"),
+                    "counts": k.queue_counts,
+                },
+                args={
+                    "task_id": task_id,
+                    "now_ms": self._clock(),
+                    "maxlen": self._settings.event_retention,
+                    "reset_attempts": int(reset_attempts),
+                    "queue": queue,
+                },
+            )
+
+        snapshot: TaskSnapshot = json.loads(ok_payload(await self._with_queue(task_id, call)))
         return snapshot
 
     async def progress(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
-from claudebench.keys import ALL_TASK_STATUSES, FINISHED_STATUSES, Keyspace
-from claudebench.scripts.results import ResultCode
+from claudebench.keys import ALL_TASK_STATUSES, DEFAULT_QUEUE, FINISHED_STATUSES, Keyspace
+from claudebench.scripts.results import ResultCode, ScriptResult
 from claudebench.store.errors import DomainError, ok_payload
 from claudebench.store.ids import new_task_id
-from claudebench.store.lifecycle import RetryPolicy, promote_due
+from claudebench.store.lifecycle import RetryPolicy
 from claudebench.store.task_batches import (
     Completion,
     NewTask,
@@ -23,25 +23,12 @@ from claudebench.store.task_control import TaskControl
 
 __all__ = ["Completion", "NewTask", "TaskPage", "TaskSnapshot", "TaskStore", "TaskStoreSettings"]
 
-# A claim reads this many candidates beyond the number it wants, so that concurrent claimers
-# reading the same head of the queue still find enough pending tasks in one script call.
-CLAIM_SLACK = 32
-# Rounds of "read candidates, claim" before a claim returns what it has. Each round that comes back
-# short lost races to claimers that did take tasks, so the queue is moving.
-CLAIM_ROUNDS = 10
-# At most this many candidate keys in one claim call (a long prefix of tasks denying the worker).
-MAX_CANDIDATES = 1000
 # Retries of an update/delete whose holder changed between the read and the script.
 STALE_RETRIES = 5
-# Capacities are at most 1000 (Register validates), so this means "up to the free capacity".
-MAX_AUTO_ASSIGN = 1000
 
 
 class TaskStore(TaskControl):
     """Creates, claims, assigns, updates, completes, releases, deletes and lists tasks."""
-
-    # The head of the pending queue returned by the latest claim (ids): the next claim's candidates.
-    _head_hint: Sequence[str] = ()
 
     async def create(
         self,
@@ -49,15 +36,16 @@ class TaskStore(TaskControl):
         priority: int,
         metadata: Mapping[str, str],
         task_id: str | None = None,
+        queue: str = DEFAULT_QUEUE,
         run_at_ms: int | None = None,
         delay_ms: int | None = None,
         timeout_ms: int | None = None,
         retry: RetryPolicy | None = None,
         idempotency_key: str | None = None,
     ) -> TaskSnapshot:
-        """Create a pending task, or a scheduled one when run_at_ms (or now + delay_ms) is in the
-        future. `metadata` maps keys to JSON-encoded values. With an idempotency key, a create
-        within the key's window returns the key's first task instead."""
+        """Create a pending task in `queue`, or a scheduled one when run_at_ms (or now + delay_ms)
+        is in the future. `metadata` maps keys to JSON-encoded values. With an idempotency key, a
+        create within the key's window returns the key's first task instead."""
         task_id = task_id or new_task_id()
         k = self._keys
         now = self._clock()
@@ -66,13 +54,19 @@ class TaskStore(TaskControl):
         run_at = int(lifecycle["run_at"])
         keys = {
             "task": k.task(task_id),
-            "pending": k.pending,
+            "pending": k.queue(queue, "pending"),
             "all_tasks": k.all_tasks,
             "idx_pending": k.status_index("pending"),
             "events": k.events,
             "seq": k.task_seq,
             "due": k.due,
             "idx_scheduled": k.status_index("scheduled"),
+            "backlog": k.queue(queue, "backlog"),
+            "fair": k.queue(queue, "fair"),
+            "queue_all": k.queue(queue, "all"),
+            "queues": k.queues,
+            "counts": k.queue_counts,
+            "config": k.queue(queue, "config"),
         }
         args: dict[str, str | int] = {
             "task_id": task_id,
@@ -81,12 +75,15 @@ class TaskStore(TaskControl):
             "now_ms": now,
             "maxlen": self._settings.event_retention,
             **lifecycle,
+            **self._server_defaults(),
+            "queue": queue,
         }
         if idempotency_key is None:
             result = await self._run("TASK_CREATE", keys=keys, args=args, extra_args=_pairs(metadata))
             snapshot = _snapshot(ok_payload(result))
         else:
             snapshot = await self._create_idempotent(keys, args, _pairs(metadata), idempotency_key)
+        self._memory.remember([snapshot])
         self._note_due(run_at, now)
         return snapshot
 
@@ -102,10 +99,14 @@ class TaskStore(TaskControl):
         assigned_to: str | None,
         page_size: int,
         after_seq: int | None,
+        queue: str | None = None,
     ) -> TaskPage:
-        """A page of tasks in creation order, read from one index (never a scan)."""
+        """A page of tasks in creation order, read from one index (never a scan). `queue` is
+        used alone (the caller refuses it combined with another filter)."""
         k = self._keys
-        if assigned_to is not None:
+        if queue is not None:
+            index = k.queue(queue, "all")
+        elif assigned_to is not None:
             index = k.held(assigned_to)
         elif status is not None:
             index = k.status_index(status)
@@ -126,126 +127,39 @@ class TaskStore(TaskControl):
         next_after = int(page[-1][1]) if len(entries) > page_size else None
         return TaskPage(tasks=tasks, next_after_seq=next_after, total=int(total))
 
-    async def claim(self, worker_id: str, max_tasks: int) -> list[TaskSnapshot]:
-        """Claim up to max_tasks pending tasks for a live worker, highest priority first."""
-        return await self._take(worker_id, max_tasks, auto_assign=False)
-
-    async def auto_assign(self, worker_id: str) -> list[TaskSnapshot]:
-        """Hand a registered worker pending tasks up to its free capacity (at registration)."""
-        return await self._take(worker_id, MAX_AUTO_ASSIGN, auto_assign=True)
-
-    async def _take(self, worker_id: str, max_tasks: int, auto_assign: bool) -> list[TaskSnapshot]:
-        k = self._keys
-        # One bounded promotion first when something is due, so a due task is claimable without
-        # waiting for the scheduler; again (once) when a claim's reply says something is due (it
-        # was scheduled by another replica since this one last looked).
-        promoted = await self._promote_if_due()
-        claimed: list[TaskSnapshot] = []
-        denied_prefix = 0  # pending tasks at the head that this worker may not take (deny lists)
-        # The head of the queue as the latest claim on this server left it: usually still right, and
-        # it saves a ZRANGE round trip. The script re-checks every candidate and the queue order, so a
-        # stale hint costs one more round, never a wrong or out-of-order claim.
-        candidates = list(self._head_hint[: max_tasks + CLAIM_SLACK])
-        for _ in range(CLAIM_ROUNDS):
-            want = max_tasks - len(claimed)
-            if not candidates:
-                window = min(denied_prefix + want + CLAIM_SLACK, MAX_CANDIDATES)
-                candidates = cast(list[str], await self._client.zrange(k.pending, 0, window - 1))
-            # Called even with no candidate: it checks the worker (registered, live, not full).
-            outcome = await self._claim_round(worker_id, want, auto_assign, candidates, bool(claimed))
-            if outcome is None:
-                break  # e.g. capacity taken meanwhile by a concurrent claim of the same worker
-            self._head_hint = outcome["head"]
-            claimed.extend(outcome["tasks"])
-            if len(claimed) >= max_tasks or outcome["free"] == 0:
-                break
-            if not promoted and await self._promote_if_due():
-                promoted, candidates = True, []
-                continue
-            if outcome["pending"] == 0:
-                break
-            if outcome["denied"] and not outcome["behind"]:
-                denied_prefix = outcome["denied"]  # read past them (from the head: order holds)
-                candidates = []
-            else:
-                # Behind (a task arrived ahead of the candidates) or taken by others: the head the
-                # script just returned is the next round's candidates.
-                candidates = outcome["head"][: max_tasks - len(claimed) + CLAIM_SLACK + denied_prefix]
-        return claimed
-
-    async def _promote_if_due(self) -> bool:
-        """Promote one batch of due tasks if next_due has come; True when a batch ran."""
-        now = self._clock()
-        if self._next_due is None or now < self._next_due:
-            return False
-        outcome = await promote_due(
-            self._run, self._client, self._keys, now, self._settings.event_retention, 1
-        )
-        self._next_due = outcome.next_due
-        return True
-
-    async def _claim_round(
-        self, worker_id: str, want: int, auto_assign: bool, candidates: list[str], tolerate_refusal: bool
-    ) -> dict[str, Any] | None:
-        """One TASK_CLAIM (or AUTO_ASSIGN_TASKS) call; None when it refused after an earlier round
-        took tasks (the refusal is raised when nothing was taken yet)."""
-        k = self._keys
-        args: dict[str, str | int] = {
-            "worker_id": worker_id,
-            "now_ms": self._clock(),
-            "max_tasks": want,
-            "maxlen": self._settings.event_retention,
-        }
-        if not auto_assign:
-            args |= {"ttl_ms": self._settings.instance_ttl_ms, "event_type": "claimed"}
-        result = await self._run(
-            "AUTO_ASSIGN_TASKS" if auto_assign else "TASK_CLAIM",
-            keys={
-                "instance": k.instance(worker_id),
-                "held": k.held(worker_id),
-                "pending": k.pending,
-                "idx_pending": k.status_index("pending"),
-                "idx_in_progress": k.status_index("in_progress"),
-                "events": k.events,
-                "queue_metrics": k.queue_metrics,
-                "leases": k.leases,
-                **({} if auto_assign else {"due": k.due}),
-            },
-            args=args,
-            extra_keys=[k.task(t) for t in candidates],
-            extra_args=candidates,
-        )
-        if not result.ok and tolerate_refusal:
-            return None
-        reply = cast(dict[str, Any], json.loads(ok_payload(result)))
-        if "next_due" in reply:
-            self._next_due = None if reply["next_due"] is None else int(reply["next_due"])
-        return reply
+    def _queue_keys(self, queue: str, *parts: str) -> dict[str, str]:
+        return {part: self._keys.queue(queue, part) for part in parts}
 
     async def assign(self, task_id: str, instance_id: str) -> TaskSnapshot:
         k = self._keys
-        result = await self._run(
-            "TASK_ASSIGN",
-            keys={
-                "task": k.task(task_id),
-                "instance": k.instance(instance_id),
-                "held": k.held(instance_id),
-                "pending": k.pending,
-                "idx_pending": k.status_index("pending"),
-                "idx_in_progress": k.status_index("in_progress"),
-                "events": k.events,
-                "queue_metrics": k.queue_metrics,
-                "leases": k.leases,
-            },
-            args={
-                "task_id": task_id,
-                "instance_id": instance_id,
-                "now_ms": self._clock(),
-                "ttl_ms": self._settings.instance_ttl_ms,
-                "maxlen": self._settings.event_retention,
-            },
-        )
-        return _snapshot(ok_payload(result))
+
+        async def call(queue: str) -> ScriptResult:
+            return await self._run(
+                "TASK_ASSIGN",
+                keys={
+                    "task": k.task(task_id),
+                    "instance": k.instance(instance_id),
+                    "held": k.held(instance_id),
+                    "idx_pending": k.status_index("pending"),
+                    "idx_in_progress": k.status_index("in_progress"),
+                    "events": k.events,
+                    "queue_metrics": k.queue_metrics,
+                    "leases": k.leases,
+                    "seq": k.task_seq,
+                    "counts": k.queue_counts,
+                    **self._queue_keys(queue, "pending", "backlog", "fair", "config"),
+                },
+                args={
+                    "task_id": task_id,
+                    "instance_id": instance_id,
+                    "now_ms": self._clock(),
+                    "ttl_ms": self._settings.instance_ttl_ms,
+                    "maxlen": self._settings.event_retention,
+                    "queue": queue,
+                },
+            )
+
+        return _snapshot(ok_payload(await self._with_queue(task_id, call)))
 
     async def update(
         self,
@@ -258,26 +172,33 @@ class TaskStore(TaskControl):
         k = self._keys
         for _ in range(STALE_RETRIES):
             assignee = await self._assignee(task_id)
-            result = await self._run(
-                "TASK_UPDATE",
-                keys={
-                    "task": k.task(task_id),
-                    "pending": k.pending,
-                    **_status_index_keys(k, ("failed", "cancelled")),
-                    "held": k.held(assignee),
-                    "events": k.events,
-                },
-                args={
-                    "task_id": task_id,
-                    "now_ms": self._clock(),
-                    "maxlen": self._settings.event_retention,
-                    "expected_assignee": assignee,
-                    "text": text or "",
-                    "priority": "" if priority is None else priority,
-                    "status": status or "",
-                },
-                extra_args=_pairs(metadata),
-            )
+
+            async def call(queue: str, assignee: str = assignee) -> ScriptResult:
+                return await self._run(
+                    "TASK_UPDATE",
+                    keys={
+                        "task": k.task(task_id),
+                        **_status_index_keys(k, ("failed", "cancelled")),
+                        "held": k.held(assignee),
+                        "events": k.events,
+                        "seq": k.task_seq,
+                        "counts": k.queue_counts,
+                        **self._queue_keys(queue, "pending", "backlog", "fair"),
+                    },
+                    args={
+                        "task_id": task_id,
+                        "now_ms": self._clock(),
+                        "maxlen": self._settings.event_retention,
+                        "expected_assignee": assignee,
+                        "text": text or "",
+                        "priority": "" if priority is None else priority,
+                        "status": status or "",
+                        "queue": queue,
+                    },
+                    extra_args=_pairs(metadata),
+                )
+
+            result = await self._with_queue(task_id, call)
             if result.code is not ResultCode.STALE:
                 return _snapshot(ok_payload(result))
         raise _contention(task_id)
@@ -306,6 +227,7 @@ class TaskStore(TaskControl):
                 "queue_metrics": k.queue_metrics,
                 "throughput": k.throughput,
                 "instance": k.instance(worker_id),
+                "counts": k.queue_counts,
                 "idx_scheduled": k.status_index("scheduled"),
                 "due": k.due,
                 "finished_completed": k.finished("completed"),
@@ -327,48 +249,61 @@ class TaskStore(TaskControl):
 
     async def release(self, task_id: str, worker_id: str, reason: str) -> TaskSnapshot:
         k = self._keys
-        result = await self._run(
-            "TASK_RELEASE",
-            keys={
-                "task": k.task(task_id),
-                "held": k.held(worker_id),
-                "pending": k.pending,
-                "idx_pending": k.status_index("pending"),
-                "idx_in_progress": k.status_index("in_progress"),
-                "events": k.events,
-            },
-            args={
-                "task_id": task_id,
-                "worker_id": worker_id,
-                "now_ms": self._clock(),
-                "maxlen": self._settings.event_retention,
-                "reason": reason,
-            },
-        )
-        return _snapshot(ok_payload(result))
+
+        async def call(queue: str) -> ScriptResult:
+            return await self._run(
+                "TASK_RELEASE",
+                keys={
+                    "task": k.task(task_id),
+                    "held": k.held(worker_id),
+                    "idx_pending": k.status_index("pending"),
+                    "idx_in_progress": k.status_index("in_progress"),
+                    "events": k.events,
+                    "counts": k.queue_counts,
+                    **self._queue_keys(queue, "pending", "backlog", "fair"),
+                },
+                args={
+                    "task_id": task_id,
+                    "worker_id": worker_id,
+                    "now_ms": self._clock(),
+                    "maxlen": self._settings.event_retention,
+                    "reason": reason,
+                    "queue": queue,
+                },
+            )
+
+        return _snapshot(ok_payload(await self._with_queue(task_id, call)))
 
     async def delete(self, task_id: str, force: bool = False) -> None:
         k = self._keys
         for _ in range(STALE_RETRIES):
             assignee = await self._assignee(task_id)
-            result = await self._run(
-                "TASK_DELETE",
-                keys={
-                    "task": k.task(task_id),
-                    "pending": k.pending,
-                    "all_tasks": k.all_tasks,
-                    **_status_index_keys(k, FINISHED_STATUSES),
-                    "held": k.held(assignee),
-                    "events": k.events,
-                },
-                args={
-                    "task_id": task_id,
-                    "expected_assignee": assignee,
-                    "now_ms": self._clock(),
-                    "maxlen": self._settings.event_retention,
-                    "force": int(force),
-                },
-            )
+
+            async def call(queue: str, assignee: str = assignee) -> ScriptResult:
+                return await self._run(
+                    "TASK_DELETE",
+                    keys={
+                        "task": k.task(task_id),
+                        "all_tasks": k.all_tasks,
+                        **_status_index_keys(k, FINISHED_STATUSES),
+                        "held": k.held(assignee),
+                        "events": k.events,
+                        "seq": k.task_seq,
+                        "counts": k.queue_counts,
+                        "queue_all": k.queue(queue, "all"),
+                        **self._queue_keys(queue, "pending", "backlog", "fair"),
+                    },
+                    args={
+                        "task_id": task_id,
+                        "expected_assignee": assignee,
+                        "now_ms": self._clock(),
+                        "maxlen": self._settings.event_retention,
+                        "force": int(force),
+                        "queue": queue,
+                    },
+                )
+
+            result = await self._with_queue(task_id, call)
             if result.code is not ResultCode.STALE:
                 ok_payload(result)
                 return

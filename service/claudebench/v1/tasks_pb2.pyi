@@ -217,10 +217,12 @@ class ClaimTaskRequest(_message.Message):
     def __init__(self, worker_id: _Optional[str] = ..., max_tasks: _Optional[int] = ..., queues: _Optional[_Iterable[str]] = ..., wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class ClaimTaskResponse(_message.Message):
-    __slots__ = ("tasks",)
+    __slots__ = ("tasks", "rate_limit_reset_time")
     TASKS_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_RESET_TIME_FIELD_NUMBER: _ClassVar[int]
     tasks: _containers.RepeatedCompositeFieldContainer[Task]
-    def __init__(self, tasks: _Optional[_Iterable[_Union[Task, _Mapping]]] = ...) -> None: ...
+    rate_limit_reset_time: _timestamp_pb2.Timestamp
+    def __init__(self, tasks: _Optional[_Iterable[_Union[Task, _Mapping]]] = ..., rate_limit_reset_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AssignTaskRequest(_message.Message):
     __slots__ = ("task_id", "instance_id")

@@ -55,7 +55,7 @@ end
 -- left, computed by the caller from the task's retry policy) schedules a retry instead: SCHEDULED at
 -- retry_at in the due index, event SCHEDULED. Returns its snapshot.
 -- k: idx_in_progress, idx_completed, idx_failed, idx_scheduled, due, events, queue_metrics,
--- throughput, finished_completed, finished_failed.
+-- throughput, finished_completed, finished_failed, counts.
 local function finish_task(task_key, held_key, instance_key, task_id, worker_id, outcome, value,
                            now_ms, maxlen, k, retry_at)
   if outcome == 'error' and tonumber(retry_at or '0') > 0 then
@@ -66,6 +66,8 @@ local function finish_task(task_key, held_key, instance_key, task_id, worker_id,
     redis.call('ZREM', k.idx_in_progress, task_id)
     redis.call('ZADD', k.idx_scheduled, redis.call('HGET', task_key, 'seq'), task_id)
     redis.call('ZADD', k.due, retry_at, task_id)
+    count_status(k.counts, task_queue(task_key), 'in_progress', -1)
+    count_status(k.counts, task_queue(task_key), 'scheduled', 1)
     if redis.call('EXISTS', instance_key) == 1 then
       redis.call('HINCRBY', instance_key, 'tasksFailed', 1)
     end
@@ -87,6 +89,9 @@ local function finish_task(task_key, held_key, instance_key, task_id, worker_id,
   redis.call('ZADD', idx_key, redis.call('HGET', task_key, 'seq'), task_id)
   redis.call('ZADD', finished_key, now_ms, task_id)
   redis.call('HINCRBY', k.queue_metrics, final_status, 1)
+  local queue = task_queue(task_key)
+  count_status(k.counts, queue, 'in_progress', -1)
+  count_status(k.counts, queue, final_status, 1)
   count_finished(k.throughput, now_ms)
   if redis.call('EXISTS', instance_key) == 1 then  -- never recreate an unregistered instance
     redis.call('HINCRBY', instance_key, counter, 1)

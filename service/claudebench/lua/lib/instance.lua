@@ -45,13 +45,14 @@ local function append_system_event(stream_key, maxlen, event_type, now_ms, paylo
     'type', event_type, 'time', now_ms, 'data', payload_json)
 end
 
--- True when the instance's held set holds exactly the ids passed from first_arg on (the caller
--- read the set before the call; a change since then means it must read again).
-local function held_matches(held_key, first_arg)
-  if redis.call('ZCARD', held_key) ~= #ARGV - first_arg + 1 then
+-- True when the instance's held set holds exactly the ids passed from first_arg on, every
+-- `step`-th argument (the caller read the set before the call; a change since then means it must
+-- read again).
+local function held_matches(held_key, first_arg, step)
+  if redis.call('ZCARD', held_key) * step ~= #ARGV - first_arg + 1 then
     return false
   end
-  for i = first_arg, #ARGV do
+  for i = first_arg, #ARGV, step do
     if not redis.call('ZSCORE', held_key, ARGV[i]) then
       return false
     end
