@@ -140,3 +140,19 @@ async def test_a_freed_concurrency_place_wakes_the_next_stream(
     await second.wait_for(1)
     assert [t.id for t in second.pushed] == ids[1:]
     second.cancel()
+
+
+async def test_a_rate_limited_stream_claims_again_when_the_window_reopens(
+    tasks: Tasks, system: System, queues: Queues
+) -> None:
+    window = duration_pb2.Duration(nanos=600_000_000)
+    await queues.ConfigureQueue(qpb.ConfigureQueueRequest(queue="api", rate_limit=1, rate_window=window))
+    ids = [await create_in(tasks, "api", f"t{i}") for i in range(2)]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    stream = await Stream.open(tasks, system, "w1", capacity=3, queues=("api",))
+    await stream.wait_for(1)
+    await stream.wait_for(2, seconds=5)  # no event: the stream's own retry at the reset time
+    assert [t.id for t in stream.pushed] == ids
+    assert loop.time() - started >= 0.3
+    stream.cancel()
