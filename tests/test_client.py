@@ -76,3 +76,35 @@ def test_retry_policy_covers_only_idempotent_calls() -> None:
     assert ("TaskService", "CompleteTask") in names
     assert ("TaskService", "CreateTask") not in names  # a retried create could make two tasks
     assert ("TaskService", "ClaimTask") not in names
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_worker_serves_only_its_queues(server: ClaudebenchServer, stream: bool) -> None:
+    """Pushed (Work) or long-polled, a Worker registered for gpu takes gpu's tasks, not default's."""
+    async with AsyncClient(f"127.0.0.1:{server.port}") as client:
+        gpu = [
+            (await client.tasks.CreateTask(tasks_pb2.CreateTaskRequest(text=f"g{i}", queue="gpu"))).task.id
+            for i in range(3)
+        ]
+        other = (await client.create_task("default work")).id
+        handled: list[str] = []
+
+        async def handler(task: tasks_pb2.Task) -> object:
+            handled.append(task.id)
+            return "ok"
+
+        worker = Worker(client, "gpu-worker", handler, capacity=2, stream=stream, queues=["gpu"])
+        running = asyncio.create_task(worker.run())
+        for _ in range(200):
+            if worker.completed == 3:
+                break
+            await asyncio.sleep(0.05)
+        late = (await client.tasks.CreateTask(tasks_pb2.CreateTaskRequest(text="g3", queue="gpu"))).task.id
+        for _ in range(200):
+            if worker.completed == 4:
+                break
+            await asyncio.sleep(0.05)
+        worker.stop()
+        await asyncio.wait_for(running, 10)
+        assert sorted(handled) == sorted([*gpu, late])
+        assert (await client.get_task(other)).status == tasks_pb2.TASK_STATUS_PENDING

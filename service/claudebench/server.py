@@ -269,7 +269,8 @@ class ClaudebenchServer:
         tasks_pb2_grpc.add_TaskServiceServicer_to_server(task_service, registrar)
         system_pb2_grpc.add_SystemServiceServicer_to_server(system_service, registrar)
         queue_service = QueueService(
-            QueueStore(self.executor, self.redis, keys, QueueSettings(settings.system_event_retention))
+            QueueStore(self.executor, self.redis, keys, QueueSettings(settings.system_event_retention)),
+            self.dispatcher,
         )
         queues_pb2_grpc.add_QueueServiceServicer_to_server(queue_service, registrar)
         # The servicers the dashboard's HTTP API calls in-process (see api/http/app.py).

@@ -95,6 +95,21 @@ async def test_check_health_is_admin_only(channel: grpc.aio.Channel) -> None:
     await system.CheckHealth(system_pb2.CheckHealthRequest(), metadata=bearer(ADMIN))
 
 
+async def test_work_is_a_worker_rpc(channel: grpc.aio.Channel) -> None:
+    tasks = tasks_pb2_grpc.TaskServiceStub(channel)
+    system = system_pb2_grpc.SystemServiceStub(channel)
+    await system.Register(system_pb2.RegisterRequest(instance_id="w1"), metadata=bearer(WORKER))
+    hello = pb.WorkRequest(hello=pb.WorkHello(worker_id="w1"))
+    refused = tasks.Work(metadata=bearer(READER))
+    await refused.write(hello)
+    assert await refused.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "reader role may not call Work" in await refused.details()
+    accepted = tasks.Work(metadata=bearer(WORKER))
+    await accepted.write(hello)
+    assert (await accepted.read()).WhichOneof("kind") == "ack"
+    accepted.cancel()
+
+
 async def test_queue_service_roles(channel: grpc.aio.Channel) -> None:
     """Readers and workers see queues; pausing, resuming and configuring them is admin only."""
     queues = queues_pb2_grpc.QueueServiceStub(channel)
@@ -112,18 +127,3 @@ async def test_queue_service_roles(channel: grpc.aio.Channel) -> None:
             await rpc_error(call, grpc.StatusCode.PERMISSION_DENIED)
     paused = await queues.PauseQueue(queues_pb2.PauseQueueRequest(queue="default"), metadata=bearer(ADMIN))
     assert paused.queue.paused
-
-
-async def test_work_is_a_worker_rpc(channel: grpc.aio.Channel) -> None:
-    tasks = tasks_pb2_grpc.TaskServiceStub(channel)
-    system = system_pb2_grpc.SystemServiceStub(channel)
-    await system.Register(system_pb2.RegisterRequest(instance_id="w1"), metadata=bearer(WORKER))
-    hello = pb.WorkRequest(hello=pb.WorkHello(worker_id="w1"))
-    refused = tasks.Work(metadata=bearer(READER))
-    await refused.write(hello)
-    assert await refused.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert "reader role may not call Work" in await refused.details()
-    accepted = tasks.Work(metadata=bearer(WORKER))
-    await accepted.write(hello)
-    assert (await accepted.read()).WhichOneof("kind") == "ack"
-    accepted.cancel()

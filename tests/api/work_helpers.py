@@ -40,16 +40,20 @@ class Stream:
         capacity: int = 0,
         max_tasks: int = 10,
         auto_complete: bool = False,
+        queues: tuple[str, ...] = (),
     ) -> Stream:
+        """Register (with `queues`, default the default queue) and say hello (serving them all)."""
         await system.Register(
-            system_pb2.RegisterRequest(instance_id=worker_id, roles=["worker"], max_tasks=max_tasks)
+            system_pb2.RegisterRequest(
+                instance_id=worker_id, roles=["worker"], max_tasks=max_tasks, queues=list(queues)
+            )
         )
         stream = cls(tasks, worker_id, auto_complete)
         await stream.hello(capacity)
         return stream
 
-    async def hello(self, capacity: int = 0) -> None:
-        hello = tasks_pb2.WorkHello(worker_id=self.worker_id, capacity=capacity)
+    async def hello(self, capacity: int = 0, queues: tuple[str, ...] = ()) -> None:
+        hello = tasks_pb2.WorkHello(worker_id=self.worker_id, capacity=capacity, queues=list(queues))
         await self.call.write(tasks_pb2.WorkRequest(hello=hello))
         first = await self.call.read()
         assert first.WhichOneof("kind") == "ack"
@@ -108,11 +112,11 @@ class Stream:
             self._reader.cancel()
 
 
-async def idle_waiters(server: ClaudebenchServer, count: int) -> None:
-    """Until `count` waiters of the server's dispatcher are idle in the default queue."""
+async def idle_waiters(server: ClaudebenchServer, count: int, queue: str = "default") -> None:
+    """Until `count` waiters of the server's dispatcher are idle in `queue`."""
     assert server.dispatcher is not None
     for _ in range(500):
-        if server.dispatcher.idle_count("default") == count:
+        if server.dispatcher.idle_count(queue) == count:
             return
         await asyncio.sleep(0.01)
-    raise AssertionError(f"{server.dispatcher.idle_count('default')} idle waiters, expected {count}")
+    raise AssertionError(f"{server.dispatcher.idle_count(queue)} idle waiters, expected {count}")

@@ -8,6 +8,12 @@ UPDATED to PENDING, e.g. a due SCHEDULED task promoted) wakes, in that task's qu
 longest-idle waiters whose free capacity covers the new tasks, and no one else; a woken waiter runs the same
 atomic claim as ClaimTask, so a task has exactly one winner whoever else claims it.
 
+A queue whose tasks a waiter's claim left pending (paused, at its concurrency cap, rate limited) is
+*held back*: any later event of a task of that queue that is not a hand-over (completed, failed,
+cancelled, deleted, ...) may have freed a place under its cap, and wakes one of its waiters. A queue
+resumed or given a higher cap through this replica wakes its waiters (`poke`). A claim refused by a
+rate limit is retried by the waiter itself at the time the window reopens (work.py).
+
 A waiter is armed *before* it claims and claims before it sleeps, so a task created while it was
 claiming either is in that claim or wakes it again: no wake-up is lost. Every replica wakes its own
 waiters, so one task wakes at most one waiter per replica.
@@ -68,6 +74,8 @@ class Dispatcher:
         self._lock = asyncio.Lock()
         self.closing = False
         self.wakeups = 0  # waiters woken by events (for tests and metrics)
+        # Queues whose pending tasks a waiter's claim could not take (paused, capped, rate limited).
+        self._held_back: set[str] = set()
 
     @asynccontextmanager
     async def session(self, waiter: Waiter) -> AsyncIterator[None]:
@@ -96,6 +104,17 @@ class Dispatcher:
         waiter.free = free
         for queue in waiter.queues:
             self._idle.setdefault(queue, {}).setdefault(waiter, None)
+
+    def claimed(self, waiter: Waiter, took: int, pending: int) -> None:
+        """What a waiter's claim saw: it took `took` tasks, and its queues had `pending` left."""
+        if took == 0 and pending > 0:
+            self._held_back |= waiter.queues
+        elif pending == 0:
+            self._held_back -= waiter.queues
+
+    def poke(self, queue: str) -> None:
+        """A queue was resumed or its limits raised: its idle waiters claim again."""
+        self._wake(queue, 1 << 30)
 
     def idle_count(self, queue: str) -> int:
         return len(self._idle.get(queue, ()))
@@ -137,12 +156,14 @@ class Dispatcher:
             kind = fields["type"]
             task_id = fields.get("task_id", "")
             holder = self._holders.get(task_id) if self._holders else None
-            if kind not in WAKING_TYPES and holder is None:
+            if kind not in WAKING_TYPES and holder is None and not self._held_back:
                 continue
             snapshot = json.loads(fields["task"]) if "task" in fields else {}
+            queue = snapshot.get("queue") or DEFAULT_QUEUE
             if kind in WAKING_TYPES and snapshot.get("status", "pending") == "pending":
-                queue = snapshot.get("queue") or DEFAULT_QUEUE
                 new[queue] = new.get(queue, 0) + 1
+            elif queue in self._held_back and kind not in KEEPING_TYPES:
+                new.setdefault(queue, 1)  # a place under the queue's cap may have freed
             if holder is not None and kind not in KEEPING_TYPES:
                 self._tell(holder, task_id, kind, snapshot)
         for queue, count in new.items():

@@ -7,6 +7,7 @@ from google.protobuf import duration_pb2
 
 from claudebench.api import lifecycle_checks as lifecycle
 from claudebench.api import validation as check
+from claudebench.api.dispatch import Dispatcher
 from claudebench.api.guard import guarded
 from claudebench.store.lifecycle import RetryPolicy
 from claudebench.store.queues import QueueInfo, QueueStore
@@ -97,8 +98,14 @@ def _settings(request: pb.ConfigureQueueRequest) -> dict[str, str | int]:
 class QueueService(queues_pb2_grpc.QueueServiceServicer):
     """The QueueService of claudebench.v1 (see shared/API.md and the README)."""
 
-    def __init__(self, store: QueueStore) -> None:
+    def __init__(self, store: QueueStore, dispatcher: Dispatcher | None = None) -> None:
         self._store = store
+        # Waiters (Work streams, long polls) of this replica, woken when a queue may hand out more.
+        self._dispatcher = dispatcher
+
+    def _poke(self, queue: str) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.poke(queue)
 
     @guarded
     async def ListQueues(
@@ -126,6 +133,7 @@ class QueueService(queues_pb2_grpc.QueueServiceServicer):
         self, request: pb.ResumeQueueRequest, context: Ctx[pb.ResumeQueueRequest, pb.ResumeQueueResponse]
     ) -> pb.ResumeQueueResponse:
         info = await self._store.resume(lifecycle.queue_name(request.queue))
+        self._poke(info.name)
         return pb.ResumeQueueResponse(queue=queue_message(info))
 
     @guarded
@@ -136,4 +144,5 @@ class QueueService(queues_pb2_grpc.QueueServiceServicer):
     ) -> pb.ConfigureQueueResponse:
         name = lifecycle.queue_name(request.queue)
         info = await self._store.configure(name, _settings(request))
+        self._poke(name)  # a cap raised or a rate limit lifted
         return pb.ConfigureQueueResponse(queue=queue_message(info))

@@ -102,7 +102,7 @@ class TaskService(LifecycleRpcs):
         self._watcher = watcher
         self._instances = instances
         self._dispatcher = dispatcher
-        self._long_poll = LongPoll(store, dispatcher, instances)
+        self._long_poll = LongPoll(store, instances, dispatcher)
         # What the Work stream answers its requests with: the unary RPCs' own logic.
         self._answers: dict[str, Answer] = {
             "complete": self._complete,

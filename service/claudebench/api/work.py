@@ -10,7 +10,6 @@ then pushes new claims.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -25,7 +24,6 @@ from claudebench.api.guard import failure_status
 from claudebench.api.validation import InvalidArgument
 from claudebench.scripts.results import ResultCode
 from claudebench.store.claims import ClaimResult
-from claudebench.store.clock import wall_clock_ms
 from claudebench.store.errors import DomainError
 from claudebench.store.instances import InstanceStore
 from claudebench.store.tasks import TaskSnapshot, TaskStore
@@ -56,26 +54,37 @@ def wait_seconds(request: pb.ClaimTaskRequest) -> float:
     return seconds
 
 
-# A waiter whose queues hold pending tasks it could not take (a paused queue, one at its
-# concurrency cap or rate limit, tasks that deny it) claims again after at most this long: those
-# become claimable without a task event (ResumeQueue, a completion elsewhere, the rate window).
-BLOCKED_RECHECK_S = 1.0
+async def worker_queues(
+    instances: InstanceStore, worker_id: str, named: list[str]
+) -> tuple[int, frozenset[str]]:
+    """A live worker's max_tasks and the queues it waits on: `named` (each one it registered for,
+    else the error ClaimTask gives), or its registered queues when `named` is empty."""
+    max_tasks, registered = await instances.live_worker(worker_id)
+    for queue in named:
+        if queue not in registered:
+            raise DomainError(
+                ResultCode.NOT_SUBSCRIBED,
+                f"Worker {worker_id} is not registered for queue {queue}; register with it in queues",
+            )
+    return max_tasks, frozenset(named or registered)
 
 
-def recheck_after(claim: ClaimResult) -> float | None:
-    """How long a waiter may sleep after `claim` before claiming again without being woken (None:
-    until woken): until a queue closed by its rate limit opens, at most BLOCKED_RECHECK_S while
-    its queues hold tasks it could not take."""
-    if claim.tasks or not (claim.blocked or claim.open_at_ms):
+def reopens_in(claim: ClaimResult, store: TaskStore) -> float | None:
+    """Seconds until a queue the claim found closed by its rate limit takes claims again (None:
+    no such queue; wait for a wake-up)."""
+    if not claim.open_at_ms:
         return None
-    if claim.open_at_ms:
-        return min(max((claim.open_at_ms - wall_clock_ms()) / 1000, 0.001), BLOCKED_RECHECK_S)
-    return BLOCKED_RECHECK_S
+    return max(claim.open_at_ms - store.now_ms(), 1) / 1000
 
 
-async def listened_queues(instances: InstanceStore, worker_id: str, queues: list[str]) -> frozenset[str]:
-    """The queues whose new tasks wake a waiter: those named, else the worker's registered ones."""
-    return frozenset(queues or await instances.registered_queues(worker_id))
+async def woken(waiter: Waiter, seconds: float | None) -> bool:
+    """Sleep until the waiter is woken (True) or `seconds` pass (False)."""
+    try:
+        await asyncio.wait_for(waiter.woken.wait(), seconds)
+    except TimeoutError:
+        return False
+    waiter.woken.clear()
+    return True
 
 
 class _End(Exception):
@@ -88,41 +97,41 @@ class _End(Exception):
 
 
 class LongPoll:
-    """ClaimTask(wait): claim; if nothing, sleep until woken or the wait ends; claim again."""
+    """ClaimTask(wait): claim; if nothing, sleep until woken, a rate limit's window reopens or the
+    wait ends; claim again."""
 
-    def __init__(self, store: TaskStore, dispatcher: Dispatcher, instances: InstanceStore) -> None:
+    def __init__(self, store: TaskStore, instances: InstanceStore, dispatcher: Dispatcher) -> None:
         self._store = store
-        self._dispatcher = dispatcher
         self._instances = instances
+        self._dispatcher = dispatcher
 
     async def claim(
-        self, worker_id: str, max_tasks: int, queues: list[str], wait_s: float, context: Ctx
+        self, worker_id: str, max_tasks: int, named: list[str], wait_s: float, context: Ctx
     ) -> ClaimResult:
-        """Claim from `queues` (empty: the worker's registered queues), waiting up to wait_s."""
         loop = asyncio.get_running_loop()
         remaining = context.time_remaining()
         if remaining is not None:
             wait_s = min(wait_s, remaining - DEADLINE_MARGIN_S)
         deadline = loop.time() + wait_s
-        waiter = Waiter(await listened_queues(self._instances, worker_id, queues), max_tasks)
+        _, queues = await worker_queues(self._instances, worker_id, named)
+        waiter = Waiter(queues, max_tasks)
+        dispatcher = self._dispatcher
         try:
-            async with self._dispatcher.session(waiter):
+            async with dispatcher.session(waiter):
                 while True:
-                    self._dispatcher.arm(waiter, max_tasks)
-                    claim = await self._store.claim_from(worker_id, max_tasks, queues)
-                    if claim.tasks:
-                        return claim
+                    dispatcher.arm(waiter, max_tasks)
+                    claim = await self._store.claim_from(worker_id, max_tasks, named)
+                    dispatcher.claimed(waiter, len(claim.tasks), claim.pending)
                     timeout = deadline - loop.time()
-                    if timeout <= 0:
+                    if claim.tasks or timeout <= 0:
                         return claim
-                    recheck = recheck_after(claim)
-                    try:
-                        await asyncio.wait_for(waiter.woken.wait(), min(timeout, recheck or timeout))
-                    except TimeoutError:
-                        if recheck is None or recheck >= timeout:
-                            return claim
-                    waiter.woken.clear()
-                    if self._dispatcher.closing:
+                    reopens = reopens_in(claim, self._store)
+                    if reopens is not None and reopens >= timeout:
+                        reopens = None  # the wait ends first
+                    was_woken = await woken(waiter, timeout if reopens is None else reopens)
+                    if not was_woken and reopens is None:
+                        return claim
+                    if dispatcher.closing:
                         break
         except ConnectionAbortedError:
             pass
@@ -139,17 +148,17 @@ class WorkSession:
         dispatcher: Dispatcher,
         answers: dict[str, Answer],
         worker_id: str,
-        queues: list[str],
-        listened: frozenset[str],
+        named: list[str],
+        queues: frozenset[str],
         capacity: int,
     ) -> None:
         self._store = store
+        self._named = named  # the hello's queues ([] = the registered ones, as ClaimTask)
         self._dispatcher = dispatcher
         self._answers = answers
         self.worker_id = worker_id
         self.capacity = capacity
-        self.queues = queues  # as the hello named them (empty: the registered ones)
-        self.waiter = Waiter(listened, capacity)
+        self.waiter = Waiter(queues, capacity)
         self.held: dict[str, int] = {}  # task id -> attempts when handed to this worker
         self._outbox: asyncio.Queue[pb.WorkResponse | _End] = asyncio.Queue()
         self.ended = False
@@ -220,26 +229,26 @@ class WorkSession:
         dispatcher, waiter = self._dispatcher, self.waiter
         while not dispatcher.closing and not self.ended:
             free = min(self.capacity - len(self.held), MAX_CLAIM)
-            recheck = None
             if free <= 0:
                 dispatcher.leave(waiter)  # a wake-up it cannot use goes to another waiter
                 waiter.woken.clear()
             else:
                 dispatcher.arm(waiter, free)
                 try:
-                    claim = await self._store.claim_from(self.worker_id, free, self.queues)
+                    claim = await self._store.claim_from(self.worker_id, free, self._named)
                 except DomainError as exc:
                     if exc.code is not ResultCode.AT_CAPACITY:
                         raise
                     claim = ClaimResult()
                     await self._resync()  # it holds tasks this stream did not hand it
+                dispatcher.claimed(waiter, len(claim.tasks), claim.pending)
                 for snapshot in claim.tasks:
                     self._outbox.put_nowait(self._keep(snapshot))
                 if claim.tasks:
                     continue  # the queue may hold more (a claim that lost races returns short)
-                recheck = recheck_after(claim)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter.woken.wait(), recheck)
+                await woken(waiter, reopens_in(claim, self._store))
+                continue
+            await waiter.woken.wait()
             waiter.woken.clear()
         if not self.ended:
             raise _End(grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN)
@@ -290,9 +299,8 @@ async def serve(
 ) -> AsyncGenerator[pb.WorkResponse, None]:
     """The Work RPC: every failure ends the stream with the one status of api/guard.py."""
     try:
-        worker_id, queues, capacity = await _hello(requests, instances)
-        listened = await listened_queues(instances, worker_id, queues)
-        session = WorkSession(store, dispatcher, answers, worker_id, queues, listened, capacity)
+        worker_id, named, queues, capacity = await _hello(requests, instances)
+        session = WorkSession(store, dispatcher, answers, worker_id, named, queues, capacity)
         async for response in session.run(requests):
             yield response
         return
@@ -307,7 +315,7 @@ async def serve(
 
 async def _hello(
     requests: AsyncIterator[pb.WorkRequest], instances: InstanceStore
-) -> tuple[str, list[str], int]:
+) -> tuple[str, list[str], frozenset[str], int]:
     """The stream's first message, checked: worker id, queues, capacity (bounded by max_tasks)."""
     try:
         first = await anext(requests)
@@ -318,7 +326,7 @@ async def _hello(
     if first.WhichOneof("kind") != "hello":
         raise InvalidArgument("the first Work message must be a hello (worker_id, queues, capacity)")
     worker_id = check.identifier(first.hello.worker_id, "hello.worker_id")
-    queues = lifecycle.queues(list(first.hello.queues))
+    named = lifecycle.queues(list(first.hello.queues))
     capacity = check.in_range(first.hello.capacity, "hello.capacity", 0, 1000)
-    registered = await instances.live_capacity(worker_id)
-    return worker_id, queues, min(capacity or registered, registered)
+    registered, queues = await worker_queues(instances, worker_id, named)
+    return worker_id, named, queues, min(capacity or registered, registered)

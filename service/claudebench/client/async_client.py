@@ -222,10 +222,13 @@ class AsyncClient:
         )
 
     async def register(
-        self, instance_id: str, roles: Sequence[str] = (), max_tasks: int = 10
+        self, instance_id: str, roles: Sequence[str] = (), max_tasks: int = 10, queues: Sequence[str] = ()
     ) -> system_pb2.RegisterResponse:
+        """Register (or re-register) an instance serving `queues` (empty: the default queue)."""
         response: system_pb2.RegisterResponse = await self.system.Register(
-            system_pb2.RegisterRequest(instance_id=instance_id, roles=list(roles), max_tasks=max_tasks),
+            system_pb2.RegisterRequest(
+                instance_id=instance_id, roles=list(roles), max_tasks=max_tasks, queues=list(queues)
+            ),
             timeout=self.timeout,
         )
         return response

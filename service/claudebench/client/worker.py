@@ -72,12 +72,14 @@ class Worker:
         shutdown_grace_s: float = 10.0,
         max_backoff_s: float = 5.0,
         finish_retry_s: float = 300.0,
+        queues: Sequence[str] = (),
     ) -> None:
         self.client = client
         self.worker_id = worker_id
         self.handler = handler
         self.capacity = capacity
         self.roles = list(roles)
+        self.queues = list(queues)  # registered; streams and claims take from all of them
         self.stream = stream
         self.poll_wait_s = poll_wait_s
         self.shutdown_grace_s = shutdown_grace_s
@@ -150,7 +152,7 @@ class Worker:
     async def _register(self) -> None:
         if self._registered:
             return
-        reply = await self.client.register(self.worker_id, self.roles, self.capacity)
+        reply = await self.client.register(self.worker_id, self.roles, self.capacity, self.queues)
         self._interval = max(0.1, reply.heartbeat_interval.ToMilliseconds() / 1000)
         self._registered = True
         for task in reply.assigned_tasks:

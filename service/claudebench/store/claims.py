@@ -43,14 +43,13 @@ QUEUE_MEMORY = 10_000
 
 @dataclass(frozen=True, slots=True)
 class ClaimResult:
-    """Tasks handed over, and when a queue closed by its rate limit opens again (ms, 0 = none).
-    blocked: the last round took nothing though the queues hold pending tasks (a paused queue, one
-    at its concurrency cap or rate limit, tasks that deny the worker): they may become claimable
-    without a task event (a resume, a completion elsewhere)."""
+    """Tasks handed over, when a queue closed by its rate limit opens again (ms, 0 = none), and
+    how many tasks the queues had pending at the last claim call (a claim that took none while
+    some were pending was held back: paused, capped, rate limited, or the tasks deny the worker)."""
 
     tasks: list[TaskSnapshot] = field(default_factory=list)
     open_at_ms: int = 0
-    blocked: bool = False
+    pending: int = 0
 
 
 class QueueMemory:
@@ -102,6 +101,10 @@ class ClaimStore(Store[Any]):
         # None: nothing scheduled). A claim at or after it promotes due tasks first. 0: unknown.
         self._next_due: int | None = 0
 
+    def now_ms(self) -> int:
+        """The store's clock (epoch ms): what ClaimResult.open_at_ms is measured against."""
+        return self._clock()
+
     async def claim(self, worker_id: str, max_tasks: int, queues: Sequence[str] = ()) -> list[TaskSnapshot]:
         """Claim up to max_tasks pending tasks of `queues` (empty = the worker's registered ones)
         for a live worker: highest priority first, then oldest, across the queues."""
@@ -124,8 +127,7 @@ class ClaimStore(Store[Any]):
         # was scheduled by another replica since this one last looked).
         promoted = await self._promote_if_due()
         claimed: list[TaskSnapshot] = []
-        open_at = 0
-        blocked = False
+        open_at = pending = 0
         # The bytes the reply's tasks may still take: a round stops before a task that would not
         # fit (full), and the claim returns what it has.
         budget = self._settings.reply_budget
@@ -155,8 +157,7 @@ class ClaimStore(Store[Any]):
                 # A round that took tasks does not count: e.g. a fairness key's next task becomes
                 # a candidate only once its turn was taken (one per key and round).
                 idle_rounds = 0
-            open_at = outcome["open_at"]
-            blocked = not outcome["tasks"] and outcome["pending"] > 0
+            open_at, pending = outcome["open_at"], int(outcome["pending"])
             budget -= int(outcome["bytes"])
             if len(claimed) >= max_tasks or outcome["free"] == 0 or outcome["full"]:
                 break
@@ -179,7 +180,7 @@ class ClaimStore(Store[Any]):
                     for q in queues
                 }
         self._memory.remember(claimed)
-        return ClaimResult(claimed, int(open_at), blocked)
+        return ClaimResult(claimed, int(open_at), pending)
 
     async def _promote_if_due(self) -> bool:
         """Promote one batch of due tasks if next_due has come; True when a batch ran."""

@@ -128,16 +128,14 @@ class InstanceStore(Store[FleetSettings]):
             "system_events": k.system_events,
         }
 
-    async def registered_queues(self, instance_id: str) -> list[str]:
-        """The queues an instance registered for (absent: the default queue)."""
-        registered = await self._client.hget(self._keys.instance(instance_id), "queues")
-        return cast(list[str], json.loads(registered)) if registered else [DEFAULT_QUEUE]
-
-    async def live_capacity(self, instance_id: str) -> int:
-        """The max_tasks of a registered, live instance (a read: the checks TASK_CLAIM makes)."""
-        status, last_seen, max_tasks = cast(
+    async def live_worker(self, instance_id: str) -> tuple[int, list[str]]:
+        """The max_tasks and registered queues of a registered, live instance (a read: the checks
+        TASK_CLAIM makes)."""
+        status, last_seen, max_tasks, queues = cast(
             list[str | None],
-            await self._client.hmget(self._keys.instance(instance_id), ["status", "lastSeen", "maxTasks"]),
+            await self._client.hmget(
+                self._keys.instance(instance_id), ["status", "lastSeen", "maxTasks", "queues"]
+            ),
         )
         if status is None:
             raise DomainError(
@@ -149,7 +147,7 @@ class InstanceStore(Store[FleetSettings]):
                 ResultCode.INSTANCE_OFFLINE,
                 f"Instance {instance_id} is offline (no heartbeat within the liveness TTL); register again",
             )
-        return int(max_tasks or 0)
+        return int(max_tasks or 0), json.loads(queues) if queues else [DEFAULT_QUEUE]
 
     async def held_tasks(self, instance_id: str) -> list[str]:
         return cast(list[str], await self._client.zrange(self._keys.held(instance_id), 0, -1))
