@@ -14,7 +14,6 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.metrics import Observation
 
-from claudebench.api import validation
 from claudebench.api.auth import auth_interceptor, parse_tokens
 from claudebench.api.decoding import TolerantRegistrar
 from claudebench.api.dispatch import Dispatcher
@@ -35,18 +34,13 @@ from claudebench.redis_connect import (
     require_minimum_version,
 )
 from claudebench.redis_connect import close as close_redis
-from claudebench.scheduler import lifecycle_scheduler, lifecycle_settings
+from claudebench.scheduler import lifecycle_scheduler
 from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.registry import load_scripts, script_version
 from claudebench.store.clock import wall_clock_ms
-from claudebench.store.coordination import CoordinationSettings, CoordinationStore
-from claudebench.store.hooks import HookSettings, HookStore
-from claudebench.store.instances import FleetSettings, InstanceStore
-from claudebench.store.lifecycle import LifecycleStore
-from claudebench.store.queues import QueueSettings, QueueStore
+from claudebench.store.instances import InstanceStore
 from claudebench.store.recovery import FleetRecovery
-from claudebench.store.schedules import ScheduleSettings, ScheduleStore
-from claudebench.store.tasks import REPLY_ENVELOPE_BYTES, TaskStore, TaskStoreSettings
+from claudebench.stores import build_stores, reply_budget
 from claudebench.tasks_util import cancel_and_wait
 from claudebench.telemetry import ServerInstruments, Telemetry
 from claudebench.tls import server_credentials
@@ -183,44 +177,8 @@ class ClaudebenchServer:
         )
         settings = self.settings
         keys = self._keys
-        tasks = TaskStore(
-            self.executor,
-            self.redis,
-            keys,
-            TaskStoreSettings(
-                settings.event_retention,
-                settings.instance_ttl_ms,
-                int(settings.default_task_timeout_s * 1000),
-                settings.default_max_attempts,
-                int(settings.idempotency_window_s * 1000),
-                reply_budget=settings.max_message_bytes - REPLY_ENVELOPE_BYTES,
-                metadata_max_bytes=validation.MAX_METADATA_BYTES,
-                metadata_max_keys=validation.MAX_METADATA_KEYS,
-            ),
-        )
-        instances = InstanceStore(
-            self.executor,
-            self.redis,
-            keys,
-            FleetSettings(
-                instance_ttl_ms=settings.instance_ttl_ms,
-                event_retention=settings.event_retention,
-                system_event_retention=settings.system_event_retention,
-                max_failovers=settings.max_failovers,
-                offline_retention_ms=settings.offline_retention_ms,
-            ),
-        )
-        coordination = CoordinationStore(
-            self.executor,
-            self.redis,
-            keys,
-            CoordinationSettings(
-                instance_ttl_ms=settings.instance_ttl_ms,
-                system_event_retention=settings.system_event_retention,
-                batch_lock_ttl_ms=settings.batch_lock_ttl_ms,
-                record_retention_ms=settings.record_retention_ms,
-            ),
-        )
+        stores = build_stores(self.executor, self.redis, keys, settings)
+        tasks, instances, coordination = stores.tasks, stores.instances, stores.coordination
         # Created only now: a gRPC server object that never started cannot be cleaned up quietly.
         server = self._server = grpc.aio.server(
             interceptors=self._interceptors,
@@ -235,8 +193,7 @@ class ClaudebenchServer:
             ],
         )
         self.recovery = FleetRecovery(instances, coordination)
-        lifecycle = LifecycleStore(self.executor, self.redis, keys, lifecycle_settings(settings))
-        self.scheduler = lifecycle_scheduler(coordination, lifecycle, settings.scheduler_interval_s)
+        self.scheduler = lifecycle_scheduler(coordination, stores.lifecycle, settings.scheduler_interval_s)
         await self.hub.start()
         watcher = TaskWatcher(
             self.hub,
@@ -245,14 +202,11 @@ class ClaudebenchServer:
             settings.watch_buffer_events,
             settings.max_watch_subscribers,
             settings.bookmark_interval_s,
-            reply_budget=settings.max_message_bytes - REPLY_ENVELOPE_BYTES,
-        )
-        schedules = ScheduleStore(
-            self.executor, self.redis, keys, ScheduleSettings.for_scheduler(settings.scheduler_interval_s)
+            reply_budget=reply_budget(settings),
         )
         self.dispatcher = Dispatcher(self.hub)
         task_service = TaskServiceWithSchedules(
-            tasks, watcher, instances, self.dispatcher, schedules=schedules
+            tasks, watcher, instances, self.dispatcher, schedules=stores.schedules
         )
         self.scheduler.register("schedules", task_service.fire_due_schedules)
         system_service = SystemService(
@@ -269,7 +223,7 @@ class ClaudebenchServer:
         tasks_pb2_grpc.add_TaskServiceServicer_to_server(task_service, registrar)
         system_pb2_grpc.add_SystemServiceServicer_to_server(system_service, registrar)
         queue_service = QueueService(
-            QueueStore(self.executor, self.redis, keys, QueueSettings(settings.system_event_retention)),
+            stores.queues,
             self.dispatcher,
         )
         queues_pb2_grpc.add_QueueServiceServicer_to_server(queue_service, registrar)
@@ -280,21 +234,8 @@ class ClaudebenchServer:
             "QueueService": queue_service,
         }
         self.instances: InstanceStore = instances
-        hooks = HookStore(
-            self.executor,
-            self.redis,
-            keys,
-            HookSettings(
-                rate_limit=settings.hook_rate_limit,
-                rate_window_ms=settings.hook_rate_window_s * 1000,
-                error_window_ms=settings.hook_error_window_s * 1000,
-                error_threshold=settings.hook_error_threshold,
-                cooldown_ms=settings.hook_circuit_cooldown_s * 1000,
-                system_event_retention=settings.system_event_retention,
-            ),
-        )
         hooks_pb2_grpc.add_HookServiceServicer_to_server(
-            HookService(hooks, settings.hook_fail_open), registrar
+            HookService(stores.hooks, settings.hook_fail_open), registrar
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, registrar)
         # As reflection.enable_server_reflection does, through the registrar (a bad request body
