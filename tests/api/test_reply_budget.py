@@ -67,6 +67,32 @@ async def test_a_claim_stops_before_the_task_that_would_not_fit(tasks: Tasks, sy
     assert claimed == created
 
 
+async def test_a_claim_over_named_queues_stops_before_the_task_that_would_not_fit(
+    tasks: Tasks, system: System
+) -> None:
+    """The multi-queue claim (queues merged) bounds each task before its hand-over too, leases
+    included (a timeout adds leaseDeadline at the hand-over)."""
+    created = []
+    for i in range(16):
+        request = big_task(i)
+        request.queue = "gpu" if i % 2 else "cpu"
+        request.timeout.FromSeconds(600)
+        created.append((await tasks.CreateTask(request)).task.id)
+    await system.Register(
+        system_pb2.RegisterRequest(instance_id="w1", roles=["claimer"], max_tasks=100, queues=["cpu", "gpu"])
+    )
+    claimed: list[str] = []
+    while len(claimed) < len(created):
+        reply = await tasks.ClaimTask(pb.ClaimTaskRequest(worker_id="w1", max_tasks=100))
+        assert 1 <= len(reply.tasks) < 16
+        assert reply.ByteSize() <= LIMIT
+        assert all(t.HasField("lease_deadline") for t in reply.tasks)
+        claimed += [t.id for t in reply.tasks]
+        held = await tasks.ListTasks(pb.ListTasksRequest(assigned_to="w1", page_size=1000))
+        assert held.total_size == len(claimed)
+    assert sorted(claimed) == sorted(created)
+
+
 async def test_register_hands_over_only_what_its_reply_carries(tasks: Tasks, system: System) -> None:
     await create_big(tasks, 12)
     reply = await register(system, "w1")
