@@ -21,6 +21,7 @@ import trustme
 
 from claudebench.client import AsyncClient, Client, Worker
 from claudebench.client.channel import ChannelError, credentials
+from claudebench.client.claude_agent import ClaudebenchHooks
 from claudebench.config import Settings
 from claudebench.server import ClaudebenchServer
 from claudebench.v1 import tasks_pb2
@@ -154,6 +155,19 @@ async def test_sync_client_with_a_token_in_plain_text_on_loopback(token_server: 
         assert "wrong" not in str(refused.value.details())
 
     await asyncio.to_thread(blocking)
+
+
+async def test_claude_agent_hooks_with_a_token(token_server: ClaudebenchServer) -> None:
+    address = f"127.0.0.1:{token_server.port}"
+    call = {"tool_name": "Bash", "tool_input": {"command": "ls"}}
+    allowed = await ClaudebenchHooks(address, "agent-1", token=WORKER).pre_tool_use(call, None, None)
+    assert allowed["hookSpecificOutput"]["permissionDecision"] == "allow"
+    refused = await ClaudebenchHooks(address, "agent-1", token="wrong").pre_tool_use(call, None, None)
+    assert refused["hookSpecificOutput"] == {
+        "hookEventName": "PreToolUse",
+        "permissionDecision": "deny",
+        "permissionDecisionReason": "claudebench hook unavailable (UNAUTHENTICATED); denied",
+    }
 
 
 async def test_sync_client_over_mutual_tls(
