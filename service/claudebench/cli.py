@@ -67,11 +67,14 @@ def _parser() -> argparse.ArgumentParser:
         "--no-http", dest="http_enabled", action="store_false", default=None, help="serve no dashboard"
     )
 
+    from claudebench.commands import connection
+
     health = commands.add_parser(
         "health", help="ask a server's grpc.health.v1 service; exit 0 when SERVING (a container probe)"
     )
     health.add_argument("--server", default="127.0.0.1:50051", help="host:port of a claudebench server")
     health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the answer")
+    connection.add_flags(health)
 
     from claudebench.commands.tasks import add_parsers
 
@@ -87,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     scripts.add_argument("action", choices=("list", "load", "verify"))
     scripts.add_argument("--redis-url", help="load: the Redis to load the scripts into")
     scripts.add_argument("--server", default="127.0.0.1:50051", help="verify: a running server")
+    connection.add_flags(scripts)
 
     watch = commands.add_parser("watch", help="print task events as they come")
     watch.add_argument("--server", default="127.0.0.1:50051", help="host:port of a claudebench server")
@@ -100,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--instance", help="only events caused by this instance")
     watch.add_argument("--json", action="store_true", help="one JSON object per line")
     watch.add_argument("--limit", type=int, help="exit after printing this many events")
+    connection.add_flags(watch)
     return parser
 
 
@@ -146,6 +151,15 @@ def main(argv: list[str] | None = None) -> None:
 def _main(argv: list[str] | None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
+    from claudebench.client.channel import ChannelError
+
+    try:
+        _run(parser, args)
+    except ChannelError as exc:  # a TLS file that cannot be read, a token in plain text over a network
+        sys.exit(f"claudebench: error: {exc}")
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.command in ("task", "state", "metrics"):
         from claudebench.commands.tasks import run
 
@@ -169,7 +183,7 @@ def _main(argv: list[str] | None) -> None:
     if args.command == "health":
         from claudebench.commands.health import probe
 
-        sys.exit(probe(args.server, args.timeout))
+        sys.exit(probe(args))
     if args.command == "scripts":
         from claudebench.commands import scripts as script_commands
 
@@ -180,8 +194,9 @@ def _main(argv: list[str] | None) -> None:
             if not args.redis_url:
                 parser.error("scripts load needs --redis-url")
             sys.exit(script_commands.load_into(lua_dir, args.redis_url))
-        sys.exit(script_commands.verify(lua_dir, args.server))
+        sys.exit(script_commands.verify(lua_dir, args))
     if args.command == "watch":
+        from claudebench.commands import connection
         from claudebench.commands.watch import event_types, watch
 
         try:
@@ -198,6 +213,7 @@ def _main(argv: list[str] | None) -> None:
                     args.instance,
                     args.json,
                     max_events=args.limit,
+                    security=connection.security(args),
                 )
             )
         except KeyboardInterrupt:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
 import grpc
 from google.protobuf import json_format, struct_pb2
 
-from claudebench.client.channel import OPTIONS
+from claudebench.client.channel import Security, aio_channel
 from claudebench.client.events import WATCH_BATCH, events_in
 from claudebench.v1 import system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 
@@ -45,11 +45,12 @@ class AsyncClient:
 
     Every call has a deadline (`timeout`, seconds); idempotent calls are retried on UNAVAILABLE by
     gRPC itself (see claudebench.client.channel). Errors are grpc.aio.AioRpcError with the
-    server's status and message.
+    server's status and message. A server that wants a token or TLS: the keywords of
+    claudebench.client.channel.Security, e.g. `AsyncClient(address, token="...", tls_ca="ca.pem")`.
     """
 
-    def __init__(self, address: str, timeout: float = 10.0) -> None:
-        self._channel = grpc.aio.insecure_channel(address, options=OPTIONS)
+    def __init__(self, address: str, timeout: float = 10.0, **security: Unpack[Security]) -> None:
+        self._channel = aio_channel(address, **security)
         self.tasks = tasks_pb2_grpc.TaskServiceStub(self._channel)
         self.system = system_pb2_grpc.SystemServiceStub(self._channel)
         self.timeout = timeout

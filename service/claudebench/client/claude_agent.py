@@ -7,19 +7,27 @@ claude-agent-sdk is an optional extra (`pip install claudebench[claude]`), impor
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Unpack, cast
 
 import grpc
 from google.protobuf import json_format, struct_pb2
 
+from claudebench.client.channel import Security, aio_channel
 from claudebench.v1 import hooks_pb2, hooks_pb2_grpc
 
 
 class ClaudebenchHooks:
     """PreToolUse / PostToolUse callbacks (the SDK's HookCallback signature) calling the HookService."""
 
-    def __init__(self, address: str, instance_id: str, timeout: float = 2.0, on_error: str = "deny") -> None:
-        self._stub = hooks_pb2_grpc.HookServiceStub(grpc.aio.insecure_channel(address))
+    def __init__(
+        self,
+        address: str,
+        instance_id: str,
+        timeout: float = 2.0,
+        on_error: str = "deny",
+        **security: Unpack[Security],
+    ) -> None:
+        self._stub = hooks_pb2_grpc.HookServiceStub(aio_channel(address, options=(), **security))
         self._instance_id = instance_id
         self._timeout = timeout
         self._on_error = on_error
@@ -73,11 +81,14 @@ def _decision(decision: str, reason: str) -> dict[str, Any]:
     return {"hookSpecificOutput": specific}
 
 
-def hook_matchers(address: str, instance_id: str, matcher: str | None = None) -> dict[str, Any]:
-    """`ClaudeAgentOptions(hooks=...)`: both hooks for the tools `matcher` names (None: all)."""
+def hook_matchers(
+    address: str, instance_id: str, matcher: str | None = None, **security: Unpack[Security]
+) -> dict[str, Any]:
+    """`ClaudeAgentOptions(hooks=...)`: both hooks for the tools `matcher` names (None: all); a
+    token and TLS as for AsyncClient (the keywords of claudebench.client.channel.Security)."""
     from claude_agent_sdk import HookCallback, HookMatcher
 
-    hooks = ClaudebenchHooks(address, instance_id)
+    hooks = ClaudebenchHooks(address, instance_id, **security)
     # The callbacks take the SDK's TypedDicts as plain dicts and answer SyncHookJSONOutput dicts.
     pre, post = cast(HookCallback, hooks.pre_tool_use), cast(HookCallback, hooks.post_tool_use)
     return {

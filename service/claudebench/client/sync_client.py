@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any
-
-import grpc
+from typing import Any, Unpack
 
 from claudebench.client.async_client import create_request, to_value
-from claudebench.client.channel import OPTIONS
+from claudebench.client.channel import Security, sync_channel
 from claudebench.v1 import queues_pb2_grpc, system_pb2, system_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 
 
 class Client:
-    """`with Client("127.0.0.1:50051") as client: client.create_task("...")`."""
+    """`with Client("127.0.0.1:50051") as client: client.create_task("...")`; a token and TLS as
+    for AsyncClient (the keywords of claudebench.client.channel.Security)."""
 
-    def __init__(self, address: str, timeout: float = 10.0) -> None:
-        self._channel = grpc.insecure_channel(address, options=OPTIONS)
+    def __init__(self, address: str, timeout: float = 10.0, **security: Unpack[Security]) -> None:
+        self._channel = sync_channel(address, **security)
         self.tasks = tasks_pb2_grpc.TaskServiceStub(self._channel)
         self.system = system_pb2_grpc.SystemServiceStub(self._channel)
         self.queues = queues_pb2_grpc.QueueServiceStub(self._channel)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from claudebench.commands.connection import open_channel
 
-def probe(server: str, timeout_s: float) -> int:
+
+def probe(args: argparse.Namespace) -> int:
     """Print the serving status; 0 when SERVING, 1 otherwise (or when the server does not answer)."""
-    with grpc.insecure_channel(server) as channel:
+    server, timeout_s = args.server, args.timeout
+    with open_channel(args) as channel:
         stub: Any = health_pb2_grpc.HealthStub(channel)  # the typeshed stub lacks its methods
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout_s)

@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format, struct_pb2
 
+from claudebench.commands import connection
 from claudebench.v1 import hooks_pb2, hooks_pb2_grpc
 
 
@@ -32,6 +33,7 @@ def add_parser(commands: Any) -> None:
     )
     hook.add_argument("--on-error", choices=("deny", "allow"), default="deny", help="when no answer")
     hook.add_argument("--deadline", type=float, default=2.0, help="seconds for the whole hook")
+    connection.add_flags(hook)
 
 
 def _pre_output(decision: str, reason: str, updated: Any = None) -> dict[str, Any]:
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         if not isinstance(payload, dict) or not isinstance(payload.get("tool_name"), str):
             raise ValueError("the hook input is not a JSON object with a tool_name")
         timeout = max(0.05, args.deadline - (time.monotonic() - started))
-        with grpc.insecure_channel(args.server) as channel:
+        with connection.open_channel(args) as channel:
             stub = hooks_pb2_grpc.HookServiceStub(channel)
             answer = (_pre if args.event == "pre-tool-use" else _post)(stub, payload, args, timeout)
     except Exception as exc:  # any failure: the --on-error answer, never a crash (a crash lets the tool run)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from pathlib import Path
 
 import grpc
 
+from claudebench.commands.connection import open_channel
 from claudebench.redis_connect import connect
 from claudebench.scripts.executor import ScriptExecutor
 from claudebench.scripts.registry import load_scripts, script_version
@@ -37,13 +39,19 @@ def load_into(lua_dir: Path, redis_url: str) -> int:
     return 0
 
 
-def verify(lua_dir: Path, server: str) -> int:
-    """0 when the running server runs exactly these scripts, 1 (saying both versions) otherwise."""
+def verify(lua_dir: Path, args: argparse.Namespace) -> int:
+    """0 when the running server (args.server) runs exactly these scripts, 1 (saying both versions,
+    or the server's refusal) otherwise."""
+    server = args.server
     local = script_version(load_scripts(lua_dir))
-    with grpc.insecure_channel(server) as channel:
-        state = system_pb2_grpc.SystemServiceStub(channel).GetState(
-            system_pb2.GetStateRequest(recent_events=0, page_size=1), timeout=10
-        )
+    with open_channel(args) as channel:
+        try:
+            state = system_pb2_grpc.SystemServiceStub(channel).GetState(
+                system_pb2.GetStateRequest(recent_events=0, page_size=1), timeout=10
+            )
+        except grpc.RpcError as exc:
+            print(f"{server}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
     if state.script_version != local:
         print(
             f"{server} runs script version {state.script_version}; {lua_dir} holds {local}", file=sys.stderr

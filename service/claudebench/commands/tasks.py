@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 
 from claudebench.client import Client
 from claudebench.client.async_client import to_struct, to_value
+from claudebench.commands import connection
 from claudebench.commands.watch import format_event
 from claudebench.v1 import system_pb2, tasks_pb2
 
@@ -68,7 +69,7 @@ def run(
 ) -> int:
     """Run one client command (by default a `task`, `state` or `metrics` one); the exit code."""
     try:
-        with Client(args.server) as client:
+        with Client(args.server, **connection.security(args)) as client:
             (dispatch or _dispatch)(client, args)
         return 0
     except grpc.RpcError as exc:
@@ -197,9 +198,10 @@ def _dispatch(client: Client, args: argparse.Namespace) -> None:
 
 
 def common_flags(parser: argparse.ArgumentParser) -> None:
-    """--server and --json, which every client command takes."""
+    """--server, --json and the connection flags, which every client command takes."""
     parser.add_argument("--server", default="127.0.0.1:50051", help="host:port of a claudebench server")
     parser.add_argument("--json", action="store_true", help="print the response as JSON")
+    connection.add_flags(parser)
 
 
 def _list(client: Client, args: argparse.Namespace) -> None:

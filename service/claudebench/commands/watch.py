@@ -11,6 +11,7 @@ import grpc
 from google.protobuf import json_format
 
 from claudebench.api.codec import EVENT_TYPE_TO_PROTO
+from claudebench.client.channel import Security, sync_channel
 from claudebench.client.events import WATCH_BATCH, events_in
 from claudebench.v1 import tasks_pb2 as pb
 from claudebench.v1 import tasks_pb2_grpc
@@ -55,11 +56,12 @@ def watch(
     as_json: bool,
     out: TextIO = sys.stdout,
     max_events: int | None = None,
+    security: Security | None = None,
 ) -> int:
     """Stream events to `out` until interrupted (or max_events); returns the exit code."""
     cursor = after
     printed = 0
-    with grpc.insecure_channel(server) as channel:
+    with sync_channel(server, options=(), **(security or {})) as channel:
         stub = tasks_pb2_grpc.TaskServiceStub(channel)
         while True:
             request = pb.WatchTasksRequest(after_event_id=cursor, types=types, max_batch=WATCH_BATCH)
