@@ -389,9 +389,18 @@ async def test_the_overview_screenshot_in_docs(served: Served, open_page: Any, t
         system = system_pb2_grpc.SystemServiceStub(channel)
         tasks = tasks_pb2_grpc.TaskServiceStub(channel)
         for name in ("worker-a", "worker-b"):
-            await system.Register(system_pb2.RegisterRequest(instance_id=name, max_tasks=4, roles=["worker"]))
+            await system.Register(
+                system_pb2.RegisterRequest(
+                    instance_id=name, max_tasks=4, roles=["worker"], queues=["default", "gpu"]
+                )
+            )
         for round_ in range(10):
-            batch = [tasks_pb2.CreateTaskRequest(text=f"job {round_}.{i}") for i in range(8)]
+            batch = [
+                tasks_pb2.CreateTaskRequest(
+                    text=f"job {round_}.{i}", queue="gpu" if i % 3 == 0 else "default"
+                )
+                for i in range(8)
+            ]
             await tasks.CreateTasks(tasks_pb2.CreateTasksRequest(tasks=batch))
             for worker in ("worker-a", "worker-b"):
                 claim = tasks_pb2.ClaimTaskRequest(worker_id=worker, max_tasks=3)
