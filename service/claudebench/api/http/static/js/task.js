@@ -10,6 +10,7 @@ export class TaskView {
     this.id = null;
     this.stream = null;
     this.task = null;
+    this.reads = new Set();
     this.reloadSoon = throttle(() => this.load(), 300);
   }
 
@@ -31,6 +32,7 @@ export class TaskView {
     this.hide();
     this.id = id;
     this.task = null;
+    this.deleting = false;
     replace($("#task-title"), "Task ", h("code", {}, id));
     replace($("#task-body"), h("p", { className: "muted" }, "Loading…"));
     replace($("#task-actions"));
@@ -69,9 +71,17 @@ export class TaskView {
     if (this.id) this.load();
   }
 
-  async load() {
+  load() {
+    // No read once a delete of this task is under way: a read that reached the server after the
+    // delete would only find it gone (and the browser would log its 404).
+    if (this.deleting || (!this.task && $("#task-gone"))) return Promise.resolve();
+    const read = this.fetchTask().finally(() => this.reads.delete(read));
+    this.reads.add(read);
+    return read;
+  }
+
+  async fetchTask() {
     const id = this.id;
-    if (!this.task && $("#task-gone")) return;
     try {
       const reply = await api.get(`/api/v1/tasks/${encodeURIComponent(id)}`);
       if (id !== this.id) return;
@@ -169,10 +179,18 @@ export class TaskView {
   }
 
   async run(description, method, path, body) {
-    const reply = await act(description, method, path, body);
-    if (reply === null) return;
-    if (method === "DELETE") this.gone({ type: "TASK_EVENT_TYPE_DELETED" });
-    else await this.load();
+    if (method !== "DELETE") {
+      if ((await act(description, method, path, body)) !== null) await this.load();
+      return;
+    }
+    // A read still in flight finishes first, and none starts until the delete is answered.
+    this.deleting = true;
+    try {
+      await Promise.all([...this.reads]);
+      if ((await act(description, method, path, body)) !== null) this.gone({ type: "TASK_EVENT_TYPE_DELETED" });
+    } finally {
+      this.deleting = false;
+    }
   }
 
   // The task no longer exists: say so, offer nothing, keep the timeline.
