@@ -15,10 +15,9 @@ from google.protobuf import struct_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from claudebench.api.lifecycle_service import LifecycleRpcs
 from claudebench.keys import Keyspace
 from claudebench.server import ClaudebenchServer
-from claudebench.v1 import hooks_pb2, hooks_pb2_grpc, system_pb2, system_pb2_grpc, tasks_pb2_grpc
+from claudebench.v1 import hooks_pb2, hooks_pb2_grpc, queues_pb2, system_pb2, system_pb2_grpc, tasks_pb2_grpc
 from claudebench.v1 import tasks_pb2 as pb
 from tests.invariants import assert_consistent
 
@@ -172,12 +171,10 @@ def test_task_rpcs_answer_only_documented_statuses(
 
 METHODS = [
     (f"/{service.full_name}/{method.name}", method.server_streaming)
-    for file in (pb.DESCRIPTOR, system_pb2.DESCRIPTOR, hooks_pb2.DESCRIPTOR)
+    for file in (pb.DESCRIPTOR, system_pb2.DESCRIPTOR, hooks_pb2.DESCRIPTOR, queues_pb2.DESCRIPTOR)
     for service in file.services_by_name.values()
     for method in service.methods
 ]
-
-NOT_BUILT = {name for name, handler in vars(LifecycleRpcs).items() if getattr(handler, "not_built", False)}
 
 
 @settings_
@@ -209,11 +206,7 @@ def test_raw_bytes_answer_only_documented_statuses(
         else:
             unary: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(path)
             code = await status_of(unary(body))
-        # An RPC of the contract that is not built yet answers UNIMPLEMENTED, whatever the body.
-        allowed = DOCUMENTED | (
-            {grpc.StatusCode.UNIMPLEMENTED} if path.rsplit("/", 1)[1] in NOT_BUILT else set()
-        )
-        assert code in allowed, (path, code)
+        assert code in DOCUMENTED, (path, code)
         await assert_consistent(redis_client, keys)
 
     loop.run_until_complete(run())

@@ -166,6 +166,23 @@ class TaskBatches(ClaimStore):
         self._note_due(min((r for r in run_ats if r > now), default=0), now)
         return snapshots
 
+    def _finishing_keys(self) -> dict[str, str]:
+        """The keys TASK_COMPLETE and TASK_COMPLETE_BATCH share: indexes, counters, events."""
+        k = self._keys
+        return {
+            "idx_in_progress": k.status_index("in_progress"),
+            "idx_completed": k.status_index("completed"),
+            "idx_failed": k.status_index("failed"),
+            "events": k.events,
+            "queue_metrics": k.queue_metrics,
+            "throughput": k.throughput,
+            "counts": k.queue_counts,
+            "idx_scheduled": k.status_index("scheduled"),
+            "due": k.due,
+            "finished_completed": k.finished("completed"),
+            "finished_failed": k.finished("failed"),
+        }
+
     async def complete_many(self, items: list[Completion]) -> list[TaskSnapshot]:
         """Record every completion or none (TASK_COMPLETE_BATCH)."""
         k = self._keys
@@ -177,19 +194,7 @@ class TaskBatches(ClaimStore):
             args += [item.task_id, item.worker_id, item.outcome, item.value, retry]
         result = await self._run(
             "TASK_COMPLETE_BATCH",
-            keys={
-                "idx_in_progress": k.status_index("in_progress"),
-                "idx_completed": k.status_index("completed"),
-                "idx_failed": k.status_index("failed"),
-                "events": k.events,
-                "queue_metrics": k.queue_metrics,
-                "throughput": k.throughput,
-                "counts": k.queue_counts,
-                "idx_scheduled": k.status_index("scheduled"),
-                "due": k.due,
-                "finished_completed": k.finished("completed"),
-                "finished_failed": k.finished("failed"),
-            },
+            keys=self._finishing_keys(),
             args={
                 "now_ms": self._clock(),
                 "maxlen": self._settings.event_retention,

@@ -96,7 +96,7 @@ def implemented(servicer: object, service: str, name: str) -> bool:
     for cls in type(servicer).__mro__:
         if name in cls.__dict__:
             generated = cls.__module__.startswith("claudebench.v1.") and cls.__module__.endswith("_grpc")
-            return not generated and not getattr(cls.__dict__[name], "not_built", False)
+            return not generated
     return False
 
 
